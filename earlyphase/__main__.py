@@ -1,0 +1,5 @@
+import sys
+
+from earlyphase.cli import main
+
+sys.exit(main())

@@ -1,0 +1,52 @@
+"""The ``earlyphase`` command-line program.
+
+Every module of this package that defines ``register(subparsers)`` adds one subcommand;
+``register`` must call ``parser.set_defaults(run=FUNCTION)`` where FUNCTION(args) -> int.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+DESCRIPTION = """\
+earlyphase: the phase diagram of early neural-network training
+(Kalra & Barkeshli, NeurIPS 2023). Every experiment is indexed by the
+dimensionless learning rate c = eta * lambda_H0, where lambda_H0 is the top
+Hessian eigenvalue at initialisation. Run `earlyphase SUBCOMMAND --help`.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="earlyphase", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    subparsers = parser.add_subparsers(title="subcommands", metavar="SUBCOMMAND")
+    package = importlib.import_module(__name__)
+    for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if module_info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except ValueError as error:  # bad input: a clear message, no traceback
+        parser.exit(2, f"earlyphase: error: {error}\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

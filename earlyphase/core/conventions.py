@@ -1,0 +1,35 @@
+"""Loss conventions and the divergence rule, stated once for theory and experiment.
+
+The sharpness lambda_H scales with the loss normalisation; the dimensionless
+c = eta * lambda_H0 does not. Every record names the convention that produced it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+MSE = "mse"
+CROSS_ENTROPY = "cross_entropy"
+
+LOSS_CONVENTIONS: dict[str, str] = {
+    MSE: "L = 1/(2 B k) * sum_i sum_a (f_a(x_i) - y_ia)^2  (mean over batch and outputs, times 1/2)",
+    CROSS_ENTROPY: "L = -1/B * sum_i log softmax(f(x_i))_{y_i}  (mean over the batch)",
+}
+
+DEFAULT_LOSS_MAX = 1e5
+"""Default divergence bound L_max (SCIENCE.md section 2); the catapult peak grows like O(width)."""
+
+
+def describe_loss(name: str) -> str:
+    """The equation of loss convention ``name`` as a human-readable string."""
+    if name not in LOSS_CONVENTIONS:
+        raise ValueError(f"loss must be one of {sorted(LOSS_CONVENTIONS)}, got {name!r}")
+    return f"{name}: {LOSS_CONVENTIONS[name]}"
+
+
+def is_diverged(loss: ArrayLike, loss_max: float = DEFAULT_LOSS_MAX) -> np.ndarray:
+    """Divergence of a loss value: not finite, or L > L_max (elementwise)."""
+    loss = np.asarray(loss, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return ~np.isfinite(loss) | (loss > loss_max)

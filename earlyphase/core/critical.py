@@ -1,0 +1,224 @@
+"""Critical learning-rate constants of a sweep over c (SCIENCE.md section 3).
+
+Two layers, both used by theory and experiment:
+
+1. Per-run flags, vectorised over any leading axes (runs, seeds, c) with the step axis
+   LAST (t = 0 .. T, row 0 the initialisation):
+
+   loss catapult        exists t in 1..T:  L_t / L_0 > 1   (a diverged run counts)
+   sharpness catapult   exists t in 1..T:  lambda_t / lambda_0 > 1 + epsilon
+                        (finite, measured values only)
+   divergence           exists t: L_t not finite or L_t > L_max
+   barrier              max_s L((1-s) theta_0 + s theta_T) > L_0
+
+2. Thresholds over c for one (architecture, d, w, seed), from the flags of runs sorted by c:
+
+   c_loss     smallest c with a loss catapult
+   c_sharp    smallest c with a sharpness catapult
+   c_max      largest c below the first divergent c
+   c_barrier  smallest trainable c (c <= c_max) with a barrier; c_max if none has one
+
+   Each is a ``Threshold``: the estimate and the bracketing pair (last c where the
+   condition fails, first c where it holds). A threshold not reached in the scanned range
+   is reported as not found, with the bracket open on that side; it is never invented.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from earlyphase.core.conventions import DEFAULT_LOSS_MAX, is_diverged
+
+CRITICAL_NAMES = ("c_loss", "c_sharp", "c_max", "c_barrier")
+
+
+# --- per-run flags -----------------------------------------------------------------
+def loss_catapult_flag(loss: ArrayLike, loss_max: float = DEFAULT_LOSS_MAX) -> np.ndarray:
+    """exists t >= 1 with L_t / L_0 > 1, or the run diverged (step axis last)."""
+    loss = np.asarray(loss, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rises = (loss[..., 1:] > loss[..., :1]).any(axis=-1)
+    return rises | divergence_flag(loss, loss_max)
+
+
+def sharpness_catapult_flag(sharpness: ArrayLike, epsilon: float = 0.0) -> np.ndarray:
+    """exists t >= 1 with lambda_t / lambda_0 > 1 + epsilon, over finite values (step axis last)."""
+    sharpness = np.asarray(sharpness, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = sharpness[..., 1:] / sharpness[..., :1]
+        return (np.isfinite(ratio) & (ratio > 1.0 + epsilon)).any(axis=-1)
+
+
+def divergence_flag(loss: ArrayLike, loss_max: float = DEFAULT_LOSS_MAX) -> np.ndarray:
+    """exists t with a non-finite L_t or L_t > L_max (step axis last)."""
+    return is_diverged(loss, loss_max).any(axis=-1)
+
+
+def barrier_flag(path_loss: ArrayLike, loss0: ArrayLike) -> np.ndarray:
+    """max_s L(theta(s)) > L_0 along the straight line theta(s) = (1-s) theta_0 + s theta_T."""
+    path_loss = np.asarray(path_loss, dtype=float)
+    with np.errstate(invalid="ignore"):
+        peak = np.where(np.isfinite(path_loss), path_loss, np.inf).max(axis=-1)
+    return peak > np.asarray(loss0, dtype=float)
+
+
+# --- thresholds over c -------------------------------------------------------------
+@dataclass(frozen=True)
+class Threshold:
+    """A critical value known to the grid resolution.
+
+    ``low`` is the last scanned c where the defining condition fails, ``high`` the first
+    where it holds (for c_max: the last trainable c and the first divergent one). A side
+    is None when the bracket is open there (the threshold lies outside the scanned range).
+    ``estimate`` is the grid value the definition names, None when not found.
+    """
+
+    name: str
+    estimate: float | None
+    low: float | None
+    high: float | None
+
+    @property
+    def found(self) -> bool:
+        return self.estimate is not None
+
+    def describe(self) -> str:
+        if self.found:
+            return f"{self.name} = {self.estimate:.4g}  (bracket {_fmt(self.low)} .. {_fmt(self.high)})"
+        if self.low is None:
+            return f"{self.name} not found: below the scanned range (c < {_fmt(self.high)})"
+        return f"{self.name} not found: above the scanned range (c > {_fmt(self.low)})"
+
+
+@dataclass(frozen=True)
+class CriticalValues:
+    """c_loss, c_sharp, c_max and c_barrier of one sweep over c."""
+
+    c_loss: Threshold
+    c_sharp: Threshold
+    c_max: Threshold
+    c_barrier: Threshold
+
+    def as_row(self) -> dict[str, float | None]:
+        """Flat mapping {c_loss, c_loss_low, c_loss_high, ...} for tables."""
+        row: dict[str, float | None] = {}
+        for name in CRITICAL_NAMES:
+            threshold: Threshold = getattr(self, name)
+            row[name] = threshold.estimate
+            row[f"{name}_low"] = threshold.low
+            row[f"{name}_high"] = threshold.high
+        return row
+
+    def as_dict(self) -> dict[str, dict]:
+        return {name: asdict(getattr(self, name)) for name in CRITICAL_NAMES}
+
+
+def first_true(name: str, c: ArrayLike, flags: ArrayLike) -> Threshold:
+    """Smallest c whose flag is True, bracketed by the c before it (c sorted ascending)."""
+    c, flags = _sorted(c, flags)
+    if not flags.any():
+        return Threshold(name, None, float(c[-1]) if c.size else None, None)
+    index = int(np.argmax(flags))
+    return Threshold(name, float(c[index]), float(c[index - 1]) if index else None, float(c[index]))
+
+
+def last_before_first_true(name: str, c: ArrayLike, flags: ArrayLike) -> Threshold:
+    """Largest c below the first True flag (c_max from divergence flags)."""
+    c, flags = _sorted(c, flags)
+    if not flags.any():
+        return Threshold(name, None, float(c[-1]) if c.size else None, None)
+    index = int(np.argmax(flags))
+    if index == 0:
+        return Threshold(name, None, None, float(c[0]))
+    return Threshold(name, float(c[index - 1]), float(c[index - 1]), float(c[index]))
+
+
+def critical_values(
+    c: ArrayLike,
+    loss_catapult: ArrayLike,
+    sharpness_catapult: ArrayLike,
+    diverged: ArrayLike,
+    barrier: ArrayLike | None = None,
+) -> CriticalValues:
+    """Thresholds of one sweep from per-run flags (one entry per c, any order).
+
+    ``barrier`` may be None (not measured): c_barrier is then reported not found.
+    """
+    c = np.asarray(c, dtype=float)
+    if len({c.shape, np.shape(loss_catapult), np.shape(sharpness_catapult), np.shape(diverged)}) != 1 or c.ndim != 1:
+        raise ValueError("c and every flag array must be one-dimensional and of equal length")
+    if np.unique(c).size != c.size:
+        raise ValueError("c values of one sweep must be distinct")
+    c_max = last_before_first_true("c_max", c, diverged)
+    if barrier is None:
+        c_barrier = Threshold("c_barrier", None, None, None)
+    else:
+        c_barrier = _barrier_threshold(c, np.asarray(barrier, dtype=bool), c_max)
+    return CriticalValues(
+        c_loss=first_true("c_loss", c, loss_catapult),
+        c_sharp=first_true("c_sharp", c, sharpness_catapult),
+        c_max=c_max,
+        c_barrier=c_barrier,
+    )
+
+
+def _barrier_threshold(c: np.ndarray, barrier: np.ndarray, c_max: Threshold) -> Threshold:
+    """Smallest trainable c with a barrier; c_max (same bracket) when none has one."""
+    first_divergent = c_max.high
+    trainable = c < first_divergent if first_divergent is not None else np.ones(c.shape, dtype=bool)
+    if not trainable.any():
+        return Threshold("c_barrier", None, None, first_divergent)
+    threshold = first_true("c_barrier", c[trainable], barrier[trainable])
+    if threshold.found or not c_max.found:
+        return threshold
+    return Threshold("c_barrier", c_max.estimate, c_max.low, c_max.high)
+
+
+def _sorted(c: ArrayLike, flags: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    c = np.asarray(c, dtype=float)
+    flags = np.asarray(flags, dtype=bool)
+    order = np.argsort(c, kind="stable")
+    return c[order], flags[order]
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+# --- seed aggregation --------------------------------------------------------------
+@dataclass(frozen=True)
+class SeedSummary:
+    """Seed statistics of one threshold: mean and std of the found estimates, mean bracket.
+
+    ``low``/``high`` are seed means of the bracketing grid values (over seeds where that
+    side is closed); ``found`` counts the seeds where the threshold lies in the scanned range.
+    """
+
+    mean: float | None
+    std: float | None
+    low: float | None
+    high: float | None
+    found: int
+    seeds: int
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return asdict(self)
+
+
+def summarize_seeds(thresholds: Sequence[Threshold]) -> SeedSummary:
+    """Mean, std (ddof=0) and mean bracket of one threshold over seeds."""
+    estimates = [t.estimate for t in thresholds if t.estimate is not None]
+    lows = [t.low for t in thresholds if t.low is not None]
+    highs = [t.high for t in thresholds if t.high is not None]
+    return SeedSummary(
+        mean=float(np.mean(estimates)) if estimates else None,
+        std=float(np.std(estimates)) if estimates else None,
+        low=float(np.mean(lows)) if lows else None,
+        high=float(np.mean(highs)) if highs else None,
+        found=len(estimates),
+        seeds=len(thresholds),
+    )

@@ -1,0 +1,180 @@
+"""The per-step trajectory record shared by theory and experiment.
+
+One ``Trajectory`` is one run at one learning rate eta = c / lambda_H0. Row t holds the
+state AFTER t optimisation steps (row 0 is the initialisation). Quantities that were not
+measured at a step are NaN (e.g. sharpness in a long run measured every k steps, the NTK
+eigenvalue when not requested, everything after divergence).
+
+On disk a trajectory is two files with a common stem: ``STEM.parquet`` (the per-step
+columns) and ``STEM.json`` (scalars, configuration, seeds, library versions and the loss
+convention). Both are written atomically (temporary file, then rename), JSON last, so a
+record whose JSON exists is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from earlyphase.core.conventions import DEFAULT_LOSS_MAX, is_diverged
+from earlyphase.core.provenance import library_versions
+
+STEP_COLUMNS = (
+    "step",
+    "loss",
+    "batch_loss",
+    "sharpness",
+    "sharpness_residual",
+    "hvp_count",
+    "ntk_top",
+    "accuracy",
+)
+"""Per-step columns. ``loss``: loss on the fixed evaluation set; ``batch_loss``: loss of the
+SGD batch used at that step (NaN at t = 0 and for theory models); ``sharpness``: top
+Hessian eigenvalue lambda_H_t on the measurement batch; ``sharpness_residual``:
+||Hv - lambda v|| / |lambda|; ``hvp_count``: Hessian-vector products spent on that solve;
+``ntk_top``: lambda_max(Theta) / (B k) on the measurement batch; ``accuracy``: on the
+evaluation set."""
+
+
+@dataclass(frozen=True, eq=False)
+class Trajectory:
+    """One early-training run: per-step columns plus everything needed to reproduce it."""
+
+    c: float
+    eta: float
+    steps: pd.DataFrame
+    loss_convention: str
+    loss_max: float = DEFAULT_LOSS_MAX
+    barrier_loss: float = math.nan
+    """max_s L((1 - s) theta_0 + s theta_T) over s in [0, 1]; NaN if not computed."""
+    config: Mapping[str, Any] = field(default_factory=dict)
+    seeds: Mapping[str, int] = field(default_factory=dict)
+    versions: Mapping[str, str] = field(default_factory=library_versions)
+
+    def __post_init__(self) -> None:
+        missing = [name for name in STEP_COLUMNS if name not in self.steps.columns]
+        if missing:
+            raise ValueError(f"steps is missing columns {missing}; expected {list(STEP_COLUMNS)}")
+
+    @classmethod
+    def from_arrays(cls, c: float, eta: float, loss: Any, loss_convention: str, **kwargs: Any) -> Trajectory:
+        """Build a record from per-step arrays; any of STEP_COLUMNS not given is NaN.
+
+        ``loss`` (length T + 1) fixes the number of rows; other per-step arrays are passed
+        by their column name, scalars (barrier_loss, config, seeds, ...) by field name.
+        """
+        loss = np.asarray(loss, dtype=float)
+        columns: dict[str, np.ndarray] = {"step": np.arange(loss.shape[0]), "loss": loss}
+        for name in STEP_COLUMNS[2:]:
+            values = kwargs.pop(name, None)
+            columns[name] = np.full(loss.shape[0], np.nan) if values is None else np.asarray(values, dtype=float)
+        return cls(c=float(c), eta=float(eta), steps=pd.DataFrame(columns), loss_convention=loss_convention, **kwargs)
+
+    # --- derived quantities -------------------------------------------------------
+    @property
+    def num_steps(self) -> int:
+        """T, the number of optimisation steps recorded."""
+        return len(self.steps) - 1
+
+    @property
+    def loss(self) -> np.ndarray:
+        return self.steps["loss"].to_numpy(dtype=float)
+
+    @property
+    def sharpness(self) -> np.ndarray:
+        return self.steps["sharpness"].to_numpy(dtype=float)
+
+    @property
+    def loss0(self) -> float:
+        return float(self.loss[0])
+
+    @property
+    def lambda0(self) -> float:
+        return float(self.sharpness[0])
+
+    @property
+    def divergence_step(self) -> int | None:
+        """First step t with a non-finite loss or L_t > L_max, or None."""
+        flags = is_diverged(self.loss, self.loss_max)
+        return int(np.argmax(flags)) if flags.any() else None
+
+    @property
+    def diverged(self) -> bool:
+        return self.divergence_step is not None
+
+    # --- persistence --------------------------------------------------------------
+    def metadata(self) -> dict[str, Any]:
+        """The scalar part of the record, as written to ``STEM.json``."""
+        return {
+            "c": self.c,
+            "eta": self.eta,
+            "loss0": self.loss0,
+            "lambda0": self.lambda0,
+            "diverged": self.diverged,
+            "divergence_step": self.divergence_step,
+            "loss_convention": self.loss_convention,
+            "loss_max": self.loss_max,
+            "barrier_loss": None if math.isnan(self.barrier_loss) else self.barrier_loss,
+            "config": dict(self.config),
+            "seeds": dict(self.seeds),
+            "versions": dict(self.versions),
+        }
+
+    def save(self, stem: str | os.PathLike[str]) -> Path:
+        """Write ``STEM.parquet`` then ``STEM.json`` atomically; return the JSON path."""
+        stem = Path(stem)
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        parquet = stem.with_name(stem.name + ".parquet")
+        meta = stem.with_name(stem.name + ".json")
+        _atomic_write(parquet, lambda tmp: self.steps.to_parquet(tmp, index=False))
+        text = json.dumps(self.metadata(), indent=2, default=_json_default)
+        _atomic_write(meta, lambda tmp: tmp.write_text(text))
+        return meta
+
+    @classmethod
+    def load(cls, stem: str | os.PathLike[str]) -> Trajectory:
+        """Read a record written by ``save`` (give the stem, or either file's path)."""
+        stem = Path(stem)
+        if stem.suffix in (".json", ".parquet"):
+            stem = stem.with_suffix("")
+        meta = json.loads(stem.with_name(stem.name + ".json").read_text())
+        steps = pd.read_parquet(stem.with_name(stem.name + ".parquet"))
+        barrier = meta.get("barrier_loss")
+        return cls(
+            c=meta["c"],
+            eta=meta["eta"],
+            steps=steps,
+            loss_convention=meta["loss_convention"],
+            loss_max=meta["loss_max"],
+            barrier_loss=math.nan if barrier is None else barrier,
+            config=meta["config"],
+            seeds=meta["seeds"],
+            versions=meta["versions"],
+        )
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write(tmp)
+    with open(tmp, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} in a record's JSON")

@@ -1,0 +1,162 @@
+"""Critical-value extraction on hand-made trajectories (SCIENCE.md section 3)."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from earlyphase.core import (
+    Phase,
+    Threshold,
+    barrier_flag,
+    c_grid,
+    classify,
+    critical_values,
+    divergence_flag,
+    loss_catapult_flag,
+    sharpness_catapult_flag,
+    summarize_seeds,
+)
+
+C = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+
+
+def test_flags_follow_definitions():
+    losses = np.array(
+        [
+            [1.0, 0.9, 0.8],  # monotone
+            [1.0, 1.2, 0.5],  # catapult
+            [1.0, 1e6, np.inf],  # diverged
+            [1.0, np.nan, np.nan],  # diverged (non-finite)
+        ]
+    )
+    assert loss_catapult_flag(losses).tolist() == [False, True, True, True]
+    assert divergence_flag(losses).tolist() == [False, False, True, True]
+    assert divergence_flag(losses, loss_max=1e7).tolist() == [False, False, True, True]
+    sharp = np.array([[2.0, 2.0, 1.9], [2.0, 2.1, 1.0], [2.0, np.nan, np.nan]])
+    assert sharpness_catapult_flag(sharp).tolist() == [False, True, False]
+    assert sharpness_catapult_flag(sharp, epsilon=0.1).tolist() == [False, False, False]
+    assert barrier_flag(np.array([[1.0, 0.5, 0.2], [1.0, 1.5, 0.2]]), [1.0, 1.0]).tolist() == [False, True]
+
+
+def test_ordered_thresholds_and_brackets():
+    result = critical_values(
+        C,
+        loss_catapult=[False, False, True, True, True, True],
+        sharpness_catapult=[False, False, False, True, True, True],
+        diverged=[False, False, False, False, False, True],
+        barrier=[False, False, False, False, True, True],
+    )
+    assert result.c_loss == Threshold("c_loss", 3.0, 2.0, 3.0)
+    assert result.c_sharp == Threshold("c_sharp", 4.0, 3.0, 4.0)
+    assert result.c_max == Threshold("c_max", 5.0, 5.0, 6.0)
+    assert result.c_barrier == Threshold("c_barrier", 5.0, 4.0, 5.0)
+
+
+def test_non_monotone_flags_use_the_smallest_c():
+    # A rise then a fall in c: the threshold is the first c where the condition holds.
+    result = critical_values(
+        C,
+        loss_catapult=[False, True, False, False, True, True],
+        sharpness_catapult=[False, False, True, False, False, True],
+        diverged=[False, False, False, True, False, True],
+    )
+    assert result.c_loss.estimate == 2.0 and result.c_loss.low == 1.0
+    assert result.c_sharp.estimate == 3.0
+    # c_max: the last c before the FIRST divergence, even if a larger c trains again.
+    assert result.c_max == Threshold("c_max", 3.0, 3.0, 4.0)
+
+
+def test_thresholds_outside_the_range_are_not_invented():
+    result = critical_values(
+        C,
+        loss_catapult=[True] * 6,
+        sharpness_catapult=[False] * 6,
+        diverged=[False] * 6,
+        barrier=[False] * 6,
+    )
+    assert result.c_loss.found and result.c_loss.low is None  # open bracket below
+    assert not result.c_sharp.found and result.c_sharp.low == 6.0 and result.c_sharp.high is None
+    assert not result.c_max.found and result.c_max.low == 6.0
+    assert not result.c_barrier.found
+    assert "above the scanned range" in result.c_sharp.describe()
+
+
+def test_barrier_defaults_to_c_max_when_no_trainable_run_has_one():
+    result = critical_values(
+        C,
+        loss_catapult=[False, True, True, True, True, True],
+        sharpness_catapult=[False] * 6,
+        diverged=[False, False, False, True, True, True],
+        barrier=[False, False, False, True, True, True],  # only divergent runs have barriers
+    )
+    assert result.c_barrier == result.c_max.__class__("c_barrier", 3.0, 3.0, 4.0)
+
+
+def test_first_c_divergent_gives_open_bracket():
+    result = critical_values(C, [True] * 6, [True] * 6, [True] * 6, [True] * 6)
+    assert not result.c_max.found and result.c_max.high == 1.0 and result.c_max.low is None
+    assert not result.c_barrier.found
+
+
+def test_order_of_runs_does_not_matter():
+    perm = np.array([3, 0, 5, 1, 4, 2])
+    flags = dict(
+        loss_catapult=np.array([False, False, True, True, True, True]),
+        sharpness_catapult=np.array([False, False, False, True, True, True]),
+        diverged=np.array([False, False, False, False, False, True]),
+    )
+    a = critical_values(C, **flags)
+    b = critical_values(C[perm], **{k: v[perm] for k, v in flags.items()})
+    assert a == b
+
+
+def test_bad_shapes_rejected():
+    with pytest.raises(ValueError, match="equal length"):
+        critical_values(C, [True], [True] * 6, [True] * 6)
+    with pytest.raises(ValueError, match="distinct"):
+        critical_values([1.0, 1.0], [True, True], [True, True], [False, False])
+
+
+@given(st.lists(st.booleans(), min_size=1, max_size=30), st.lists(st.booleans(), min_size=1, max_size=30))
+def test_bracket_invariants(loss_flags, divergence):
+    n = min(len(loss_flags), len(divergence))
+    c = c_grid(0.0, 0.1 * (n - 1))[:n]
+    result = critical_values(c, loss_flags[:n], loss_flags[:n], divergence[:n])
+    for threshold in (result.c_loss, result.c_max):
+        if threshold.low is not None and threshold.high is not None:
+            assert threshold.low <= threshold.high
+            assert np.isclose(np.log2(threshold.high) - np.log2(threshold.low), 0.1) or threshold.low == threshold.high
+    if result.c_max.found:
+        idx = int(np.searchsorted(c, result.c_max.estimate))
+        assert not any(divergence[: idx + 1]) and divergence[idx + 1]
+
+
+def test_seed_summary():
+    seeds = [Threshold("c_loss", 2.0, 1.9, 2.0), Threshold("c_loss", 4.0, 3.8, 4.0), Threshold("c_loss", None, 5.0, None)]
+    summary = summarize_seeds(seeds)
+    assert summary.mean == 3.0 and summary.std == 1.0 and summary.found == 2 and summary.seeds == 3
+    assert summary.high == 3.0 and np.isclose(summary.low, (1.9 + 3.8 + 5.0) / 3)
+
+
+def test_c_grid():
+    grid = c_grid(0.0, 1.0)
+    assert grid.size == 11 and grid[0] == 1.0 and grid[-1] == 2.0
+    assert np.allclose(np.diff(np.log2(grid)), 0.1)
+    with pytest.raises(ValueError, match="x_max"):
+        c_grid(1.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    "loss, sharpness, phase",
+    [
+        ([1.0, 0.5, 0.2], [2.0, 2.0, 1.98], Phase.LAZY),
+        ([1.0, 0.5, 0.2], [2.0, 1.5, 1.0], Phase.SHARPNESS_REDUCTION),
+        ([1.0, 3.0, 0.2], [2.0, 1.5, 1.0], Phase.LOSS_CATAPULT),
+        ([1.0, 3.0, 0.2], [2.0, 4.0, 1.0], Phase.LOSS_AND_SHARPNESS_CATAPULT),
+        ([1.0, 0.9, 0.2], [2.0, 4.0, 1.0], Phase.SHARPNESS_CATAPULT),
+        ([1.0, 3.0, np.inf], [2.0, 4.0, np.nan], Phase.DIVERGENT),
+    ],
+)
+def test_phase_labels(loss, sharpness, phase):
+    assert classify(loss, sharpness) is phase

@@ -10,6 +10,7 @@ from typing import Any
 from earlyphase.core.validate import require_choice, require_int
 from earlyphase.empirical.data.dataset import SUBSET_SEED, Dataset, RawData, build_dataset, take_subsets
 from earlyphase.empirical.data.digits import load_digits_raw
+from earlyphase.empirical.data.idx import load_mnist_raw
 from earlyphase.empirical.data.synthetic import load_synthetic_raw
 
 
@@ -34,8 +35,22 @@ def _synthetic(
     return load_synthetic_raw(n_train, n_test, input_dim, num_outputs, teacher_width, teacher_seed)
 
 
+def _mnist(
+    path: str | os.PathLike | None, n_train: int | None, n_test: int | None, subset_seed: int, download: bool = True
+) -> RawData:
+    return take_subsets(load_mnist_raw("mnist", path, download), n_train, n_test, subset_seed)
+
+
+def _fashion_mnist(
+    path: str | os.PathLike | None, n_train: int | None, n_test: int | None, subset_seed: int, download: bool = True
+) -> RawData:
+    return take_subsets(load_mnist_raw("fashion_mnist", path, download), n_train, n_test, subset_seed)
+
+
 LOADERS: dict[str, Callable[..., RawData]] = {
     "digits": _digits,
+    "mnist": _mnist,
+    "fashion_mnist": _fashion_mnist,
     "synthetic": _synthetic,
 }
 """name -> loader(path, n_train, n_test, subset_seed, **options) returning the subset RawData."""

@@ -20,7 +20,8 @@ def c_grid(x_min: float = 0.0, x_max: float = 5.0, x_step: float = DEFAULT_X_STE
     if x_max < x_min:
         raise ValueError(f"x_max must be >= x_min ({x_min}), got {x_max}")
     count = int(np.floor((x_max - x_min) / x_step + 1e-9)) + 1
-    return np.power(2.0, grid_exponents(x_min, x_step, count))
+    # Python's float power, as in grid_point: np.power differs from it in the last bit
+    return np.array([2.0 ** float(x) for x in grid_exponents(x_min, x_step, count)])
 
 
 def grid_exponents(x_min: float, x_step: float, count: int) -> np.ndarray:

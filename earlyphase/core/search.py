@@ -1,0 +1,252 @@
+"""Searches over the c grid for the critical values of one (architecture, d, w, seed).
+
+Both searches work on the INDICES k of the grid c_k = 2**(x_min + k * x_step), k = 0..K
+(``earlyphase.core.grid.grid_point``), and are pure: the next index to evaluate is a function
+of the grid and of the flags evaluated so far (``plan.next_index(evaluated)``). A caller
+evaluates one run per requested index, in any way it likes (a loop, a worker pool, a batched
+ensemble advancing many searches in lockstep), and a search resumed from stored runs takes
+exactly the same path as an uninterrupted one.
+
+- ``GridPlan`` (the reference protocol, SCIENCE.md section 2): k = 0, 1, 2, ... until the
+  first divergent run (or the end of the grid).
+- ``BracketPlan``: expand from a start index until the first divergence is bracketed, bisect
+  it to adjacent grid points, then do the same for the loss catapult, the sharpness catapult
+  and the barrier flags below it. With flags monotone in c (False below a threshold, True at
+  and above it) every threshold comes out equal to the full grid's: each one is bracketed by
+  ADJACENT evaluated grid points and no evaluated point below the bracket has the flag set.
+
+The thresholds themselves are never re-derived here: ``search_result`` passes the evaluated
+points up to the first divergence (the range the reference grid scans) to
+``earlyphase.core.critical.critical_values``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from earlyphase.core.critical import (
+    CriticalValues,
+    barrier_flag,
+    critical_values,
+    divergence_flag,
+    loss_catapult_flag,
+    sharpness_catapult_flag,
+)
+from earlyphase.core.grid import DEFAULT_X_STEP, c_grid, grid_point
+from earlyphase.core.trajectory import Trajectory
+from earlyphase.core.validate import require_int
+
+
+@dataclass(frozen=True)
+class Flags:
+    """The per-run flags that define the critical values (``earlyphase.core.critical``).
+
+    ``barrier`` is None when the straight-path loss was not measured.
+    """
+
+    loss_catapult: bool
+    sharpness_catapult: bool
+    diverged: bool
+    barrier: bool | None = None
+
+
+def flags_of(trajectory: Trajectory, epsilon: float = 0.0) -> Flags:
+    """Flags of one run: loss catapult, sharpness catapult (lambda_t/lambda_0 > 1 + epsilon),
+    divergence (L_t non-finite or > L_max) and barrier (max_s L(theta(s)) > L_0; None if the
+    record has no barrier_loss and did not diverge; a diverged run's barrier is irrelevant
+    to c_barrier, which only looks at trainable c, and is set False).
+    """
+    loss = trajectory.loss
+    diverged = bool(divergence_flag(loss, trajectory.loss_max))
+    if diverged:
+        barrier: bool | None = False
+    elif math.isnan(trajectory.barrier_loss):
+        barrier = None
+    else:
+        barrier = bool(barrier_flag(np.array([trajectory.barrier_loss]), trajectory.loss0))
+    return Flags(
+        loss_catapult=bool(loss_catapult_flag(loss, trajectory.loss_max)),
+        sharpness_catapult=bool(sharpness_catapult_flag(trajectory.sharpness, epsilon)),
+        diverged=diverged,
+        barrier=barrier,
+    )
+
+
+@dataclass(frozen=True)
+class CGrid:
+    """The grid c_k = 2**(x_min + k * x_step), k = 0 .. size - 1 (x <= x_max)."""
+
+    x_min: float = 0.0
+    x_max: float = 6.0
+    x_step: float = DEFAULT_X_STEP
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.x_min) and math.isfinite(self.x_max)):
+            raise ValueError(f"x_min and x_max must be finite, got {self.x_min}, {self.x_max}")
+        c_grid(self.x_min, self.x_max, self.x_step)  # validates x_step > 0 and x_max >= x_min
+
+    @property
+    def size(self) -> int:
+        """Number of grid points (those of ``c_grid(x_min, x_max, x_step)``)."""
+        return len(c_grid(self.x_min, self.x_max, self.x_step))
+
+    def c(self, index: int) -> float:
+        """c_k = 2**round(x_min + k * x_step, 10)."""
+        return grid_point(index, self.x_min, self.x_step)
+
+    def x(self, index: int) -> float:
+        """x_k = round(x_min + k * x_step, 10), so that c_k = 2**x_k."""
+        return round(self.x_min + index * self.x_step, 10)
+
+    def index_at_or_above(self, x: float) -> int:
+        """Smallest k with x_k >= x (clipped to the grid)."""
+        k = math.ceil((x - self.x_min) / self.x_step - 1e-9)
+        return min(max(k, 0), self.size - 1)
+
+
+class SearchPlan(Protocol):
+    """A pure search: the next grid index to evaluate given the flags evaluated so far."""
+
+    grid: CGrid
+
+    def next_index(self, evaluated: Mapping[int, Flags]) -> int | None:
+        """The next index to evaluate, or None when the search is finished."""
+        ...
+
+
+@dataclass(frozen=True)
+class GridPlan:
+    """The reference protocol: every grid point from k = 0 up to the first divergence."""
+
+    grid: CGrid
+
+    def next_index(self, evaluated: Mapping[int, Flags]) -> int | None:
+        if any(flags.diverged for flags in evaluated.values()):
+            return None
+        missing = (k for k in range(self.grid.size) if k not in evaluated)
+        return next(missing, None)
+
+
+@dataclass(frozen=True)
+class BracketPlan:
+    """Expand then bisect on grid indices, one threshold at a time (divergence first).
+
+    Expansion starts at ``start`` and moves away from it with steps ``expand_step``,
+    ``expand_step``, 2 ``expand_step``, 4 ``expand_step``, ... (the distance to ``start``
+    doubles), clipped to the grid; bisection splits a bracket (lo, hi) at (lo + hi) // 2
+    until hi = lo + 1.
+    """
+
+    grid: CGrid
+    start: int = 0
+    expand_step: int = 8
+
+    def __post_init__(self) -> None:
+        require_int("start", self.start, 0, self.grid.size - 1)
+        require_int("expand_step", self.expand_step, 1)
+
+    def next_index(self, evaluated: Mapping[int, Flags]) -> int | None:
+        if not evaluated:
+            return self.start
+        last = self.grid.size - 1
+        divergent = _bracket(evaluated, lambda f: f.diverged, last)
+        step = self._refine(divergent, last)
+        if step is not None:
+            return step
+        first_divergent = divergent[1]
+        top = last if first_divergent is None else first_divergent
+        # the barrier counts on trainable points only (below the first divergence)
+        for flag, upper in (
+            (lambda f: f.loss_catapult, top),
+            (lambda f: f.sharpness_catapult, top),
+            (lambda f: bool(f.barrier), top if first_divergent is None else first_divergent - 1),
+        ):
+            step = self._refine(_bracket(evaluated, flag, upper), upper)
+            if step is not None:
+                return step
+        return None
+
+    def _refine(self, bracket: tuple[int | None, int | None], upper: int) -> int | None:
+        """Next index that narrows ``bracket`` = (lo, hi) inside 0..upper, or None if resolved."""
+        lo, hi = bracket
+        if hi is None:  # no flagged point yet: expand up to the top of the range
+            return None if lo is None or lo >= upper else min(upper, lo + self._stride(lo))
+        if hi == 0:
+            return None
+        if lo is None:  # flagged at the lowest evaluated point: expand down
+            return max(0, hi - self._stride(hi))
+        return (lo + hi) // 2 if hi - lo > 1 else None
+
+    def _stride(self, index: int) -> int:
+        return max(self.expand_step, abs(index - self.start))
+
+
+def _bracket(
+    evaluated: Mapping[int, Flags], flag: Callable[[Flags], bool], upper: int
+) -> tuple[int | None, int | None]:
+    """(lo, hi) over evaluated indices <= upper: hi the smallest flagged one, lo the largest below it."""
+    indices = sorted(k for k in evaluated if k <= upper)
+    flagged = [k for k in indices if flag(evaluated[k])]
+    hi = flagged[0] if flagged else None
+    below = [k for k in indices if hi is None or k < hi]
+    return (below[-1] if below else None), hi
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Evaluated grid indices (in order), their flags, and the critical values."""
+
+    grid: CGrid
+    order: tuple[int, ...]
+    flags: Mapping[int, Flags]
+    critical: CriticalValues
+
+    @property
+    def scanned(self) -> tuple[int, ...]:
+        """Indices inside the reference grid's scanned range (up to the first divergence)."""
+        return tuple(sorted(k for k in self.flags if k <= _scan_top(self.grid, self.flags)))
+
+
+def search_result(grid: CGrid, order: tuple[int, ...], flags: Mapping[int, Flags]) -> SearchResult:
+    """Critical values from the evaluated points up to the first divergent one.
+
+    Points above the first divergence (an expansion overshoot) are left out, so the answer
+    is computed from the same range the reference grid scans. c_barrier is not measured
+    (reported not found) unless every trainable point in range has a measured barrier.
+    """
+    top = _scan_top(grid, flags)
+    indices = sorted(k for k in flags if k <= top)
+    if not indices:
+        raise ValueError("a search result needs at least one evaluated grid point")
+    chosen = [flags[k] for k in indices]
+    barrier = [f.barrier for f in chosen]
+    critical = critical_values(
+        [grid.c(k) for k in indices],
+        loss_catapult=[f.loss_catapult for f in chosen],
+        sharpness_catapult=[f.sharpness_catapult for f in chosen],
+        diverged=[f.diverged for f in chosen],
+        barrier=None if any(b is None for b in barrier) else barrier,
+    )
+    return SearchResult(grid=grid, order=tuple(order), flags=dict(flags), critical=critical)
+
+
+def _scan_top(grid: CGrid, flags: Mapping[int, Flags]) -> int:
+    divergent = [k for k, f in flags.items() if f.diverged]
+    return min(divergent) if divergent else grid.size - 1
+
+
+def run_search(plan: SearchPlan, evaluate: Callable[[int], Flags]) -> SearchResult:
+    """Drive ``plan`` to the end, calling ``evaluate(k)`` once per requested grid index k."""
+    flags: dict[int, Flags] = {}
+    order: list[int] = []
+    while (index := plan.next_index(flags)) is not None:
+        if index in flags:
+            raise RuntimeError(f"search plan asked for grid index {index} twice")
+        flags[index] = evaluate(index)
+        order.append(index)
+    return search_result(plan.grid, tuple(order), flags)

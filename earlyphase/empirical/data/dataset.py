@@ -70,16 +70,20 @@ class Dataset:
         return np.argmax(self.y_train, axis=1).astype(np.int64)
 
 
-def standardise_per_sample(x: np.ndarray) -> np.ndarray:
+def standardise_per_sample(x: np.ndarray, block: int = 2048) -> np.ndarray:
     """Return float32 (x_i - mean(x_i)) / std(x_i), statistics over each sample's own features.
 
-    Computed in float64; a sample with std = 0 maps to zeros.
+    Computed in float64, ``block`` samples at a time (bounded memory); a sample with std = 0 maps to zeros.
     """
-    flat = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
-    centred = flat - flat.mean(axis=1, keepdims=True)
-    std = np.sqrt(np.mean(centred**2, axis=1, keepdims=True))
-    scaled = np.divide(centred, std, out=np.zeros_like(centred), where=std > 0)
-    return scaled.reshape(np.shape(x)).astype(np.float32)
+    x = np.asarray(x)
+    out = np.empty(x.shape, dtype=np.float32)
+    flat_in, flat_out = x.reshape(len(x), -1), out.reshape(len(x), -1)
+    for start in range(0, len(x), block):
+        rows = flat_in[start : start + block].astype(np.float64)
+        rows -= rows.mean(axis=1, keepdims=True)
+        std = np.sqrt(np.mean(rows * rows, axis=1, keepdims=True))
+        flat_out[start : start + block] = np.divide(rows, std, out=np.zeros_like(rows), where=std > 0)
+    return out
 
 
 def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from earlyphase.core.validate import require_choice, require_int
+from earlyphase.empirical.data.cifar import load_cifar10_raw
 from earlyphase.empirical.data.dataset import SUBSET_SEED, Dataset, RawData, build_dataset, take_subsets
 from earlyphase.empirical.data.digits import load_digits_raw
 from earlyphase.empirical.data.idx import load_mnist_raw
@@ -47,10 +48,22 @@ def _fashion_mnist(
     return take_subsets(load_mnist_raw("fashion_mnist", path, download), n_train, n_test, subset_seed)
 
 
+def _cifar10(
+    path: str | os.PathLike | None,
+    n_train: int | None,
+    n_test: int | None,
+    subset_seed: int,
+    download: bool = True,
+    cache: bool = True,
+) -> RawData:
+    return load_cifar10_raw(path, n_train, n_test, subset_seed, download, cache)
+
+
 LOADERS: dict[str, Callable[..., RawData]] = {
     "digits": _digits,
     "mnist": _mnist,
     "fashion_mnist": _fashion_mnist,
+    "cifar10": _cifar10,
     "synthetic": _synthetic,
 }
 """name -> loader(path, n_train, n_test, subset_seed, **options) returning the subset RawData."""

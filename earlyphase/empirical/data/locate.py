@@ -14,7 +14,6 @@ Search order for a dataset ``name`` in ("mnist", "fashion_mnist", "cifar10"):
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import urllib.request
@@ -115,13 +114,3 @@ def download_files(urls: dict[str, Sequence[str]], target: Path) -> None:
                 errors.append(f"{url}: {error}")
         else:
             raise OSError("; ".join(errors))
-
-
-def archive_cache_dir(kind: str, archive: Path) -> Path:
-    """Cache directory for arrays decoded from ``archive``, keyed by its absolute path, size and mtime.
-
-    cache_root()/decoded/<kind>-<sha1(path|size|mtime_ns)[:16]>: a changed archive gets a new key.
-    """
-    stat = archive.stat()
-    key = hashlib.sha1(f"{archive.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
-    return cache_root() / "decoded" / f"{kind}-{key}"

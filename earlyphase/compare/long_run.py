@@ -1,0 +1,102 @@
+"""Figure 3: the sharpness over a long run, its four regimes, and the saturation level.
+
+Left: lambda_t against step (log axis) with the stability line 2/eta and the regimes of
+``earlyphase.compare.regimes.detect_regimes`` shaded. Right: the intermediate-saturation
+level lambda_tau / lambda_0 at the step tau = K / c (SCIENCE.md section 4) against c, one
+line per d/w, with the curve 2/c where lambda = 2/eta.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from earlyphase.compare.regimes import REGIME_LABELS, Regimes, detect_regimes
+from earlyphase.compare.style import C_AXIS_LABEL, log2_c_axis, new_figure
+from earlyphase.compare.trajectories import with_ratios
+
+REGIME_COLORS = {
+    "early_transient": "#cfe2f3",
+    "intermediate_saturation": "#d9ead3",
+    "progressive_sharpening": "#fff2cc",
+    "edge_of_stability": "#f4cccc",
+}
+
+
+def sharpness_at_tau(table: pd.DataFrame, k: float) -> pd.DataFrame:
+    """lambda_tau / lambda_0 per (depth, width, c) at the measured step nearest tau = K / c (seed mean).
+
+    Runs that diverged (no finite sharpness at tau) are left out; tau beyond the last
+    measured step gives no value.
+    """
+    rows = []
+    for (depth, width, c), run in with_ratios(table).groupby(["depth", "width", "c"]):
+        measured = run.dropna(subset=["sharpness_ratio"])
+        tau = k / c
+        if measured.empty or tau > measured["step"].max():
+            continue
+        nearest = measured.loc[(measured["step"] - tau).abs().groupby([measured["seed_init"], measured["seed_sgd"]]).idxmin()]
+        rows.append({"depth": depth, "width": width, "d_over_w": depth / width, "c": c, "tau": tau,
+                     "ratio": nearest["sharpness_ratio"].mean(), "std": nearest["sharpness_ratio"].std()})
+    return pd.DataFrame(rows, columns=["depth", "width", "d_over_w", "c", "tau", "ratio", "std"])
+
+
+def plot_regimes(ax: Axes, step: np.ndarray, sharpness: np.ndarray, eta: float, regimes: Regimes) -> Axes:
+    """lambda_t against step with 2/eta and the regime spans (steps >= 1 on a log axis)."""
+    shown = (step >= 1) & np.isfinite(sharpness)
+    ax.plot(step[shown], sharpness[shown], color="k", linewidth=1.0, label="$\\lambda^H_t$")
+    ax.axhline(2.0 / eta, color="tab:red", linestyle="--", linewidth=1.2, label="$2/\\eta$")
+    for name, span in regimes.items():
+        if span is not None:
+            ax.axvspan(max(span[0], 1), span[1], color=REGIME_COLORS[name], alpha=0.8, label=REGIME_LABELS[name], zorder=0)
+    ax.set_xscale("log")
+    ax.set_xlabel("step t (log scale)")
+    ax.set_ylabel("sharpness $\\lambda^H_t$")
+    ax.legend(fontsize=8, loc="lower right")
+    return ax
+
+
+def long_run_figure(
+    long_runs: pd.DataFrame, example: tuple[int, int, float], k: float, eos_fraction: float = 0.9, cmap: str = "plasma"
+) -> Figure:
+    """Figure 3: regimes of the run ``example`` = (depth, width, c) and lambda_tau/lambda_0 vs c per d/w."""
+    depth, width, c = example
+    run = long_runs[(long_runs["depth"] == depth) & (long_runs["width"] == width) & np.isclose(long_runs["c"], c)]
+    if run.empty:
+        raise ValueError(f"no long run at depth {depth}, width {width}, c {c}")
+    run = run[(run["seed_init"] == run["seed_init"].min()) & (run["seed_sgd"] == run["seed_sgd"].min())].sort_values("step")
+    eta = float(run["eta"].iloc[0])
+    step, sharpness = run["step"].to_numpy(float), run["sharpness"].to_numpy(float)
+    regimes = detect_regimes(step, sharpness, eta, eos_fraction=eos_fraction)
+    fig, axes = new_figure(columns=2, width=6.4, height=4.6)
+    plot_regimes(axes[0], step, sharpness, eta, regimes)
+    axes[0].set_title(f"Sharpness regimes: d = {depth}, w = {width}, c = {c:.3g}")
+    plot_saturation(axes[1], sharpness_at_tau(long_runs, k), k, cmap)
+    fig.suptitle("Long-run sharpness: early transient, saturation, progressive sharpening, edge of stability")
+    fig.tight_layout()
+    return fig
+
+
+def plot_saturation(ax: Axes, at_tau: pd.DataFrame, k: float, cmap: str = "plasma") -> Axes:
+    """lambda_tau / lambda_0 against c, one line per (d, w), and the curve 2/c (lambda = 2/eta)."""
+    keys = at_tau[["depth", "width", "d_over_w"]].drop_duplicates().sort_values("d_over_w")
+    colormap = plt.get_cmap(cmap)
+    for index, (depth, width, d_over_w) in enumerate(keys.itertuples(index=False)):
+        rows = at_tau[(at_tau["depth"] == depth) & (at_tau["width"] == width)].sort_values("c")
+        ax.errorbar(rows["c"], rows["ratio"], yerr=rows["std"].fillna(0.0), marker="o", markersize=3, capsize=2,
+                    color=colormap(index / max(len(keys) - 1, 1) * 0.85), label=f"d/w = {d_over_w:.3g} (d = {depth}, w = {width})")
+    if not at_tau.empty:
+        c = np.geomspace(at_tau["c"].min(), at_tau["c"].max(), 50)
+        ax.plot(c, 2.0 / c, color="tab:red", linestyle="--", linewidth=1.0, label="$2/c$  ($\\lambda^H = 2/\\eta$)")
+    log2_c_axis(ax, axis="x")
+    ax.set_yscale("log")
+    ax.set_xlabel(C_AXIS_LABEL)
+    ax.set_ylabel("$\\lambda^H_\\tau / \\lambda^H_0$ at $\\tau = K/c$ (log scale)")
+    ax.set_title(f"Intermediate saturation level, K = {k:g}")
+    ax.legend(fontsize=8)
+    return ax

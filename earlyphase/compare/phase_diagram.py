@@ -1,0 +1,151 @@
+"""Figure 1: the early-training phase diagram, measured boundaries with theory overlaid.
+
+c (log2 axis) against d/w (log axis), or against 1/w at one depth. Measured seed means of
+c_loss, c_sharp, c_max, c_barrier are markers with seed-std error bars; the phases between
+the measured boundaries are shaded:
+
+    c < c_loss                lazy / sharpness reduction (the loss falls monotonically)
+    c_loss < c < c_sharp      loss catapult
+    c_sharp < c < c_max       loss and sharpness catapult
+    c > c_max                 divergent
+
+(a boundary not found in the scanned range is clipped to c_max for the shading). Theory
+predictions (boundary tables of the uv model or deep linear nets at the same d and w) are
+curves in the colour of their boundary; dashed lines mark c = 2 (the NTK-scale prediction:
+lazy below, divergent above) and c = 4 (the uv model's c_max as w -> infinity).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from earlyphase.compare.style import (
+    BOUNDARY_COLORS,
+    BOUNDARY_LABELS,
+    BOUNDARY_MARKERS,
+    C_AXIS_LABEL,
+    THEORY_LABELS,
+    THEORY_STYLES,
+    log2_c_axis,
+    new_figure,
+    reference_lines,
+)
+from earlyphase.core import CRITICAL_NAMES
+
+PHASES = (
+    ("lazy / sharpness reduction", "#d9ead3"),
+    ("loss catapult", "#fff2cc"),
+    ("loss and sharpness catapult", "#cfe2f3"),
+    ("divergent", "#f4cccc"),
+)
+X_AXES = {"d_over_w": "depth / width  $d/w$  (log scale)", "inverse_width": "1 / width  $1/w$  (log scale)"}
+
+
+def x_values(table: pd.DataFrame, x: str) -> np.ndarray:
+    """The horizontal coordinate of each row: d/w, or 1/w."""
+    if x == "d_over_w":
+        return table["d_over_w"].to_numpy(float)
+    if x == "inverse_width":
+        return 1.0 / table["width"].to_numpy(float)
+    raise ValueError(f"x must be one of {sorted(X_AXES)}, got {x!r}")
+
+
+def boundary_curves(table: pd.DataFrame, x: str) -> pd.DataFrame:
+    """Seed means per x value (pairs sharing x averaged), one column per boundary, sorted by x."""
+    frame = table.assign(x=x_values(table, x))
+    return frame.pivot_table(index="x", columns="boundary", values="mean", aggfunc="mean").sort_index()
+
+
+def shade_phases(ax: Axes, measured: pd.DataFrame, x: str, c_top: float, c_bottom: float) -> None:
+    """Fill the four phase bands between the measured c_loss, c_sharp and c_max (labelled for the legend)."""
+    curves = boundary_curves(measured, x).reindex(columns=list(CRITICAL_NAMES))
+    xs = curves.index.to_numpy(float)
+    if xs.size == 1:  # one column of points: give the band a visible width
+        xs = np.array([xs[0] / 1.3, xs[0] * 1.3])
+        curves = pd.concat([curves, curves])
+    top = curves["c_max"].fillna(c_top).to_numpy(float)
+    loss = np.fmin(curves["c_loss"].fillna(c_top).to_numpy(float), top)
+    sharp = np.clip(curves["c_sharp"].fillna(c_top).to_numpy(float), loss, top)
+    bands = ((np.full_like(loss, c_bottom), loss), (loss, sharp), (sharp, top), (top, np.full_like(top, c_top)))
+    for (label, color), (lower, upper) in zip(PHASES, bands):
+        ax.fill_between(xs, lower, upper, color=color, linewidth=0, label=f"phase: {label}", zorder=0)
+
+
+def plot_phase_diagram(
+    ax: Axes,
+    measured: pd.DataFrame,
+    theories: Sequence[pd.DataFrame] = (),
+    x: str = "d_over_w",
+    depth: int | None = None,
+    boundaries: Sequence[str] = CRITICAL_NAMES,
+) -> Axes:
+    """Draw one phase-diagram panel on ``ax`` (module docstring); ``depth`` filters all tables."""
+    if depth is not None:
+        measured = measured[measured["depth"] == depth]
+        theories = [t[t["depth"] == depth] for t in theories]
+    if measured.empty:
+        raise ValueError("no measured critical values to draw" + ("" if depth is None else f" at depth {depth}"))
+    values = pd.concat([measured["mean"], *(t["mean"] for t in theories)]).dropna()
+    c_bottom = min(1.0, float(values.min()) / 1.2)
+    c_top = max(8.0, float(values.max()) * 1.6)
+    shade_phases(ax, measured, x, c_top, c_bottom)
+    for name in boundaries:
+        rows = measured[(measured["boundary"] == name)].dropna(subset=["mean"]).assign(x=lambda f: x_values(f, x))
+        rows = rows.sort_values("x")
+        if rows.empty:
+            continue
+        ax.errorbar(
+            rows["x"], rows["mean"], yerr=rows["std"].fillna(0.0), color=BOUNDARY_COLORS[name],
+            marker=BOUNDARY_MARKERS[name], markersize=6, linestyle="-", linewidth=0.8, capsize=3,
+            label=f"measured {BOUNDARY_LABELS[name]}", zorder=4,
+        )
+    for theory in theories:
+        for source, rows_of_source in theory.groupby("source", sort=False):
+            for name in boundaries:
+                rows = rows_of_source[rows_of_source["boundary"] == name].dropna(subset=["mean"])
+                rows = rows.assign(x=x_values(rows, x)).groupby("x")["mean"].mean().sort_index()
+                if rows.empty:
+                    continue
+                ax.plot(
+                    rows.index, rows.to_numpy(), color=BOUNDARY_COLORS[name], linestyle=THEORY_STYLES.get(source, "--"),
+                    linewidth=2.0, marker="x" if rows.size == 1 else None,
+                    label=f"{THEORY_LABELS.get(source, source)}: {name}", zorder=3,
+                )
+    reference_lines(ax)
+    ax.set_xscale("log")
+    log2_c_axis(ax)
+    ax.set_ylim(c_bottom, c_top)
+    ax.set_xlabel(X_AXES[x])
+    ax.set_ylabel(C_AXIS_LABEL)
+    return ax
+
+
+def phase_diagram_figure(
+    measured: pd.DataFrame,
+    theories: Sequence[pd.DataFrame] = (),
+    width_panel_depth: int | None = None,
+    title: str = "Early-training phase diagram",
+) -> Figure:
+    """Figure 1: c against d/w, and (when ``width_panel_depth`` is given) c against 1/w at that depth."""
+    panels = 1 if width_panel_depth is None else 2
+    fig, axes = new_figure(columns=panels, width=7.6, height=5.0)
+    plot_phase_diagram(axes[0], measured, theories, x="d_over_w")
+    axes[0].set_title("c against d/w (all depths)")
+    if width_panel_depth is not None:
+        plot_phase_diagram(axes[1], measured, theories, x="inverse_width", depth=width_panel_depth)
+        axes[1].set_title(f"c against 1/w at depth d = {width_panel_depth}")
+    handles: dict = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    fig.legend(handles.values(), handles.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
+    theory_names = ", ".join(THEORY_LABELS.get(s, s) for t in theories for s in t["source"].unique())
+    overlay = f" — lines: {theory_names} at the same (d, w)" if theory_names else ""
+    fig.suptitle(f"{title}: markers = measured seed mean ± std{overlay}", fontsize=11)
+    fig.tight_layout()
+    return fig

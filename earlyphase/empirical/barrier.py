@@ -1,0 +1,23 @@
+"""The loss along the straight line from theta_0 to theta_T (c_barrier, SCIENCE.md section 3)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+BARRIER_STEP = 0.01
+"""Spacing of the interpolation parameter s in [0, 1]."""
+
+
+def interpolation_grid(step: float = BARRIER_STEP) -> np.ndarray:
+    """s = 0, step, 2 step, ..., 1."""
+    return np.linspace(0.0, 1.0, int(round(1.0 / step)) + 1)
+
+
+def path_losses(
+    loss_at: Callable[[torch.Tensor], float], theta0: torch.Tensor, theta1: torch.Tensor, s: np.ndarray
+) -> np.ndarray:
+    """L(theta(s)) with theta(s) = (1 - s) theta_0 + s theta_1, for each s."""
+    return np.array([loss_at((1.0 - float(si)) * theta0 + float(si) * theta1) for si in s])

@@ -49,7 +49,7 @@ CIFAR_EXPECTED = (
 def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
     """codecs.encode restricted to latin1: how Python 3 protocol-2 pickles store bytes."""
     if encoding != "latin1":
-        raise pickle.UnpicklingError(f"_codecs.encode with encoding {encoding!r} is not allowed")
+        raise RefusedGlobalError(f"_codecs.encode with encoding {encoding!r} is not allowed")
     return codecs.encode(text, "latin1")
 
 
@@ -67,6 +67,10 @@ SAFE_GLOBALS: dict[tuple[str, str], Any] = {
 """The only globals a CIFAR batch may name: numpy array reconstruction and latin1 bytes."""
 
 
+class RefusedGlobalError(pickle.UnpicklingError):
+    """A pickle named a global outside ``SAFE_GLOBALS``."""
+
+
 class ArrayOnlyUnpickler(pickle.Unpickler):
     """An Unpickler whose ``find_class`` admits only ``SAFE_GLOBALS``; anything else is refused."""
 
@@ -74,7 +78,7 @@ class ArrayOnlyUnpickler(pickle.Unpickler):
         try:
             return SAFE_GLOBALS[(module, name)]
         except KeyError:
-            raise pickle.UnpicklingError(
+            raise RefusedGlobalError(
                 f"refused to load global {module}.{name}: a CIFAR-10 batch holds only numpy arrays, "
                 "lists, dicts and bytes (this file may be hostile)"
             ) from None
@@ -84,7 +88,7 @@ def read_batch(blob: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
     """Images (n, 3, 32, 32) uint8 and labels (n,) int64 from one pickled batch; every field checked."""
     try:
         batch = ArrayOnlyUnpickler(io.BytesIO(blob), encoding="bytes").load()
-    except pickle.UnpicklingError as error:
+    except RefusedGlobalError as error:
         raise DataFileError(f"{where}: {error}") from error
     except Exception as error:  # truncated or garbage pickles raise EOFError, ValueError, KeyError, ...
         raise DataFileError(f"{where}: not a readable CIFAR-10 batch ({type(error).__name__}: {error})") from error

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from earlyphase.empirical.data import DataFileError, DatasetNotFoundError, load_dataset
-from earlyphase.empirical.data import cifar, locate
+from earlyphase.empirical.data import DataFileError, DatasetNotFoundError, cifar, load_dataset, locate
 from earlyphase.empirical.data.cifar import ArrayOnlyUnpickler, load_cifar10_raw, read_batches
 
 REAL_ARCHIVE = Path("/work/shared/data/cifar10-jpeg.tar.gz")
@@ -29,7 +28,12 @@ def isolated(monkeypatch, tmp_path):
 
 def batch_pickle(data, labels, protocol=2):
     """A batch as the official files hold it: a dict with bytes keys, uint8 rows of 3072 values."""
-    batch = {b"batch_label": b"training batch", b"labels": list(labels), b"data": data, b"filenames": [b"x.png"] * len(labels)}
+    batch = {
+        b"batch_label": b"training batch",
+        b"labels": list(labels),
+        b"data": data,
+        b"filenames": [b"x.png"] * len(labels),
+    }
     return pickle.dumps(batch, protocol=protocol)
 
 
@@ -103,7 +107,10 @@ def _truncated():
         (batch_pickle(np.zeros((4, 3072), np.uint8), [0] * 3), r"wrong count: 4 images but 3 labels"),
         (batch_pickle(np.zeros((4, 3072), np.uint8), [0, 1, 2, 10]), r"labels outside 0..9"),
         (pickle.dumps([1, 2], protocol=2), r"a CIFAR-10 batch is a dict, got list"),
-        (pickle.dumps({b"data": np.zeros((1, 3072), np.uint8)}, protocol=2), r"missing key\(s\) \['labels'\]"),
+        (
+            pickle.dumps({b"data": np.zeros((1, 3072), np.uint8)}, protocol=2),
+            r"missing key\(s\) \['labels'\]",
+        ),
     ],
 )
 def test_malformed_batch_names_the_file_and_fault(tmp_path, blob, message):
@@ -151,12 +158,14 @@ def test_download_of_official_archive_into_cache(tmp_path, monkeypatch):
     assert data.source == str(tmp_path / "xdg" / "earlyphase" / "cifar10" / "cifar-10-python.tar.gz")
     monkeypatch.setattr(cifar, "CIFAR_URLS", {"cifar-10-python.tar.gz": ("file:///nonexistent.tar.gz",)})
     monkeypatch.setattr(locate, "cache_root", lambda: tmp_path / "empty-cache")
-    with pytest.raises(DatasetNotFoundError, match=r"(?s)dataset 'cifar10' not found; looked in:.*empty-cache"):
+    with pytest.raises(
+        DatasetNotFoundError, match=r"(?s)dataset 'cifar10' not found; looked in:.*empty-cache"
+    ):
         load_dataset("cifar10", n_measure=None)
 
 
 def write_tree(root, per_class=3, test_per_class=1, seed=0, classes=CLASSES, size=(32, 32)):
-    """PNG (lossless) image folder train/<class>/<i>.png, test/<class>/<i>.png; returns path -> pixels (C, H, W)."""
+    """PNG (lossless) folder train/<class>/<i>.png, test/<class>/<i>.png; returns path -> pixels (C, H, W)."""
     rng = np.random.default_rng(seed)
     pixels = {}
     for split, count in (("train", per_class), ("test", test_per_class)):
@@ -202,7 +211,9 @@ def test_image_tree_and_its_tar_give_the_same_exact_arrays(tmp_path):
     np.testing.assert_array_equal(full.x_train, cached.x_train)
     np.testing.assert_array_equal(full.y_test, cached.y_test)
     subset = load_dataset("cifar10", path=archive, n_train=12, n_test=4, n_measure=10, cache=False)
-    np.testing.assert_array_equal(subset.x_train, cached.x_train[:12])  # subsets are prefixes of the full order
+    np.testing.assert_array_equal(
+        subset.x_train, cached.x_train[:12]
+    )  # subsets are prefixes of the full order
     assert len(set(subset.labels_train)) > 3  # not the first 12 of a class-sorted folder
 
 
@@ -211,7 +222,12 @@ def test_a_subset_decodes_only_its_images(tmp_path):
     paths = sorted(p for p in pixels if p.startswith("train/"))
     unused = paths[np.random.default_rng(0).permutation(len(paths))[-1]]
     (tmp_path / "tree" / unused).write_bytes(b"not an image")
-    assert load_dataset("cifar10", path=tmp_path / "tree", n_train=20, n_measure=5).x_train.shape == (20, 3, 32, 32)
+    assert load_dataset("cifar10", path=tmp_path / "tree", n_train=20, n_measure=5).x_train.shape == (
+        20,
+        3,
+        32,
+        32,
+    )
     with pytest.raises(DataFileError, match=rf"{unused}: not a readable image"):
         load_dataset("cifar10", path=tmp_path / "tree", n_measure=5)
 
@@ -219,15 +235,32 @@ def test_a_subset_decodes_only_its_images(tmp_path):
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda root: write_tree(root, classes=CLASSES[:9]), r"wrong number of classes: found 9 class folders"),
-        (lambda root: write_tree(root, size=(31, 32)), r"wrong shape: image is \(31, 32\), expected \(32, 32\)"),
-        (lambda root: (write_tree(root), Image.new("RGB", (32, 32)).save(root / "loose.png")), r"'loose.png' is not inside a class folder"),
         (
-            lambda root: (write_tree(root), (root / "cat").mkdir(), Image.new("RGB", (32, 32)).save(root / "cat" / "c.png")),
+            lambda root: write_tree(root, classes=CLASSES[:9]),
+            r"wrong number of classes: found 9 class folders",
+        ),
+        (
+            lambda root: write_tree(root, size=(31, 32)),
+            r"wrong shape: image is \(31, 32\), expected \(32, 32\)",
+        ),
+        (
+            lambda root: (write_tree(root), Image.new("RGB", (32, 32)).save(root / "loose.png")),
+            r"'loose.png' is not inside a class folder",
+        ),
+        (
+            lambda root: (
+                write_tree(root),
+                (root / "cat").mkdir(),
+                Image.new("RGB", (32, 32)).save(root / "cat" / "c.png"),
+            ),
             r"mixed layout: 'cat/c.png' is outside the train/ and test/ folders",
         ),
         (
-            lambda root: (write_tree(root), (root / "test" / "unicorn").mkdir(), Image.new("RGB", (32, 32)).save(root / "test" / "unicorn" / "u.png")),
+            lambda root: (
+                write_tree(root),
+                (root / "test" / "unicorn").mkdir(),
+                Image.new("RGB", (32, 32)).save(root / "test" / "unicorn" / "u.png"),
+            ),
             r"test classes \['unicorn'\] have no training folder",
         ),
     ],
@@ -258,7 +291,9 @@ def test_real_cifar10_jpeg_archive_subset():
         assert len(names) == 50000
         chosen = [names[i] for i in np.random.default_rng(0).permutation(50000)[:300]]
         np.testing.assert_array_equal(data.labels_train, [CLASSES.index(n.split("/")[1]) for n in chosen])
-        first = np.asarray(Image.open(tar.extractfile(chosen[0])).convert("RGB"), dtype=np.float64).transpose(2, 0, 1)
+        first = np.asarray(Image.open(tar.extractfile(chosen[0])).convert("RGB"), dtype=np.float64).transpose(
+            2, 0, 1
+        )
     np.testing.assert_allclose(data.x_train[0], (first - first.mean()) / first.std(), atol=1e-5)
     assert len(np.unique(data.labels_train)) == 10
 
@@ -268,7 +303,9 @@ def test_real_cifar10_jpeg_archive_subset():
 def test_real_cifar10_jpeg_archive_full_read_and_cache():
     first = load_dataset("cifar10", path=REAL_ARCHIVE, n_measure=4096)
     assert first.x_train.shape == (50000, 3, 32, 32) and first.x_test.shape == (10000, 3, 32, 32)
-    assert np.all(np.bincount(first.labels_train) == 5000) and np.all(np.bincount(first.y_test.argmax(1)) == 1000)
+    assert np.all(np.bincount(first.labels_train) == 5000) and np.all(
+        np.bincount(first.y_test.argmax(1)) == 1000
+    )
     second = load_dataset("cifar10", path=REAL_ARCHIVE, n_train=1000, n_measure=100)
     assert "decoded cache" in second.source
     np.testing.assert_array_equal(second.x_train, first.x_train[:1000])

@@ -7,12 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from earlyphase.empirical.data import DataFileError, DatasetNotFoundError, load_dataset
-from earlyphase.empirical.data import idx, locate
+from earlyphase.empirical.data import DataFileError, DatasetNotFoundError, idx, load_dataset, locate
 from earlyphase.empirical.data.idx import read_idx
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
-NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+NAMES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -77,13 +81,25 @@ def test_mnist_through_load_dataset_matches_written_arrays(tmp_path):
 @pytest.mark.parametrize(
     ("name", "payload", "message"),
     [
-        (NAMES[0], b"\x00\x00\x08\x01" + struct.pack(">I", 30) + bytes(30), r"wrong magic number 0x00000801, expected 0x00000803"),
+        (
+            NAMES[0],
+            b"\x00\x00\x08\x01" + struct.pack(">I", 30) + bytes(30),
+            r"wrong magic number 0x00000801, expected 0x00000803",
+        ),
         (NAMES[0], b"PK\x03\x04" + bytes(100), r"wrong magic number 0x504b0304: not an IDX file"),
         (NAMES[0], b"\x00\x00", r"too short for an IDX header"),
         (NAMES[0], b"\x00\x00\x08\x03" + struct.pack(">2I", 30, 28), r"truncated header"),
-        (NAMES[0], idx_bytes(np.zeros((30, 28, 28), np.uint8))[:-5], r"truncated: the header declares shape \(30, 28, 28\)"),
+        (
+            NAMES[0],
+            idx_bytes(np.zeros((30, 28, 28), np.uint8))[:-5],
+            r"truncated: the header declares shape \(30, 28, 28\)",
+        ),
         (NAMES[0], idx_bytes(np.zeros((30, 28, 28), np.uint8)) + b"\x00", r"extra bytes after the data"),
-        (NAMES[0], idx_bytes(np.zeros((30, 27, 28), np.uint8)), r"wrong shape: images are \(27, 28\), expected \(28, 28\)"),
+        (
+            NAMES[0],
+            idx_bytes(np.zeros((30, 27, 28), np.uint8)),
+            r"wrong shape: images are \(27, 28\), expected \(28, 28\)",
+        ),
         (NAMES[1], idx_bytes(np.zeros(29, np.uint8)), r"wrong count: 30 images but 29 labels"),
         (NAMES[3], idx_bytes(np.full(12, 10, np.uint8)), r"label 10 outside 0..9"),
     ],
@@ -128,7 +144,9 @@ def test_system_directory_comes_before_the_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(locate, "SYSTEM_DIRS", {"fashion_mnist": (tmp_path / "debian",)})
     data = load_dataset("fashion_mnist", n_measure=None, download=False)
     assert data.source == str(tmp_path / "debian")
-    np.testing.assert_array_equal(data.labels_train, system[NAMES[1]][np.random.default_rng(0).permutation(30)])
+    np.testing.assert_array_equal(
+        data.labels_train, system[NAMES[1]][np.random.default_rng(0).permutation(30)]
+    )
 
 
 def test_not_found_lists_every_place(tmp_path, monkeypatch):
@@ -137,7 +155,11 @@ def test_not_found_lists_every_place(tmp_path, monkeypatch):
     with pytest.raises(DatasetNotFoundError) as error:
         load_dataset("mnist", n_measure=None, download=False)
     message = str(error.value)
-    for place in (tmp_path / "nowhere", tmp_path / "data" / "mnist", tmp_path / "xdg" / "earlyphase" / "mnist"):
+    for place in (
+        tmp_path / "nowhere",
+        tmp_path / "data" / "mnist",
+        tmp_path / "xdg" / "earlyphase" / "mnist",
+    ):
         assert str(place) in message
     assert "EARLYPHASE_MNIST" in message and isinstance(error.value, ValueError)
     with pytest.raises(DatasetNotFoundError, match=r"check the path"):
@@ -151,9 +173,13 @@ def test_download_into_cache_and_clear_error_when_it_fails(tmp_path, monkeypatch
     data = load_dataset("mnist", n_measure=None)  # first mirror fails, second serves the files
     cache = tmp_path / "xdg" / "earlyphase" / "mnist"
     assert data.source == str(cache) and (cache / (NAMES[0] + ".gz")).is_file()
-    np.testing.assert_array_equal(data.labels_train, arrays[NAMES[1]][np.random.default_rng(0).permutation(30)])
+    np.testing.assert_array_equal(
+        data.labels_train, arrays[NAMES[1]][np.random.default_rng(0).permutation(30)]
+    )
     monkeypatch.setitem(idx.MNIST_URLS, "fashion_mnist", ("file:///nonexistent/",))
-    with pytest.raises(DatasetNotFoundError, match=r"(?s)looked in:.*Downloading into .*fashion_mnist failed"):
+    with pytest.raises(
+        DatasetNotFoundError, match=r"(?s)looked in:.*Downloading into .*fashion_mnist failed"
+    ):
         load_dataset("fashion_mnist", n_measure=None)
 
 

@@ -18,7 +18,7 @@ from earlyphase.empirical.data.dataset import measure_indices, one_hot, standard
 def test_standardise_matches_numpy_mean_and_std(x, block):
     out = standardise_per_sample(x, block=block)
     assert out.dtype == np.float32 and out.shape == x.shape
-    for row, source in zip(out, x):
+    for row, source in zip(out, x, strict=True):
         spread = np.std(source)
         if spread > 1e-6 * max(1.0, np.abs(source).max()):
             np.testing.assert_allclose(row, (source - np.mean(source)) / spread, rtol=1e-5, atol=1e-5)
@@ -50,7 +50,9 @@ def test_measure_indices_distinct_sorted_in_range(n_train, data):
     index = measure_indices(n_train, n_measure, seed)
     assert index.dtype == np.int64 and len(np.unique(index)) == n_measure
     assert np.all(np.diff(index) > 0) and index.min() >= 0 and index.max() < n_train
-    np.testing.assert_array_equal(index, np.sort(np.random.default_rng(seed).choice(n_train, n_measure, replace=False)))
+    np.testing.assert_array_equal(
+        index, np.sort(np.random.default_rng(seed).choice(n_train, n_measure, replace=False))
+    )
 
 
 def test_n_measure_bounds():
@@ -113,7 +115,14 @@ def _teacher_labels(x, k, m, seed):
 
 def test_synthetic_teacher_task():
     data = load_dataset(
-        "synthetic", n_train=600, n_test=100, n_measure=50, input_dim=7, num_outputs=4, teacher_width=16, teacher_seed=5
+        "synthetic",
+        n_train=600,
+        n_test=100,
+        n_measure=50,
+        input_dim=7,
+        num_outputs=4,
+        teacher_width=16,
+        teacher_seed=5,
     )
     assert data.x_train.shape == (600, 7) and data.x_test.shape == (100, 7) and data.num_classes == 4
     np.testing.assert_allclose(data.x_train.mean(1), 0, atol=1e-6)
@@ -122,7 +131,9 @@ def test_synthetic_teacher_task():
     np.testing.assert_array_equal(data.y_test.argmax(1), _teacher_labels(data.x_test, 4, 16, 5))
     counts = np.bincount(data.labels_train, minlength=4)
     assert counts.min() > 600 / 4 / 3  # the standardised teacher gives roughly balanced classes
-    prefix = load_dataset("synthetic", n_train=100, n_measure=50, input_dim=7, num_outputs=4, teacher_width=16, teacher_seed=5)
+    prefix = load_dataset(
+        "synthetic", n_train=100, n_measure=50, input_dim=7, num_outputs=4, teacher_width=16, teacher_seed=5
+    )
     np.testing.assert_array_equal(prefix.x_train, data.x_train[:100])
     assert "teacher_seed=5" in data.source and data.x_test is not None
     assert load_dataset("synthetic", n_measure=10).x_train.shape == (4096, 32)
@@ -130,3 +141,18 @@ def test_synthetic_teacher_task():
         load_dataset("synthetic", n_measure=10, input_dim=2)
     with pytest.raises(ValueError, match=r"num_outputs must be >= 2"):
         load_dataset("synthetic", n_measure=10, num_outputs=1)
+
+
+def test_dataset_record_checks_its_shapes():
+    x, y = np.zeros((4, 3), np.float32), np.eye(2, dtype=np.float32)[[0, 1, 0, 1]]
+    record = Dataset("toy", x, y, np.array([0, 2]), None, None, "test")
+    assert record.input_shape == (3,) and record.num_classes == 2
+    np.testing.assert_array_equal(record.labels_train, [0, 1, 0, 1])
+    with pytest.raises(ValueError, match=r"y_train must have shape \(4, k\)"):
+        Dataset("toy", x, y[:3], np.array([0]), None, None, "test")
+    with pytest.raises(ValueError, match=r"measure_index must hold distinct indices in \[0, 4\)"):
+        Dataset("toy", x, y, np.array([1, 1]), None, None, "test")
+    with pytest.raises(ValueError, match=r"measure_index"):
+        Dataset("toy", x, y, np.array([4]), None, None, "test")
+    with pytest.raises(ValueError, match=r"both be given or both be None"):
+        Dataset("toy", x, y, np.array([0]), x, None, "test")

@@ -20,14 +20,14 @@ from typing import Any, Literal
 import numpy as np
 
 from earlyphase.empirical.data.cache import load_cached, store_cached
-from earlyphase.empirical.data.dataset import RawData, subset_indices, take_subsets
+from earlyphase.empirical.data.dataset import RawData, subset_rows, take_subsets
 from earlyphase.empirical.data.errors import DataFileError
 from earlyphase.empirical.data.imagefolder import (
     ImageFolderIndex,
     decode_image_folder,
     index_image_paths,
     is_image_path,
-    list_tree_images,
+    iter_tree_images,
     read_tar_members,
 )
 from earlyphase.empirical.data.locate import locate
@@ -91,7 +91,9 @@ def read_batch(blob: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
     except RefusedGlobalError as error:
         raise DataFileError(f"{where}: {error}") from error
     except Exception as error:  # truncated or garbage pickles raise EOFError, ValueError, KeyError, ...
-        raise DataFileError(f"{where}: not a readable CIFAR-10 batch ({type(error).__name__}: {error})") from error
+        raise DataFileError(
+            f"{where}: not a readable CIFAR-10 batch ({type(error).__name__}: {error})"
+        ) from error
     if not isinstance(batch, dict):
         raise DataFileError(f"{where}: a CIFAR-10 batch is a dict, got {type(batch).__name__}")
     fields = {key.decode("latin1") if isinstance(key, bytes) else key: value for key, value in batch.items()}
@@ -99,7 +101,12 @@ def read_batch(blob: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
     if missing:
         raise DataFileError(f"{where}: missing key(s) {missing} (keys: {sorted(map(str, fields))})")
     data, labels = fields["data"], fields["labels"]
-    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != ROW_LENGTH:
+    if (
+        not isinstance(data, np.ndarray)
+        or data.dtype != np.uint8
+        or data.ndim != 2
+        or data.shape[1] != ROW_LENGTH
+    ):
         described = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
         raise DataFileError(f"{where}: wrong shape: 'data' is {described}, expected uint8 (n, {ROW_LENGTH})")
     if not isinstance(labels, (list, np.ndarray)) or not all(
@@ -110,7 +117,9 @@ def read_batch(blob: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
     if len(labels) != len(data):
         raise DataFileError(f"{where}: wrong count: {len(data)} images but {len(labels)} labels")
     if labels.size and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
-        raise DataFileError(f"{where}: labels outside 0..{NUM_CLASSES - 1} (range {labels.min()}..{labels.max()})")
+        raise DataFileError(
+            f"{where}: labels outside 0..{NUM_CLASSES - 1} (range {labels.min()}..{labels.max()})"
+        )
     return data.reshape(len(data), 3, *IMAGE_SIZE), labels
 
 
@@ -134,14 +143,6 @@ class CifarSource:
     path: Path
 
 
-def _has_image(root: Path) -> bool:
-    for folder, _, files in os.walk(root):
-        relative = Path(folder).relative_to(root)
-        if any(is_image_path((relative / name).as_posix()) for name in files):
-            return True
-    return False
-
-
 def probe_cifar(place: Path) -> CifarSource | None:
     """What form of CIFAR-10 ``place`` holds (checked in this order), or None; a foreign file is an error.
 
@@ -160,9 +161,11 @@ def probe_cifar(place: Path) -> CifarSource | None:
         return CifarSource("batches", place / BATCHES_DIR)
     if (place / OFFICIAL_ARCHIVE).is_file():
         return CifarSource("archive", place / OFFICIAL_ARCHIVE)
-    if _has_image(place):
+    if next(iter_tree_images(place), None) is not None:
         return CifarSource("tree", place)
-    archives = sorted(p for pattern in ("cifar*.tar.gz", "cifar*.tgz", "cifar*.tar") for p in place.glob(pattern))
+    archives = sorted(
+        p for pattern in ("cifar*.tar.gz", "cifar*.tgz", "cifar*.tar") for p in place.glob(pattern)
+    )
     return CifarSource("archive", archives[0]) if archives else None
 
 
@@ -172,15 +175,6 @@ def _check_classes(index: ImageFolderIndex, where: str) -> None:
             f"{where}: wrong number of classes: found {len(index.classes)} class folders "
             f"{list(index.classes)}, CIFAR-10 has {NUM_CLASSES}"
         )
-
-
-def _subset_rows(
-    index: ImageFolderIndex, n_train: int | None, n_test: int | None, subset_seed: int, where: str
-) -> tuple[np.ndarray, np.ndarray | None]:
-    if not index.test_paths and n_test is not None:
-        raise ValueError(f"n_test was given ({n_test}) but {where} has no test/ folder")
-    test = subset_indices("n_test", len(index.test_paths), n_test, subset_seed) if index.test_paths else None
-    return subset_indices("n_train", len(index.train_paths), n_train, subset_seed), test
 
 
 def load_cifar10_raw(
@@ -200,18 +194,25 @@ def load_cifar10_raw(
     source = locate("cifar10", path, probe_cifar, CIFAR_URLS, download, CIFAR_EXPECTED)
     where = str(source.path)
     if source.kind == "batches":
-        blobs = {name: (source.path / name).read_bytes() for name in (*TRAIN_BATCHES, TEST_BATCH) if (source.path / name).is_file()}
+        blobs = {
+            name: (source.path / name).read_bytes()
+            for name in (*TRAIN_BATCHES, TEST_BATCH)
+            if (source.path / name).is_file()
+        }
         return take_subsets(read_batches(blobs, where), n_train, n_test, subset_seed)
     if source.kind == "tree":
-        index = index_image_paths(list_tree_images(source.path), where)
+        index = index_image_paths(list(iter_tree_images(source.path)), where)
         _check_classes(index, where)
-        rows = _subset_rows(index, n_train, n_test, subset_seed, where)
-        return decode_image_folder(index, lambda p: (source.path / p).read_bytes(), where, "RGB", IMAGE_SIZE, *rows)
+        rows = subset_rows(len(index.train_paths), len(index.test_paths), n_train, n_test, subset_seed, where)
+        return decode_image_folder(
+            index, lambda p: (source.path / p).read_bytes(), where, "RGB", IMAGE_SIZE, *rows
+        )
     cached = load_cached("cifar10", source.path) if cache else None
     if cached is not None:
         return take_subsets(cached, n_train, n_test, subset_seed)
     members = read_tar_members(
-        source.path, lambda name: PurePosixPath(name).name in (*TRAIN_BATCHES, TEST_BATCH) or is_image_path(name)
+        source.path,
+        lambda name: PurePosixPath(name).name in (*TRAIN_BATCHES, TEST_BATCH) or is_image_path(name),
     )
     batches = {PurePosixPath(name).name: blob for name, blob in members.items() if not is_image_path(name)}
     if batches:
@@ -220,7 +221,9 @@ def load_cifar10_raw(
         index = index_image_paths(list(members), where)
         _check_classes(index, where)
         if n_train is not None:
-            rows = _subset_rows(index, n_train, n_test, subset_seed, where)
+            rows = subset_rows(
+                len(index.train_paths), len(index.test_paths), n_train, n_test, subset_seed, where
+            )
             return decode_image_folder(index, members.__getitem__, where, "RGB", IMAGE_SIZE, *rows)
         raw = decode_image_folder(index, members.__getitem__, where, "RGB", IMAGE_SIZE)
     if cache:

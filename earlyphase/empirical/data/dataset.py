@@ -26,7 +26,7 @@ SUBSET_SEED = 0
 """Default seed of the fixed permutation that draws the n_train / n_test subsets."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Dataset:
     """A standardised, one-hot dataset with a fixed measurement batch.
 
@@ -43,6 +43,31 @@ class Dataset:
     x_test: np.ndarray | None
     y_test: np.ndarray | None
     source: str
+
+    def __post_init__(self) -> None:
+        n_train = len(self.x_train)
+        if self.y_train.ndim != 2 or len(self.y_train) != n_train:
+            raise ValueError(f"y_train must have shape ({n_train}, k), got {self.y_train.shape}")
+        index = self.measure_index
+        if (
+            index.ndim != 1
+            or len(index) == 0
+            or index.min() < 0
+            or index.max() >= n_train
+            or len(np.unique(index)) != len(index)
+        ):
+            raise ValueError(
+                f"measure_index must hold distinct indices in [0, {n_train}), got {len(index)} of them"
+            )
+        if (self.x_test is None) != (self.y_test is None):
+            raise ValueError("x_test and y_test must both be given or both be None")
+        if self.x_test is not None and (
+            len(self.x_test) != len(self.y_test) or self.y_test.shape[1:] != self.y_train.shape[1:]
+        ):
+            raise ValueError(
+                f"y_test must have shape ({len(self.x_test)}, {self.y_train.shape[1]}), "
+                f"got {self.y_test.shape}"
+            )
 
     @property
     def x_measure(self) -> np.ndarray:
@@ -110,9 +135,14 @@ def measure_indices(n_train: int, n_measure: int | None, seed: int) -> np.ndarra
     """
     if n_measure is None:
         return np.arange(n_train, dtype=np.int64)
-    if isinstance(n_measure, bool) or not isinstance(n_measure, (int, np.integer)) or not 1 <= n_measure <= n_train:
+    if (
+        isinstance(n_measure, bool)
+        or not isinstance(n_measure, (int, np.integer))
+        or not 1 <= n_measure <= n_train
+    ):
         raise ValueError(
-            f"n_measure must be an integer in [1, n_train = {n_train}] (or None for all {n_train}), got {n_measure!r}"
+            f"n_measure must be an integer in [1, n_train = {n_train}] (or None for all {n_train}), "
+            f"got {n_measure!r}"
         )
     rng = np.random.default_rng(require_int("seed", seed, minimum=0))
     return np.sort(rng.choice(n_train, size=n_measure, replace=False)).astype(np.int64)
@@ -130,16 +160,31 @@ class RawData:
     source: str
 
 
-def take_subsets(raw: RawData, n_train: int | None, n_test: int | None, subset_seed: int = SUBSET_SEED) -> RawData:
-    """Restrict a fully loaded RawData to the reproducible n_train / n_test subsets (``subset_indices``)."""
-    train = subset_indices("n_train", len(raw.x_train), n_train, subset_seed)
-    x_test, labels_test = raw.x_test, raw.labels_test
-    if x_test is not None and labels_test is not None:
-        test = subset_indices("n_test", len(x_test), n_test, subset_seed)
-        x_test, labels_test = x_test[test], labels_test[test]
-    elif n_test is not None:
-        raise ValueError(f"n_test was given ({n_test}) but this dataset has no test split ({raw.source})")
-    return RawData(raw.x_train[train], raw.labels_train[train], x_test, labels_test, raw.num_classes, raw.source)
+def subset_rows(
+    n_train_total: int,
+    n_test_total: int,
+    n_train: int | None,
+    n_test: int | None,
+    subset_seed: int,
+    where: str,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Rows of the n_train / n_test subsets (``subset_indices``); test rows None without a test split."""
+    if n_test_total == 0 and n_test is not None:
+        raise ValueError(f"n_test was given ({n_test}) but this dataset has no test split ({where})")
+    test = subset_indices("n_test", n_test_total, n_test, subset_seed) if n_test_total else None
+    return subset_indices("n_train", n_train_total, n_train, subset_seed), test
+
+
+def take_subsets(
+    raw: RawData, n_train: int | None, n_test: int | None, subset_seed: int = SUBSET_SEED
+) -> RawData:
+    """Restrict a fully loaded RawData to the reproducible n_train / n_test subsets (``subset_rows``)."""
+    n_test_total = 0 if raw.x_test is None else len(raw.x_test)
+    train, test = subset_rows(len(raw.x_train), n_test_total, n_train, n_test, subset_seed, raw.source)
+    x_test, labels_test = (None, None) if test is None else (raw.x_test[test], raw.labels_test[test])
+    return RawData(
+        raw.x_train[train], raw.labels_train[train], x_test, labels_test, raw.num_classes, raw.source
+    )
 
 
 def build_dataset(name: str, raw: RawData, n_measure: int | None, seed: int) -> Dataset:

@@ -45,7 +45,7 @@ MNIST_EXPECTED = (
 
 
 def read_file_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped when it starts with the gzip magic 1f 8b (truncation is a DataFileError)."""
+    """The file's bytes, gunzipped when they start with the gzip magic 1f 8b (DataFileError if broken)."""
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -63,18 +63,23 @@ def read_idx(path: str | os.PathLike, expected_magic: int | None = None) -> np.n
     path = Path(path)
     data = read_file_bytes(path)
     if len(data) < 4:
-        raise DataFileError(f"{path}: {len(data)} bytes is too short for an IDX header (4 bytes of magic number)")
+        raise DataFileError(
+            f"{path}: {len(data)} bytes is too short for an IDX header (4 bytes of magic number)"
+        )
     magic = int.from_bytes(data[:4], "big")
     if data[0] != 0 or data[1] != 0 or data[2] not in IDX_DTYPES:
         raise DataFileError(
-            f"{path}: wrong magic number 0x{magic:08x}: not an IDX file (expected 0x0000 then a type byte 0x08..0x0e)"
+            f"{path}: wrong magic number 0x{magic:08x}: not an IDX file "
+            "(expected 0x0000 then a type byte 0x08..0x0e)"
         )
     if expected_magic is not None and magic != expected_magic:
         raise DataFileError(f"{path}: wrong magic number 0x{magic:08x}, expected 0x{expected_magic:08x}")
     ndim = data[3]
     header = 4 + 4 * ndim
     if len(data) < header:
-        raise DataFileError(f"{path}: truncated header: {ndim} dimensions need {header} bytes, the file has {len(data)}")
+        raise DataFileError(
+            f"{path}: truncated header: {ndim} dimensions need {header} bytes, the file has {len(data)}"
+        )
     shape = struct.unpack(f">{ndim}I", data[4:header])
     dtype = np.dtype(IDX_DTYPES[data[2]])
     expected_bytes = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
@@ -96,12 +101,16 @@ def find_idx_file(directory: Path, stem: str) -> Path | None:
     return None
 
 
-def read_mnist_split(images_path: Path, labels_path: Path, num_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """Images (n, 1, 28, 28) uint8 and labels (n,) int64 from one IDX pair; shape, counts and range checked."""
+def read_mnist_split(
+    images_path: Path, labels_path: Path, num_classes: int = 10
+) -> tuple[np.ndarray, np.ndarray]:
+    """Images (n, 1, 28, 28) uint8 and labels (n,) int64 from one IDX pair; shape, counts, range checked."""
     images = read_idx(images_path, IMAGE_MAGIC)
     labels = read_idx(labels_path, LABEL_MAGIC)
     if images.shape[1:] != MNIST_IMAGE_SHAPE:
-        raise DataFileError(f"{images_path}: wrong shape: images are {images.shape[1:]}, expected {MNIST_IMAGE_SHAPE}")
+        raise DataFileError(
+            f"{images_path}: wrong shape: images are {images.shape[1:]}, expected {MNIST_IMAGE_SHAPE}"
+        )
     if len(images) != len(labels):
         raise DataFileError(
             f"{images_path}, {labels_path}: wrong count: {len(images)} images but {len(labels)} labels"
@@ -112,7 +121,7 @@ def read_mnist_split(images_path: Path, labels_path: Path, num_classes: int = 10
 
 
 def probe_mnist_dir(place: Path) -> Path | None:
-    """``place`` if it is a directory holding any MNIST-named file (then all four must be there), else None."""
+    """``place`` if it is a directory holding any MNIST-named file (then all four must be), else None."""
     if not place.is_dir():
         if place.is_file():
             raise DataFileError(f"{place}: expected {MNIST_EXPECTED}, got a file")

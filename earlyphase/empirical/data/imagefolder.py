@@ -13,7 +13,7 @@ import io
 import os
 import tarfile
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -23,7 +23,9 @@ from PIL import Image, UnidentifiedImageError
 from earlyphase.empirical.data.dataset import RawData
 from earlyphase.empirical.data.errors import DataFileError
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".webp", ".tif", ".tiff"})
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".webp", ".tif", ".tiff"}
+)
 SPLITS = ("train", "test")
 
 
@@ -63,11 +65,15 @@ def index_image_paths(paths: Sequence[str], where: str) -> ImageFolderIndex:
         )
     train = by_split["train"] or by_split[None]
     if not train:
-        raise DataFileError(f"{where}: no training images (expected train/<class>/<image> or <class>/<image>)")
+        raise DataFileError(
+            f"{where}: no training images (expected train/<class>/<image> or <class>/<image>)"
+        )
     classes = tuple(sorted({name for _, name in train}))
     unknown = sorted({name for _, name in by_split["test"]} - set(classes))
     if unknown:
-        raise DataFileError(f"{where}: test classes {unknown} have no training folder (classes: {list(classes)})")
+        raise DataFileError(
+            f"{where}: test classes {unknown} have no training folder (classes: {list(classes)})"
+        )
     label = {name: i for i, name in enumerate(classes)}
 
     def labels(items: list[tuple[str, str]]) -> np.ndarray:
@@ -85,14 +91,16 @@ def index_image_paths(paths: Sequence[str], where: str) -> ImageFolderIndex:
 def decode_images(
     paths: Sequence[str], read: Callable[[str], bytes], where: str, mode: str, size: tuple[int, int]
 ) -> np.ndarray:
-    """uint8 array (n, C, H, W) of the images ``paths`` converted to ``mode`` ('RGB' or 'L'), all of ``size`` (W, H)."""
+    """uint8 (n, C, H, W) of the images ``paths`` in ``mode`` ('RGB' or 'L'), each of ``size`` = (W, H)."""
     channels = len(mode)
     out = np.empty((len(paths), channels, size[1], size[0]), dtype=np.uint8)
     for i, path in enumerate(paths):
         try:
             with Image.open(io.BytesIO(read(path))) as image:
                 if image.size != size:
-                    raise DataFileError(f"{where}: {path}: wrong shape: image is {image.size}, expected {size} (W, H)")
+                    raise DataFileError(
+                        f"{where}: {path}: wrong shape: image is {image.size}, expected {size} (W, H)"
+                    )
                 pixels = np.asarray(image.convert(mode))
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
             if isinstance(error, DataFileError):
@@ -103,7 +111,7 @@ def decode_images(
 
 
 def read_tar_members(archive: Path, keep: Callable[[str], bool]) -> dict[str, bytes]:
-    """One pass over ``archive`` (any compression tarfile reads): name -> bytes of regular files kept by ``keep``."""
+    """One pass over ``archive`` (any tarfile compression): name -> bytes of the files ``keep`` accepts."""
     members: dict[str, bytes] = {}
     try:
         with tarfile.open(archive, "r:*") as tar:
@@ -117,13 +125,11 @@ def read_tar_members(archive: Path, keep: Callable[[str], bool]) -> dict[str, by
     return members
 
 
-def list_tree_images(root: Path) -> list[str]:
-    """Relative POSIX paths of the image files under ``root``."""
-    found = []
+def iter_tree_images(root: Path) -> Iterator[str]:
+    """Relative POSIX paths of the image files under ``root`` (lazily, so a first hit is cheap)."""
     for folder, _, files in os.walk(root):
         relative = Path(folder).relative_to(root)
-        found += [(relative / name).as_posix() for name in files if is_image_path((relative / name).as_posix())]
-    return found
+        yield from (path for path in ((relative / name).as_posix() for name in files) if is_image_path(path))
 
 
 def decode_image_folder(

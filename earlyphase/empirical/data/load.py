@@ -15,7 +15,9 @@ from earlyphase.empirical.data.idx import load_mnist_raw
 from earlyphase.empirical.data.synthetic import load_synthetic_raw
 
 
-def _digits(path: str | os.PathLike | None, n_train: int | None, n_test: int | None, subset_seed: int) -> RawData:
+def _digits(
+    path: str | os.PathLike | None, n_train: int | None, n_test: int | None, subset_seed: int
+) -> RawData:
     if path is not None:
         raise ValueError("path is not used by the 'digits' dataset (it ships with scikit-learn)")
     return take_subsets(load_digits_raw(), n_train, n_test, subset_seed)
@@ -37,13 +39,21 @@ def _synthetic(
 
 
 def _mnist(
-    path: str | os.PathLike | None, n_train: int | None, n_test: int | None, subset_seed: int, download: bool = True
+    path: str | os.PathLike | None,
+    n_train: int | None,
+    n_test: int | None,
+    subset_seed: int,
+    download: bool = True,
 ) -> RawData:
     return take_subsets(load_mnist_raw("mnist", path, download), n_train, n_test, subset_seed)
 
 
 def _fashion_mnist(
-    path: str | os.PathLike | None, n_train: int | None, n_test: int | None, subset_seed: int, download: bool = True
+    path: str | os.PathLike | None,
+    n_train: int | None,
+    n_test: int | None,
+    subset_seed: int,
+    download: bool = True,
 ) -> RawData:
     return take_subsets(load_mnist_raw("fashion_mnist", path, download), n_train, n_test, subset_seed)
 
@@ -91,9 +101,15 @@ def load_dataset(
     require_choice("name", name, DATASET_NAMES)
     subset_seed = require_int("subset_seed", options.pop("subset_seed", SUBSET_SEED), minimum=0)
     loader = LOADERS[name]
-    allowed = [p for p in inspect.signature(loader).parameters if p not in ("path", "n_train", "n_test", "subset_seed")]
+    allowed = [
+        p
+        for p in inspect.signature(loader).parameters
+        if p not in ("path", "n_train", "n_test", "subset_seed")
+    ]
     unknown = sorted(set(options) - set(allowed))
     if unknown:
-        raise ValueError(f"unknown option(s) {unknown} for dataset {name!r}; allowed: {sorted(allowed + ['subset_seed'])}")
+        raise ValueError(
+            f"unknown option(s) {unknown} for dataset {name!r}; allowed: {sorted([*allowed, 'subset_seed'])}"
+        )
     raw = loader(path, n_train, n_test, subset_seed, **options)
     return build_dataset(name, raw, n_measure, seed)

@@ -23,7 +23,11 @@ from typing import TypeVar
 
 from earlyphase.empirical.data.errors import DatasetNotFoundError
 
-ENV_VARS = {"mnist": "EARLYPHASE_MNIST", "fashion_mnist": "EARLYPHASE_FASHION_MNIST", "cifar10": "EARLYPHASE_CIFAR10"}
+ENV_VARS = {
+    "mnist": "EARLYPHASE_MNIST",
+    "fashion_mnist": "EARLYPHASE_FASHION_MNIST",
+    "cifar10": "EARLYPHASE_CIFAR10",
+}
 GENERAL_ENV_VAR = "EARLYPHASE_DATA"
 SYSTEM_DIRS = {"fashion_mnist": (Path("/usr/share/datasets/fashion-mnist"),)}
 DOWNLOAD_TIMEOUT_S = 30.0
@@ -91,11 +95,13 @@ def locate(
         found = probe(target)
         if found is not None:
             return found
-    raise DatasetNotFoundError(f"dataset {name!r} not found; looked in:\n{searched}\nexpected {expected}; {hint}.")
+    raise DatasetNotFoundError(
+        f"dataset {name!r} not found; looked in:\n{searched}\nexpected {expected}; {hint}."
+    )
 
 
 def download_files(urls: dict[str, Sequence[str]], target: Path) -> None:
-    """Download each file name -> first working mirror URL into ``target`` (atomic rename; OSError on failure)."""
+    """Download each file name from its first working mirror into ``target`` (atomic; OSError on failure)."""
     target.mkdir(parents=True, exist_ok=True)
     for file_name, mirrors in urls.items():
         destination = target / file_name
@@ -105,7 +111,10 @@ def download_files(urls: dict[str, Sequence[str]], target: Path) -> None:
         for url in mirrors:
             partial = destination.with_name(destination.name + ".part")
             try:
-                with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(partial, "wb") as out:
+                with (
+                    urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response,
+                    open(partial, "wb") as out,
+                ):
                     shutil.copyfileobj(response, out)
                 os.replace(partial, destination)
                 break

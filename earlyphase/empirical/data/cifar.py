@@ -46,6 +46,10 @@ CIFAR_EXPECTED = (
 )
 
 
+class RefusedGlobalError(pickle.UnpicklingError):
+    """A pickle named a global outside ``SAFE_GLOBALS``."""
+
+
 def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
     """codecs.encode restricted to latin1: how Python 3 protocol-2 pickles store bytes."""
     if encoding != "latin1":
@@ -65,10 +69,6 @@ SAFE_GLOBALS: dict[tuple[str, str], Any] = {
     ("_codecs", "encode"): _latin1_encode,
 }
 """The only globals a CIFAR batch may name: numpy array reconstruction and latin1 bytes."""
-
-
-class RefusedGlobalError(pickle.UnpicklingError):
-    """A pickle named a global outside ``SAFE_GLOBALS``."""
 
 
 class ArrayOnlyUnpickler(pickle.Unpickler):

@@ -109,7 +109,7 @@ def download_files(urls: dict[str, Sequence[str]], target: Path) -> None:
             continue
         errors = []
         for url in mirrors:
-            partial = destination.with_name(destination.name + ".part")
+            partial = destination.with_name(f"{destination.name}.{os.getpid()}.part")  # per process
             try:
                 with (
                     urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response,

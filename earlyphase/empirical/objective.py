@@ -72,13 +72,16 @@ def evaluate(model: FlatModel, loss_fn: LossFn, theta: torch.Tensor, batch: Batc
 def loss_and_gradient(
     model: FlatModel, loss_fn: LossFn, theta: torch.Tensor, batch: Batch
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(L, grad L) at theta: sums over chunks of (n_c / N) torch.func.grad_and_value(L_c)."""
-    gradient = torch.zeros_like(theta)
-    loss = theta.new_zeros(())
-    for weight, (x, y) in zip(batch.weights, batch.chunks):
-        chunk_gradient, chunk_loss = torch.func.grad_and_value(loss_of_theta(model, loss_fn, x, y))(theta)
-        gradient = gradient + weight * chunk_gradient
-        loss = loss + weight * chunk_loss.detach()
+    """(L, grad L) at theta: sums over chunks of (n_c / N) (L_c, grad L_c), by reverse-mode autograd."""
+    with torch.enable_grad():
+        theta = theta.detach().requires_grad_(True)
+        gradient = torch.zeros_like(theta)
+        loss = theta.new_zeros(())
+        for weight, (x, y) in zip(batch.weights, batch.chunks):
+            chunk_loss = loss_fn(model(theta, x), y)
+            (chunk_gradient,) = torch.autograd.grad(chunk_loss, theta)
+            gradient = gradient + weight * chunk_gradient
+            loss = loss + weight * chunk_loss.detach()
     return loss, gradient
 
 

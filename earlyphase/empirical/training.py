@@ -144,7 +144,7 @@ class Experiment:
             "sigma_w2_used": self.config.sigma_w2_value,
             "model": type(self.model.module).__name__,
             "num_params": self.num_params,
-            "hvp_method": self.hvp_method,
+            "hvp_method_used": self.hvp_method,
         }
 
 

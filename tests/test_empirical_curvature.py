@@ -1,0 +1,160 @@
+"""Hessian-vector products, sharpness and NTK of tiny networks against dense oracles (float64)."""
+
+import pytest
+import torch
+from torch import nn
+
+from earlyphase.empirical import TrainConfig, prepare
+from earlyphase.empirical.curvature import (
+    HessianVectorProduct,
+    hvp_double_backward,
+    hvp_forward_over_reverse,
+    lanczos_top,
+    ntk_operator,
+)
+from earlyphase.empirical.data import load_dataset
+from earlyphase.empirical.functional import flatten_module
+from earlyphase.empirical.losses import LOSSES
+from earlyphase.empirical.models import build_model
+from empirical_helpers import single_thread  # noqa: F401 (autouse fixture)
+
+TINY = dict(dataset="digits", n_train=48, measure_size=24, dtype="float64", lanczos_tol=1e-10, steps=1)
+
+
+def digits_batch(n=24):
+    data = load_dataset("digits", n_train=n, n_measure=n, seed=0)
+    return torch.tensor(data.x_measure, dtype=torch.float64), torch.tensor(data.y_measure, dtype=torch.float64)
+
+
+def tiny_network(arch="fcn", depth=3, width=5, activation="tanh", **options):
+    module = build_model(arch, (1, 8, 8), 10, depth, width, activation, seed=1, **options)
+    return flatten_module(module, dtype=torch.float64)
+
+
+def dense_hessian_of(experiment):
+    """torch.func.hessian of the loss on the measurement batch at theta_0."""
+    (x, y), = experiment.probe.measure_batch.chunks
+    loss_fn = LOSSES[experiment.config.loss]
+    return torch.func.hessian(lambda theta: loss_fn(experiment.model(theta, x), y))(experiment.theta0)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(arch="fcn", depth=3, width=6, activation="relu"),
+        dict(arch="fcn", depth=3, width=5, activation="tanh", loss="cross_entropy"),
+        dict(arch="fcn", depth=2, width=6, activation="relu", parameterization="ntk", readout="mup"),
+        dict(arch="cnn", depth=4, width=3, activation="relu"),
+    ],
+    ids=["fcn-relu-mse", "fcn-tanh-ce", "fcn-ntk-mup", "cnn-relu"],
+)
+def test_sharpness_matches_dense_hessian(options):
+    experiment = prepare(TrainConfig(**TINY, **options))
+    eigenvalues = torch.linalg.eigvalsh(dense_hessian_of(experiment))
+    assert experiment.lambda0 == pytest.approx(float(eigenvalues[-1]), rel=1e-6)
+    assert float(experiment.initial.sharpness.residual) <= 1e-10
+
+
+@pytest.mark.parametrize("product", [hvp_forward_over_reverse, hvp_double_backward])
+@pytest.mark.parametrize("arch", ["fcn", "cnn"])
+def test_hvp_matches_finite_differences_of_the_gradient(product, arch):
+    model, theta = tiny_network(arch, depth=4 if arch == "cnn" else 3, width=3)
+    x, y = digits_batch()
+
+    def loss(t):
+        return LOSSES["mse"](model(t, x), y)
+
+    vector = torch.randn(theta.shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    step = 1e-5
+    gradient = torch.func.grad(loss)
+    finite_difference = (gradient(theta + step * vector) - gradient(theta - step * vector)) / (2 * step)
+    exact = product(loss, theta, vector)
+    assert torch.allclose(exact, finite_difference, rtol=1e-6, atol=1e-9 * float(finite_difference.abs().max()))
+
+
+class SquareWithoutForwardMode(torch.autograd.Function):
+    """x^2 with a reverse-mode rule only (old-style Function: torch.func cannot transform it)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return 2 * x * grad_output
+
+
+class SquaredNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.first = nn.Linear(64, 4, bias=False)
+        self.second = nn.Linear(4, 10, bias=False)
+
+    def forward(self, x):
+        return self.second(SquareWithoutForwardMode.apply(self.first(x.flatten(1))))
+
+
+def test_auto_falls_back_to_double_backward():
+    torch.manual_seed(0)
+    model, theta = flatten_module(SquaredNet(), dtype=torch.float64)
+    x, y = digits_batch()
+
+    def loss(t):
+        return LOSSES["mse"](model(t, x), y)
+
+    with pytest.raises(RuntimeError):
+        hvp_forward_over_reverse(loss, theta, theta)
+    operator = HessianVectorProduct(loss, theta, "auto")
+    dense = torch.autograd.functional.hessian(loss, theta)
+    vector = torch.ones_like(theta)
+    assert torch.allclose(operator(vector), dense @ vector, rtol=1e-10)
+    assert operator.method == "double_backward"
+
+
+def test_forward_over_reverse_is_chosen_when_it_works():
+    model, theta = tiny_network()
+    x, y = digits_batch()
+    operator = HessianVectorProduct(lambda t: LOSSES["mse"](model(t, x), y), theta, "auto")
+    operator(torch.ones_like(theta))
+    assert operator.method == "forward_over_reverse"
+
+
+def test_ntk_top_eigenvalue_matches_dense_jacobian():
+    model, theta = tiny_network(width=4)
+    x, _ = digits_batch(12)
+    jacobian = torch.func.jacrev(lambda t: model(t, x).reshape(-1))(theta)  # (B k) x P
+    kernel = jacobian @ jacobian.T  # Theta = J J^T
+    start = torch.ones_like(theta)
+    result = lanczos_top(ntk_operator(lambda t: model(t, x), theta), start, tol=1e-10)
+    assert float(result.value) == pytest.approx(float(torch.linalg.eigvalsh(kernel)[-1]), rel=1e-8)
+
+
+def test_gauss_newton_identity_at_zero_residual():
+    """With targets y = f(theta_0) the MSE Hessian IS J^T J / (B k): lambda_H = lambda_max(Theta) / (B k)."""
+    model, theta = tiny_network(activation="relu", width=6)
+    x, _ = digits_batch()
+    targets = model(theta, x).detach()
+    loss = lambda t: LOSSES["mse"](model(t, x), targets)  # noqa: E731
+    start = torch.ones_like(theta)
+    sharpness = lanczos_top(HessianVectorProduct(loss, theta), start, tol=1e-10)
+    ntk = lanczos_top(ntk_operator(lambda t: model(t, x), theta), start, tol=1e-10)
+    normalisation = targets.numel()  # B k
+    assert float(sharpness.value) == pytest.approx(float(ntk.value) / normalisation, rel=1e-8)
+
+
+def test_gauss_newton_identity_for_a_linear_network_through_prepare():
+    """One linear layer: grad^2 f = 0, so the MSE Hessian equals J^T J / (B k) for any targets."""
+    experiment = prepare(TrainConfig(**TINY, arch="fcn", depth=1, width=1, activation="linear", ntk=True))
+    assert experiment.lambda0 == pytest.approx(
+        float(experiment.initial.ntk.value) / experiment.probe.ntk_normalisation, rel=1e-8
+    )
+
+
+def test_chunked_measurement_equals_whole_batch():
+    whole = prepare(TrainConfig(**TINY, arch="fcn", depth=3, width=5, ntk=True))
+    chunked = prepare(TrainConfig(**TINY, arch="fcn", depth=3, width=5, ntk=True, chunk_size=7))
+    assert chunked.lambda0 == pytest.approx(whole.lambda0, rel=1e-9)
+    assert chunked.loss0 == pytest.approx(whole.loss0, rel=1e-12)
+    assert float(chunked.initial.ntk.value) == pytest.approx(float(whole.initial.ntk.value), rel=1e-9)

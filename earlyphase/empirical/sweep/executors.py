@@ -1,0 +1,149 @@
+"""Where the searches of a sweep run: this process, local worker processes, or a Dask cluster.
+
+Every executor maps ``search_point`` over the point tasks and yields (task, summary or error)
+as searches finish; the results do not depend on the executor (each search is sequential and
+deterministic, and runs are written by the worker into the shared results directory, which
+must therefore be on a file system every worker sees).
+
+CUDA: a device is shared by at most ``runs_per_device`` concurrent runs (a memory rule the
+user sets from the device's memory and one run's footprint). Local processes are capped at
+runs_per_device x (number of devices used); with ``device = "cuda"`` and several GPUs each
+process is pinned to one GPU (CUDA_VISIBLE_DEVICES), round robin. On Dask, give each worker
+one GPU (dask-cuda, or CUDA_VISIBLE_DEVICES per worker) and runs_per_device threads.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+from earlyphase.empirical.sweep.worker import PointTask
+
+Outcome = tuple[PointTask, dict[str, Any] | None, str | None]
+"""(task, summary, None) for a finished search, (task, None, error text) for a failed one."""
+
+
+def cpu_count() -> int:
+    """CPU cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def cuda_slots(device: str, runs_per_device: int) -> tuple[int | None, ...]:
+    """One entry per allowed concurrent CUDA run: the GPU index to pin to (None: do not pin).
+
+    "cuda" spreads over every visible GPU; "cuda:N" uses that one; other devices: no slots.
+    """
+    if not device.startswith("cuda"):
+        return ()
+    if ":" in device:
+        return (None,) * runs_per_device
+    import torch
+
+    count = max(torch.cuda.device_count(), 1)
+    if count == 1:
+        return (None,) * runs_per_device
+    return tuple(gpu for gpu in range(count) for _ in range(runs_per_device))
+
+
+def _pin_gpu(slots: Any) -> None:
+    """Worker initialiser: take one GPU slot and make it the only visible device."""
+    gpu = slots.get()
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
+
+
+def _describe(error: BaseException) -> str:
+    """The error with its traceback (a worker's remote traceback included)."""
+    return "".join(traceback.format_exception(error)).strip()
+
+
+@dataclass(frozen=True)
+class LocalExecutor:
+    """``jobs`` worker processes (spawned; jobs = 1 runs the searches in this process)."""
+
+    jobs: int = 1
+
+    def threads_per_task(self) -> int:
+        """torch CPU threads per search: the cores divided among the jobs."""
+        return max(1, cpu_count() // self.jobs)
+
+    def run(self, function: Callable[[PointTask], dict[str, Any]], tasks: Sequence[PointTask]) -> Iterator[Outcome]:
+        if not tasks:
+            return
+        slots = cuda_slots(tasks[0].spec.base.device, tasks[0].spec.runs_per_device)
+        jobs = min(self.jobs, len(tasks), len(slots) or self.jobs)
+        if jobs == 1:
+            for task in tasks:
+                try:
+                    yield task, function(task), None
+                except Exception as error:  # a failed search is reported, the sweep goes on
+                    yield task, None, _describe(error)
+            return
+        context = multiprocessing.get_context("spawn")
+        initializer, initargs = None, ()
+        if any(slot is not None for slot in slots):
+            queue = context.Manager().Queue()
+            for slot in slots[:jobs]:
+                queue.put(slot)
+            initializer, initargs = _pin_gpu, (queue,)
+        with ProcessPoolExecutor(jobs, mp_context=context, initializer=initializer, initargs=initargs) as pool:
+            futures: dict[Future, PointTask] = {pool.submit(function, task): task for task in tasks}
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    error = future.exception()
+                    if error is None:
+                        yield futures[future], future.result(), None
+                    else:
+                        yield futures[future], None, _describe(error)
+
+
+@dataclass(frozen=True)
+class DaskExecutor:
+    """A Dask cluster: an existing one at ``scheduler``, else a LocalCluster of ``workers`` processes.
+
+    ``processes=False`` makes the LocalCluster use threads in this process (cheap, for tests).
+    """
+
+    scheduler: str | None = None
+    workers: int = 1
+    threads_per_worker: int = 1
+    processes: bool = True
+
+    def threads_per_task(self) -> int | None:
+        if self.scheduler is not None:
+            return None  # the cluster's own setting
+        return max(1, cpu_count() // (self.workers * self.threads_per_worker))
+
+    def run(self, function: Callable[[PointTask], dict[str, Any]], tasks: Sequence[PointTask]) -> Iterator[Outcome]:
+        from distributed import Client, LocalCluster, as_completed
+
+        if not tasks:
+            return
+        if self.scheduler is not None:
+            cluster, client = None, Client(self.scheduler)
+        else:
+            cluster = LocalCluster(
+                n_workers=self.workers,
+                threads_per_worker=self.threads_per_worker,
+                processes=self.processes,
+                dashboard_address=None,
+            )
+            client = Client(cluster)
+        try:
+            futures = {client.submit(function, task, pure=False): task for task in tasks}
+            for future in as_completed(futures):
+                if future.status == "finished":
+                    yield futures[future], future.result(), None
+                else:
+                    yield futures[future], None, _describe(future.exception())
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()

@@ -1,0 +1,132 @@
+"""Sweep specifications: validation before any run, TOML round trip, CLI flags, shipped examples."""
+
+import dataclasses
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from earlyphase.cli import build_parser
+from earlyphase.cli.sweep import overrides
+from earlyphase.empirical.config import TrainConfig
+from earlyphase.empirical.sweep.spec import SweepPoint, load_spec, spec_from_mapping, spec_keys, to_toml
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+MINIMAL = {"model": {"depths": [2, 4], "widths": [16, 32]}}
+
+
+def with_key(section, key, value):
+    data = {"model": dict(MINIMAL["model"])}
+    data.setdefault(section, {})[key] = value
+    return data
+
+
+@pytest.mark.parametrize(
+    ("data", "named"),
+    [
+        ({"modle": {"depths": [2]}}, "modle"),
+        (with_key("model", "depth", [2]), "model.depth"),
+        (with_key("protocol", "stepz", 3), "protocol.stepz"),
+        (with_key("model", "depths", 4), "model.depths"),
+        (with_key("model", "depths", []), "model.depths"),
+        (with_key("model", "depths", [0, 2]), "model.depths"),
+        (with_key("model", "depths", [2, 2]), "model.depths"),
+        (with_key("model", "widths", []), "model.widths"),
+        (with_key("model", "widths", ["32"]), "model.widths"),
+        (with_key("protocol", "steps", 2.5), "protocol.steps"),
+        (with_key("protocol", "steps", 0), "protocol.steps"),
+        (with_key("protocol", "batch_size", 0), "protocol.batch_size"),
+        (with_key("protocol", "momentum", 1.5), "protocol.momentum"),
+        (with_key("protocol", "loss", "hinge"), "protocol.loss"),
+        (with_key("protocol", "loss_max", -1.0), "protocol.loss_max"),
+        (with_key("measurement", "barrier", "yes"), "measurement.barrier"),
+        (with_key("data", "measure_size", 0), "data.measure_size"),
+        (with_key("seeds", "init", [-1]), "seeds.init"),
+        (with_key("seeds", "measure", 1.5), "seeds.measure"),
+        (with_key("search", "method", "random"), "search.method"),
+        (with_key("search", "x_max", -1.0), "search.x_max"),
+        (with_key("search", "x_step", 0.0), "search.x_step"),
+        (with_key("search", "x_start", 9.0), "search.x_start"),
+        (with_key("search", "expand_step", 0), "search.expand_step"),
+        (with_key("execution", "runs_per_device", 0), "execution.runs_per_device"),
+        (with_key("execution", "device", "gpu"), "execution.device"),
+        ({"model": {"widths": [8]}}, "model.depths"),
+        ({"model": {"arch": "cnn", "depths": [3], "widths": [8]}}, "model.depths"),
+        ({**MINIMAL, "runner": ""}, "runner"),
+    ],
+)
+def test_invalid_specs_are_rejected_naming_the_key(data, named):
+    with pytest.raises(ValueError) as error:
+        spec_from_mapping(data)
+    assert named in str(error.value)
+
+
+def test_toml_round_trip_and_points(tmp_path):
+    data = {
+        "name": "t",
+        "model": {"depths": [2, 4], "widths": [16], "readout": "zero"},
+        "protocol": {"batch_size": "full", "steps": 3},
+        "data": {"n_train": 200},
+        "seeds": {"init": [0, 1, 2], "sgd": [5]},
+        "search": {"method": "grid", "x_max": 3.0},
+    }
+    spec = spec_from_mapping(data)
+    assert spec.base.batch_size is None and spec.base.readout == "zero" and spec.base.n_train == 200
+    assert len(spec.points()) == 2 * 1 * 3 * 1
+    assert spec.config(SweepPoint(4, 16, 2, 5)) == dataclasses.replace(spec.base, depth=4, width=16, seed_init=2, seed_sgd=5)
+    path = tmp_path / "spec.toml"
+    path.write_text(to_toml(spec))
+    assert load_spec(path) == spec
+    assert load_spec(path, {"protocol": {"steps": 7}}).base.steps == 7
+
+
+def test_every_train_config_field_is_a_spec_key():
+    keys = {key for _, key in spec_keys()}
+    renamed = {"depth": "depths", "width": "widths", "seed_init": "init", "seed_sgd": "sgd", "seed_measure": "measure"}
+    for field in dataclasses.fields(TrainConfig):
+        assert renamed.get(field.name, field.name) in keys, field.name
+
+
+def test_cli_flags_equal_the_toml_file(tmp_path):
+    toml = """
+        [model]
+        depths = [2, 3]
+        widths = [8, 16]
+        readout = "zero"
+        [protocol]
+        batch_size = "full"
+        steps = 4
+        momentum = 0.5
+        [measurement]
+        barrier = false
+        [seeds]
+        init = [0, 1]
+        measure = 3
+        [search]
+        method = "grid"
+        x_min = -1.0
+    """
+    path = tmp_path / "spec.toml"
+    path.write_text(toml)
+    argv = "sweep --out X --depths 2 3 --widths 8 16 --readout zero --batch-size full --steps 4 --momentum 0.5"
+    argv += " --barrier false --init-seeds 0 1 --measure-seed 3 --search grid --x-min -1"
+    args = build_parser().parse_args(argv.split())
+    assert spec_from_mapping(overrides(args)) == load_spec(path)
+    assert load_spec(path) == spec_from_mapping(tomllib.loads(toml))
+
+
+def test_bad_toml_names_the_file(tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text("[model\ndepths = [2]")
+    with pytest.raises(ValueError, match="broken.toml"):
+        load_spec(path)
+    with pytest.raises(ValueError, match="not found"):
+        load_spec(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_examples_are_valid_and_use_several_init_seeds(path):
+    spec = load_spec(path)
+    assert len(spec.init_seeds) >= 4
+    assert spec.name

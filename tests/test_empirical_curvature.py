@@ -12,6 +12,7 @@ from earlyphase.empirical.curvature import (
     lanczos_top,
     ntk_operator,
 )
+from earlyphase.empirical.curvature import hvp as hvp_module
 from earlyphase.empirical.data import load_dataset
 from earlyphase.empirical.functional import flatten_module
 from earlyphase.empirical.losses import LOSSES
@@ -86,39 +87,72 @@ class SquareWithoutForwardMode(torch.autograd.Function):
         return 2 * x * grad_output
 
 
-class SquaredNet(nn.Module):
-    def __init__(self):
+class TwoLayerNet(nn.Module):
+    def __init__(self, nonlinearity):
         super().__init__()
         self.first = nn.Linear(64, 4, bias=False)
         self.second = nn.Linear(4, 10, bias=False)
+        self.nonlinearity = nonlinearity
 
     def forward(self, x):
-        return self.second(SquareWithoutForwardMode.apply(self.first(x.flatten(1))))
+        return self.second(self.nonlinearity.apply(self.first(x.flatten(1))))
 
 
-def test_auto_falls_back_to_double_backward():
+def finite_difference_hvp(loss, theta, vector, step=1e-5):
+    """(grad L(theta + h v) - grad L(theta - h v)) / 2h, gradients by plain reverse mode."""
+
+    def gradient(point):
+        point = point.detach().requires_grad_(True)
+        return torch.autograd.grad(loss(point), point)[0]
+
+    return (gradient(theta + step * vector) - gradient(theta - step * vector)) / (2 * step)
+
+
+def square_net_loss():
     torch.manual_seed(0)
-    model, theta = flatten_module(SquaredNet(), dtype=torch.float64)
+    model, theta = flatten_module(TwoLayerNet(SquareWithoutForwardMode), dtype=torch.float64)
     x, y = digits_batch()
+    vector = torch.randn(theta.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    return (lambda t: LOSSES["mse"](model(t, x), y)), theta, vector
 
-    def loss(t):
-        return LOSSES["mse"](model(t, x), y)
 
+def assert_close_to_finite_differences(product, loss, theta, vector):
+    reference = finite_difference_hvp(loss, theta, vector)
+    assert torch.allclose(product, reference, rtol=1e-6, atol=1e-6 * float(reference.abs().max()))
+
+
+def test_modules_without_forward_mode_use_double_backward():
+    loss, theta, vector = square_net_loss()
     with pytest.raises(RuntimeError):
-        hvp_forward_over_reverse(loss, theta, theta)
+        HessianVectorProduct(loss, theta, "forward_over_reverse")(vector)
     operator = HessianVectorProduct(loss, theta, "auto")
-    dense = torch.autograd.functional.hessian(loss, theta)
-    vector = torch.ones_like(theta)
-    assert torch.allclose(operator(vector), dense @ vector, rtol=1e-10)
+    assert_close_to_finite_differences(operator(vector), loss, theta, vector)
     assert operator.method == "double_backward"
 
 
-def test_forward_over_reverse_is_chosen_when_it_works():
+def test_auto_falls_back_to_forward_over_reverse_when_double_backward_raises(monkeypatch):
+    model, theta = tiny_network()
+    x, y = digits_batch()
+    loss = lambda t: LOSSES["mse"](model(t, x), y)  # noqa: E731
+    vector = torch.ones_like(theta)
+
+    def refuse(*args):
+        raise RuntimeError("derivative for aten::something_backward is not implemented")
+
+    monkeypatch.setattr(hvp_module, "hvp_double_backward", refuse)
+    with pytest.raises(RuntimeError):
+        HessianVectorProduct(loss, theta, "double_backward")(vector)
+    operator = HessianVectorProduct(loss, theta, "auto")
+    assert_close_to_finite_differences(operator(vector), loss, theta, vector)
+    assert operator.method == "forward_over_reverse"
+
+
+def test_auto_prefers_double_backward():
     model, theta = tiny_network()
     x, y = digits_batch()
     operator = HessianVectorProduct(lambda t: LOSSES["mse"](model(t, x), y), theta, "auto")
     operator(torch.ones_like(theta))
-    assert operator.method == "forward_over_reverse"
+    assert operator.method == "double_backward"
 
 
 def test_ntk_top_eigenvalue_matches_dense_jacobian():

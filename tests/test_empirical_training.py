@@ -204,3 +204,10 @@ def test_missing_cuda_is_a_clear_error():
         pytest.skip("CUDA present")
     with pytest.raises(ValueError, match="CUDA is not available"):
         prepare(TrainConfig(**SMALL, device="cuda"))
+
+
+def test_on_step_sees_every_theta_t(small_experiment):
+    seen = []
+    trajectory = run_at_c(small_experiment, 1.0, on_step=lambda t, theta: seen.append((t, theta.clone())))
+    assert [t for t, _ in seen] == list(range(1, small_experiment.config.steps + 1))
+    assert small_experiment.probe.loss(seen[-1][1])[0] == trajectory.loss[-1]

@@ -79,7 +79,8 @@ class ScaledLinear(nn.Module):
         self.multiplier = multiplier
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return self.multiplier * F.linear(h, self.weight)
+        out = F.linear(h, self.weight)
+        return out if self.multiplier == 1.0 else self.multiplier * out
 
 
 class ScaledConv2d(nn.Module):
@@ -95,7 +96,8 @@ class ScaledConv2d(nn.Module):
         self.padding = kernel // 2
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return self.multiplier * F.conv2d(h, self.weight, stride=self.stride, padding=self.padding)
+        out = F.conv2d(h, self.weight, stride=self.stride, padding=self.padding)
+        return out if self.multiplier == 1.0 else self.multiplier * out
 
 
 def _conv(in_channels: int, out_channels: int, gain2: float, parameterization: str, kernel: int = 3, stride: int = 1):

@@ -39,7 +39,14 @@ from earlyphase.empirical.data.dataset import measure_indices
 from earlyphase.empirical.functional import FlatModel, flatten_module
 from earlyphase.empirical.losses import LOSSES
 from earlyphase.empirical.models import build_model
-from earlyphase.empirical.objective import Batch, evaluate, loss_and_gradient, top_hessian_eigenpair, top_ntk_eigenpair
+from earlyphase.empirical.objective import (
+    Batch,
+    evaluate,
+    evaluate_tensors,
+    loss_and_gradient,
+    top_hessian_eigenpair,
+    top_ntk_eigenpair,
+)
 
 __all__ = ["Experiment", "Measurement", "TrainConfig", "prepare", "run_at_c"]
 
@@ -77,6 +84,10 @@ class Probe:
     def loss(self, theta: torch.Tensor) -> tuple[float, float]:
         """(L, accuracy) on the evaluation set."""
         return evaluate(self.model, self.loss_fn, theta, self.eval_batch)
+
+    def loss_tensors(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(L, accuracy) on the evaluation set as tensors on theta's device (vmaps over an ensemble's theta)."""
+        return evaluate_tensors(self.model, self.loss_fn, theta, self.eval_batch)
 
     def curvature(
         self, theta: torch.Tensor, sharpness_start: torch.Tensor, ntk_start: torch.Tensor | None
@@ -242,12 +253,14 @@ def sgd_batches(n: int, batch_size: int | None, seed: int) -> Iterator[torch.Ten
             yield order[first : first + batch_size]
 
 
-def _columns(steps: int) -> dict[str, np.ndarray]:
+def step_columns(steps: int) -> dict[str, np.ndarray]:
+    """The per-step columns of a record (rows t = 0 .. steps), all NaN."""
     names = ("loss", "batch_loss", "sharpness", "sharpness_residual", "hvp_count", "ntk_top", "accuracy")
     return {name: np.full(steps + 1, np.nan) for name in names}
 
 
-def _store(columns: dict[str, np.ndarray], t: int, measurement: Measurement, ntk_normalisation: float) -> None:
+def store_measurement(columns: dict[str, np.ndarray], t: int, measurement: Measurement, ntk_normalisation: float) -> None:
+    """Write ``measurement`` into row t (ntk_top = lambda_max(Theta) / (B k))."""
     columns["loss"][t] = measurement.loss
     columns["accuracy"][t] = measurement.accuracy
     if measurement.sharpness is not None:
@@ -258,16 +271,23 @@ def _store(columns: dict[str, np.ndarray], t: int, measurement: Measurement, ntk
         columns["ntk_top"][t] = float(measurement.ntk.value) / ntk_normalisation
 
 
-def run_at_c(experiment: Experiment, c: float, progress: bool = False) -> Trajectory:
+def run_at_c(
+    experiment: Experiment,
+    c: float,
+    progress: bool = False,
+    on_step: Callable[[int, torch.Tensor], None] | None = None,
+) -> Trajectory:
     """Train from theta_0 at eta = c / lambda_H0 for config.steps steps; never raises for divergence.
 
-    ``progress`` shows a tqdm bar over the steps (for long runs).
+    ``progress`` shows a tqdm bar over the steps (for long runs). ``on_step(t, theta_t)`` is
+    called after every update that did not diverge (e.g. to keep checkpoints or measure more);
+    theta_t is the flat parameter vector (``experiment.model.unflatten`` names its pieces).
     """
     require_positive("c", c)
     config, probe = experiment.config, experiment.probe
     eta = c / experiment.lambda0
-    columns = _columns(config.steps)
-    _store(columns, 0, experiment.initial, probe.ntk_normalisation)
+    columns = step_columns(config.steps)
+    store_measurement(columns, 0, experiment.initial, probe.ntk_normalisation)
     cold_start = random_start(experiment.num_params, config.seed_init, experiment.theta0.device)
     sharpness_start = experiment.initial.sharpness.vector
     ntk_start = experiment.initial.ntk.vector if experiment.initial.ntk is not None else None
@@ -287,9 +307,11 @@ def run_at_c(experiment: Experiment, c: float, progress: bool = False) -> Trajec
         columns["batch_loss"][t] = float(batch_loss)
         loss, accuracy = probe.loss(theta)
         if bool(is_diverged(loss, config.loss_max)):
-            _store(columns, t, Measurement(loss, accuracy), probe.ntk_normalisation)
+            store_measurement(columns, t, Measurement(loss, accuracy), probe.ntk_normalisation)
             diverged = True
             break
+        if on_step is not None:
+            on_step(t, theta)
         sharpness = ntk = None
         if t % config.measure_every == 0 or t == config.steps:
             sharpness, ntk, _ = probe.curvature(
@@ -299,11 +321,19 @@ def run_at_c(experiment: Experiment, c: float, progress: bool = False) -> Trajec
             )
             sharpness_start = sharpness.vector
             ntk_start = None if ntk is None else ntk.vector
-        _store(columns, t, Measurement(loss, accuracy, sharpness, ntk), probe.ntk_normalisation)
+        store_measurement(columns, t, Measurement(loss, accuracy, sharpness, ntk), probe.ntk_normalisation)
     barrier_loss = math.nan
     if config.barrier and not diverged:
-        s = interpolation_grid()
-        barrier_loss = float(np.max(path_losses(lambda point: probe.loss(point)[0], experiment.theta0, theta, s)))
+        path = path_losses(lambda point: probe.loss_tensors(point)[0], experiment.theta0, theta, interpolation_grid())
+        barrier_loss = float(torch.max(path))
+    return trajectory_record(experiment, c, eta, columns, barrier_loss)
+
+
+def trajectory_record(
+    experiment: Experiment, c: float, eta: float, columns: dict[str, np.ndarray], barrier_loss: float
+) -> Trajectory:
+    """The ``Trajectory`` of one run of ``experiment`` at c (eta = c / lambda_H0) from its step columns."""
+    config = experiment.config
     return Trajectory.from_arrays(
         c=c,
         eta=eta,

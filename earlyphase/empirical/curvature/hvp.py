@@ -3,9 +3,16 @@
 Two ways, the same number:
 
 - forward-over-reverse:  H v = d/de grad L(theta + e v) at e = 0, i.e. ``torch.func.jvp`` of
-  ``torch.func.grad`` (one forward-mode pass through the backward pass: about 2-3 gradients);
-- double backward:       H v = grad_theta (grad L(theta) . v), i.e. ``torch.autograd.grad`` twice,
-  for modules whose operations have no forward-mode derivative.
+  ``torch.func.grad`` (one forward-mode pass through the backward pass);
+- double backward:       H v = grad_theta (grad L(theta) . v), i.e. ``torch.autograd.grad`` twice.
+
+Both agree to rounding. In eager PyTorch (2.11-2.13) forward mode through the backward pass has
+a large per-operation overhead: on an FCN (depth 4, width 256, 1024 examples) an HVP costs
+~3.4 gradients (CPU) and ~7.6 (H200) by forward-over-reverse against ~2.4 and ~2.1 by double
+backward (benchmarks/bench_curvature.py, docs/RESULTS.md). So "auto" uses double backward and
+falls back to forward-over-reverse for modules whose backward is not differentiable (e.g. custom
+autograd Functions marked once_differentiable); modules without forward-mode rules (old-style
+autograd Functions) need double backward.
 """
 
 from __future__ import annotations
@@ -31,8 +38,8 @@ def hvp_double_backward(loss: Loss, theta: torch.Tensor, vector: torch.Tensor) -
     with torch.enable_grad():
         theta = theta.detach().requires_grad_(True)
         (grad,) = torch.autograd.grad(loss(theta), theta, create_graph=True)
-        if not grad.requires_grad:  # L is affine in theta
-            return torch.zeros_like(theta)
+        if not grad.requires_grad:
+            raise RuntimeError("double backward: the gradient has no graph (a backward that is not differentiable?)")
         (product,) = torch.autograd.grad(grad, theta, vector)
     return product
 
@@ -40,8 +47,8 @@ def hvp_double_backward(loss: Loss, theta: torch.Tensor, vector: torch.Tensor) -
 class HessianVectorProduct:
     """The operator v -> H(theta) v of ``loss`` at a fixed ``theta``.
 
-    method "auto" uses forward-over-reverse and falls back to double backward (for good) the
-    first time forward mode raises; ``method`` then tells which one is in use.
+    method "auto" uses double backward and falls back to forward-over-reverse (for good) the
+    first time double backward raises; ``method`` then tells which one is in use.
     """
 
     def __init__(self, loss: Loss, theta: torch.Tensor, method: str = "auto") -> None:
@@ -50,15 +57,15 @@ class HessianVectorProduct:
         self.method = require_choice("hvp method", method, HVP_METHODS)
 
     def __call__(self, vector: torch.Tensor) -> torch.Tensor:
-        if self.method != "double_backward":
+        if self.method != "forward_over_reverse":
             try:
-                product = hvp_forward_over_reverse(self.loss, self.theta, vector)
+                product = hvp_double_backward(self.loss, self.theta, vector)
             except (RuntimeError, NotImplementedError):
-                if self.method == "forward_over_reverse":
+                if self.method == "double_backward":
                     raise
-                self.method = "double_backward"
+                self.method = "forward_over_reverse"
             else:
                 if self.method == "auto":
-                    self.method = "forward_over_reverse"
+                    self.method = "double_backward"
                 return product
-        return hvp_double_backward(self.loss, self.theta, vector)
+        return hvp_forward_over_reverse(self.loss, self.theta, vector)

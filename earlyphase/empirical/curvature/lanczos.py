@@ -17,7 +17,13 @@ usually needs a few products only.
 
 Batched: a start of shape (..., n) runs independent recurrences (e.g. an ensemble of networks)
 through one ``matvec`` on (..., n); each member keeps the result of the iteration where it
-converged. The loop synchronises with the host once per iteration (the stopping test).
+converged, so its result does not depend on the other members. The recurrence stays on the
+operator's device; the Ritz pairs of the small T_j are computed on the host (``RitzTracker``),
+every ``check_every`` iterations for all the iterations since the last check. The result is
+the same for every ``check_every``: a larger one synchronises with the device less often, at
+the price of up to check_every - 1 products past the last member's convergence. A member
+whose recurrence turns non-finite stops there (value NaN, not converged) and never holds up
+the others.
 """
 
 from __future__ import annotations
@@ -43,6 +49,12 @@ class LanczosResult:
     matvecs: torch.Tensor
     converged: torch.Tensor
 
+    def member(self, index: int) -> LanczosResult:
+        """The result of member ``index`` of a batched solve (leading axis)."""
+        return LanczosResult(
+            self.value[index], self.vector[index], self.residual[index], self.matvecs[index], self.converged[index]
+        )
+
 
 def tridiagonal(alphas: torch.Tensor, betas: torch.Tensor) -> torch.Tensor:
     """T with diagonal alphas (..., m) and off-diagonals betas (..., m - 1)."""
@@ -62,21 +74,70 @@ def grow(basis: torch.Tensor, capacity: int) -> torch.Tensor:
     return larger
 
 
+class RitzTracker:
+    """Host-side Ritz analysis of M recurrences: the first iteration where each one converged.
+
+    After iteration j (0-based) member m has T_{j+1} = tridiag(betas[m, :j], alphas[m, :j+1]);
+    its top Ritz pair (theta, s) has the relative residual estimate betas[m, j] |s_j| / |theta|.
+    A member is done once that estimate is <= tol, or when its T is not finite; its value,
+    residual, product count and Ritz coefficients are those of that iteration.
+    """
+
+    def __init__(self, members: int, steps: int, tol: float, dtype: torch.dtype) -> None:
+        self.tol = tol
+        self.checked = 0
+        self.value = torch.full((members,), float("nan"), dtype=dtype)
+        self.residual = torch.full((members,), float("inf"), dtype=dtype)
+        self.matvecs = torch.zeros(members, dtype=torch.int64)
+        self.converged = torch.zeros(members, dtype=torch.bool)
+        self.done = torch.zeros(members, dtype=torch.bool)
+        self.coefficients = torch.zeros(members, steps, dtype=dtype)
+
+    def update(self, alphas: torch.Tensor, betas: torch.Tensor) -> bool:
+        """Analyse iterations checked .. J-1 from host copies alphas, betas (M, J); True when all are done."""
+        tiny = torch.finfo(alphas.dtype).tiny
+        for j in range(self.checked, alphas.shape[-1]):
+            broken = ~self.done & ~(torch.isfinite(alphas[:, : j + 1]).all(-1) & torch.isfinite(betas[:, : j + 1]).all(-1))
+            self.value[broken], self.residual[broken], self.coefficients[broken] = float("nan"), float("nan"), 0.0
+            self.matvecs[broken] = j + 1
+            self.done |= broken
+            pending = torch.nonzero(~self.done).flatten()
+            if pending.numel() == 0:
+                break
+            ritz_values, ritz_vectors = torch.linalg.eigh(tridiagonal(alphas[pending, : j + 1], betas[pending, :j]))
+            theta, s = ritz_values[:, -1], ritz_vectors[:, :, -1]
+            estimate = betas[pending, j] * s[:, -1].abs() / theta.abs().clamp_min(tiny)
+            self.value[pending] = theta
+            self.residual[pending] = estimate
+            self.matvecs[pending] = j + 1
+            self.coefficients[pending, : j + 1] = s
+            converged = estimate <= self.tol
+            self.converged[pending] = converged
+            self.done[pending] = converged
+        self.checked = alphas.shape[-1]
+        return bool(self.done.all())
+
+
 def lanczos_top(
     matvec: Callable[[torch.Tensor], torch.Tensor],
     start: torch.Tensor,
     tol: float = DEFAULT_TOL,
     max_iter: int = DEFAULT_MAX_ITER,
+    check_every: int = 1,
 ) -> LanczosResult:
     """Top algebraic eigenpair of the symmetric operator ``matvec`` from ``start`` (..., n).
 
-    Stops when every member has relative residual beta_j |s_j| / |theta| <= tol, or after
-    min(max_iter, n) products; ``matvecs`` counts the products each member used.
+    Stops when every member has relative residual beta_j |s_j| / |theta| <= tol (tested on the
+    host every ``check_every`` iterations), or after min(max_iter, n) products; ``matvecs``
+    counts the products each member used.
     """
-    if tol <= 0 or max_iter < 1:
-        raise ValueError(f"lanczos needs tol > 0 and max_iter >= 1, got tol={tol!r}, max_iter={max_iter!r}")
+    if tol <= 0 or max_iter < 1 or check_every < 1:
+        raise ValueError(
+            f"lanczos needs tol > 0, max_iter >= 1 and check_every >= 1, got tol={tol!r}, "
+            f"max_iter={max_iter!r}, check_every={check_every!r}"
+        )
     steps = min(max_iter, start.shape[-1])
-    batch, dtype, device = start.shape[:-1], start.dtype, start.device
+    batch, device = start.shape[:-1], start.device
     norm = torch.linalg.vector_norm(start, dim=-1, keepdim=True)
     if bool((norm == 0).any()):
         raise ValueError("lanczos start vector must be non-zero")
@@ -84,12 +145,8 @@ def lanczos_top(
     basis = start.new_zeros(*batch, min(steps, INITIAL_CAPACITY), start.shape[-1])
     alphas = start.new_zeros(*batch, steps)
     betas = start.new_zeros(*batch, steps)
-    coefficients = start.new_zeros(*batch, steps)
-    value = start.new_full(batch, float("nan"))
-    residual = start.new_full(batch, float("inf"))
-    matvecs = torch.zeros(batch, dtype=torch.int64, device=device)
-    done = torch.zeros(batch, dtype=torch.bool, device=device)
-    tiny = torch.finfo(dtype).tiny
+    tracker = RitzTracker(batch.numel(), steps, tol, start.dtype)
+    tiny = torch.finfo(start.dtype).tiny
     for j in range(steps):
         if j == basis.shape[-2]:
             basis = grow(basis, min(2 * j, steps))
@@ -101,19 +158,19 @@ def lanczos_top(
             w = w - betas[..., j - 1, None] * basis[..., j - 1, :]
         w = project_out(basis[..., : j + 1, :], project_out(basis[..., : j + 1, :], w))
         betas[..., j] = beta = torch.linalg.vector_norm(w, dim=-1)
-        ritz_values, ritz_vectors = torch.linalg.eigh(tridiagonal(alphas[..., : j + 1], betas[..., :j]))
-        theta, s = ritz_values[..., -1], ritz_vectors[..., :, -1]
-        estimate = beta * s[..., -1].abs() / theta.abs().clamp_min(tiny)
-        active = ~done
-        value = torch.where(active, theta, value)
-        residual = torch.where(active, estimate, residual)
-        matvecs = torch.where(active, j + 1, matvecs)
-        coefficients[..., : j + 1] = torch.where(active[..., None], s, coefficients[..., : j + 1])
-        done = done | (estimate <= tol)
-        if bool(done.all()):
-            break
+        if (j + 1) % check_every == 0 or j + 1 == steps:
+            flat = (-1, j + 1)
+            if tracker.update(alphas[..., : j + 1].reshape(flat).cpu(), betas[..., : j + 1].reshape(flat).cpu()):
+                break
         q = torch.where(beta[..., None] > 0, w / beta.clamp_min(tiny)[..., None], torch.zeros_like(w))
     used = basis.shape[-2]
-    vector = torch.einsum("...mn,...m->...n", basis, coefficients[..., :used])
+    coefficients = tracker.coefficients[:, :used].reshape(*batch, used).to(device)
+    vector = torch.einsum("...mn,...m->...n", basis, coefficients)
     vector = vector / torch.linalg.vector_norm(vector, dim=-1, keepdim=True)
-    return LanczosResult(value=value, vector=vector, residual=residual, matvecs=matvecs, converged=done)
+    return LanczosResult(
+        value=tracker.value.reshape(batch).to(device),
+        vector=vector,
+        residual=tracker.residual.reshape(batch).to(device),
+        matvecs=tracker.matvecs.reshape(batch).to(device),
+        converged=tracker.converged.reshape(batch).to(device),
+    )

@@ -1,9 +1,12 @@
 """The empirical neural tangent kernel Theta = J J^T on a batch, through its top eigenvalue.
 
 J = d vec f / d theta is the (B k) x P Jacobian of the outputs over examples and outputs.
-J^T J (P x P) has the same non-zero spectrum as Theta, and its products need no Jacobian:
+J^T J (P x P) has the same non-zero spectrum as Theta, and its products need no Jacobian.
+With reverse mode only (the "double-vjp trick", as fast as jvp + vjp in eager PyTorch and
+valid for every module double backward handles):
 
-    J^T J u = vjp(f, jvp(f, u)).
+    J^T w = vjp_f(w)  (built with a graph, for a dummy w),   J u = d/dw (J^T w . u),
+    J^T J u = vjp_f(J u).
 
 For the MSE L = 1/(2 B k) |f - y|^2 the Hessian is H = J^T J / (B k) + sum_ia r_ia grad^2 f_ia / (B k)
 with r = f - y, so lambda_max(Theta) / (B k) = lambda_H exactly when the residual r (or the
@@ -20,10 +23,15 @@ Outputs = Callable[[torch.Tensor], torch.Tensor]
 
 
 def ntk_gram_product(outputs: Outputs, theta: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
-    """J^T J u = vjp_f(jvp_f(u)) for the outputs f(theta) of a batch (any shape)."""
-    _, tangent = torch.func.jvp(outputs, (theta,), (vector,))
-    _, pullback = torch.func.vjp(outputs, theta)
-    return pullback(tangent)[0]
+    """J^T J u for the outputs f(theta) of a batch (any shape): J u by the double-vjp trick, then J^T (J u)."""
+    with torch.enable_grad():
+        theta = theta.detach().requires_grad_(True)
+        values = outputs(theta)
+        dummy = torch.zeros_like(values, requires_grad=True)
+        (pullback,) = torch.autograd.grad(values, theta, dummy, create_graph=True)
+        (tangent,) = torch.autograd.grad(pullback, dummy, vector)
+        (product,) = torch.autograd.grad(values, theta, tangent)
+    return product
 
 
 def ntk_operator(outputs: Outputs, theta: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:

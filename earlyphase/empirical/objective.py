@@ -15,7 +15,7 @@ import torch
 from earlyphase.empirical.curvature.hvp import HessianVectorProduct
 from earlyphase.empirical.curvature.lanczos import LanczosResult, lanczos_top
 from earlyphase.empirical.curvature.ntk import ntk_operator
-from earlyphase.empirical.curvature.operators import in_dtype, weighted_sum
+from earlyphase.empirical.curvature.operators import Operator, in_dtype, weighted_sum
 from earlyphase.empirical.functional import FlatModel
 from earlyphase.empirical.losses import accuracy
 
@@ -57,8 +57,10 @@ def loss_of_theta(model: FlatModel, loss_fn: LossFn, x: torch.Tensor, y: torch.T
     return lambda theta: loss_fn(model(theta, x), y)
 
 
-def evaluate(model: FlatModel, loss_fn: LossFn, theta: torch.Tensor, batch: Batch) -> tuple[float, float]:
-    """(L, accuracy) of the network at theta on the batch: sum_c (n_c / N) (L_c, acc_c)."""
+def evaluate_tensors(
+    model: FlatModel, loss_fn: LossFn, theta: torch.Tensor, batch: Batch
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(L, accuracy) at theta on the batch as 0-d tensors: sum_c (n_c / N) (L_c, acc_c) (vmaps over theta)."""
     with torch.no_grad():
         loss = theta.new_zeros(())
         correct = theta.new_zeros(())
@@ -66,20 +68,31 @@ def evaluate(model: FlatModel, loss_fn: LossFn, theta: torch.Tensor, batch: Batc
             outputs = model(theta, x)
             loss = loss + weight * loss_fn(outputs, y)
             correct = correct + weight * accuracy(outputs, y)
+    return loss, correct
+
+
+def evaluate(model: FlatModel, loss_fn: LossFn, theta: torch.Tensor, batch: Batch) -> tuple[float, float]:
+    """(L, accuracy) of the network at theta on the batch, as floats (``evaluate_tensors``)."""
+    loss, correct = evaluate_tensors(model, loss_fn, theta, batch)
     return float(loss), float(correct)
 
 
 def loss_and_gradient(
     model: FlatModel, loss_fn: LossFn, theta: torch.Tensor, batch: Batch
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(L, grad L) at theta: sums over chunks of (n_c / N) (L_c, grad L_c), by reverse-mode autograd."""
+    """(L, grad L) at theta: sums over chunks of (n_c / N) (L_c, grad L_c), by reverse-mode autograd.
+
+    A loss with a member axis (an ensemble: stacked theta = (theta_m)_m, L = (L_m)_m with L_m a
+    function of theta_m only) gives each member's loss and, as the gradient of sum_m L_m, each
+    member's own gradient.
+    """
     with torch.enable_grad():
         theta = theta.detach().requires_grad_(True)
         gradient = torch.zeros_like(theta)
         loss = theta.new_zeros(())
         for weight, (x, y) in zip(batch.weights, batch.chunks):
             chunk_loss = loss_fn(model(theta, x), y)
-            (chunk_gradient,) = torch.autograd.grad(chunk_loss, theta)
+            (chunk_gradient,) = torch.autograd.grad(chunk_loss.sum(), theta)
             gradient = gradient + weight * chunk_gradient
             loss = loss + weight * chunk_loss.detach()
     return loss, gradient
@@ -99,16 +112,35 @@ def top_hessian_eigenpair(
 
     The recurrence runs in the dtype of ``start`` (float64); products in the network's dtype.
     """
-    products = [HessianVectorProduct(loss_of_theta(model, loss_fn, x, y), theta, method) for x, y in batch.chunks]
-    operator = in_dtype(weighted_sum(products, batch.weights), theta.dtype)
+    operator, product = hessian_operator(model, loss_fn, theta, batch, method)
     result = lanczos_top(operator, start, tol=tol, max_iter=max_iter)
-    return result, products[0].method
+    return result, product.method
+
+
+def hessian_operator(
+    model: FlatModel, loss_fn: LossFn, theta: torch.Tensor, batch: Batch, method: str = "auto"
+) -> tuple[Operator, HessianVectorProduct]:
+    """v -> H v = sum_c (n_c / N) H_c v at theta, computed in the network's dtype and returned in v's;
+    and the first chunk's product (whose ``method`` tells the HVP method in use once it ran).
+
+    For an ensemble (a model of stacked parameters theta = (theta_m)_m and the SUM of the members'
+    losses) H is block diagonal, so H v = (H_m v_m)_m.
+    """
+    products = [HessianVectorProduct(loss_of_theta(model, loss_fn, x, y), theta, method) for x, y in batch.chunks]
+    return in_dtype(weighted_sum(products, batch.weights), theta.dtype), products[0]
+
+
+def ntk_gram_operator(model: FlatModel, theta: torch.Tensor, batch: Batch) -> Operator:
+    """u -> J^T J u = sum_c J_c^T J_c u at theta, in the network's dtype, returned in u's.
+
+    For a model of stacked parameters J is block diagonal: J^T J u = (J_m^T J_m u_m)_m.
+    """
+    grams = [ntk_operator(lambda t, x=x: model(t, x), theta) for x, _ in batch.chunks]
+    return in_dtype(weighted_sum(grams, [1.0] * len(grams)), theta.dtype)
 
 
 def top_ntk_eigenpair(
     model: FlatModel, theta: torch.Tensor, batch: Batch, start: torch.Tensor, tol: float, max_iter: int
 ) -> LanczosResult:
     """lambda_max(Theta) of the NTK Theta = J J^T on the batch, as the top eigenpair of J^T J = sum_c J_c^T J_c."""
-    grams = [ntk_operator(lambda t, x=x: model(t, x), theta) for x, _ in batch.chunks]
-    operator = in_dtype(weighted_sum(grams, [1.0] * len(grams)), theta.dtype)
-    return lanczos_top(operator, start, tol=tol, max_iter=max_iter)
+    return lanczos_top(ntk_gram_operator(model, theta, batch), start, tol=tol, max_iter=max_iter)

@@ -36,18 +36,22 @@ def synchronise(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def median_time(function, device: torch.device, repeats: int) -> float:
-    """Median wall time of function() over ``repeats`` calls, after two warm-up calls."""
-    for _ in range(2):
-        function()
-    times = []
+def median_times(functions: dict, device: torch.device, repeats: int) -> dict[str, float]:
+    """Median wall time of each function() over ``repeats`` rounds, after two warm-up calls.
+
+    The functions are interleaved within each round, so a shared machine's load affects all alike.
+    """
+    for function in functions.values():
+        function(), function()
+    times: dict[str, list[float]] = {name: [] for name in functions}
     for _ in range(repeats):
-        synchronise(device)
-        start = time.perf_counter()
-        function()
-        synchronise(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, function in functions.items():
+            synchronise(device)
+            start = time.perf_counter()
+            function()
+            synchronise(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def power_method(product, start: torch.Tensor, iterations: int = 20) -> float:
@@ -71,9 +75,16 @@ def bench_hvp_over_gradient(experiment, device: torch.device, repeats: int) -> N
             point = theta.detach().requires_grad_(True)
             return torch.autograd.grad(loss(point), point)[0]
 
-    t_grad = median_time(gradient, device, repeats)
-    t_fwd = median_time(lambda: hvp_forward_over_reverse(loss, theta, vector), device, repeats)
-    t_dbl = median_time(lambda: hvp_double_backward(loss, theta, vector), device, repeats)
+    times = median_times(
+        {
+            "gradient": gradient,
+            "double backward": lambda: hvp_double_backward(loss, theta, vector),
+            "forward-over-reverse": lambda: hvp_forward_over_reverse(loss, theta, vector),
+        },
+        device,
+        repeats,
+    )
+    t_grad, t_dbl, t_fwd = times["gradient"], times["double backward"], times["forward-over-reverse"]
     print(f"[1] FCN d={DEPTH} w={WIDTH}, {len(x)} examples, P = {experiment.num_params}, device {device}")
     print(f"    gradient                 {1e3 * t_grad:8.2f} ms")
     print(f"    HVP double backward      {1e3 * t_dbl:8.2f} ms   ratio to gradient {t_dbl / t_grad:5.2f}"
@@ -94,48 +105,48 @@ def bench_tracking(experiment, device: torch.device, c: float) -> None:
     def solve(theta, start_vector, tol, network=model, on=batch):
         return top_hessian_eigenpair(network, mse, theta, on, start_vector, tol, 500, config.hvp_method)[0]
 
-    reference = [float(solve(theta.double(), start, 1e-9, model64, batch64).value) for theta in thetas]
-
-    def timed(run):
-        synchronise(device)
-        begin = time.perf_counter()
-        values, counts = run()
-        synchronise(device)
-        return time.perf_counter() - begin, np.array(values), np.array(counts)
-
-    def warm():
-        values, counts, vector = [], [], experiment.initial.sharpness.vector
-        for theta in thetas:
-            result = solve(theta, vector, config.lanczos_tol)
-            vector = result.vector
-            values.append(float(result.value))
-            counts.append(int(result.matvecs))
-        return values, counts
-
-    def cold():
-        results = [solve(theta, start, config.lanczos_tol) for theta in thetas]
-        return [float(r.value) for r in results], [int(r.matvecs) for r in results]
+    reference = np.array([float(solve(theta.double(), start, 1e-9, model64, batch64).value) for theta in thetas])
 
     loss = loss_of_theta(model, mse, x, y)
+    warm_vector = experiment.initial.sharpness.vector
 
-    def power():
-        values = []
-        for theta in thetas:
-            product = in_dtype(lambda v, point=theta: hvp_double_backward(loss, point, v), theta.dtype)
-            values.append(power_method(product, start))
-        return values, [20] * len(thetas)
+    def warm(theta):
+        nonlocal warm_vector
+        result = solve(theta, warm_vector, config.lanczos_tol)
+        warm_vector = result.vector
+        return float(result.value), int(result.matvecs)
 
-    reference = np.array(reference)
+    def cold(theta):
+        result = solve(theta, start, config.lanczos_tol)
+        return float(result.value), int(result.matvecs)
+
+    def power(theta):
+        product = in_dtype(lambda v: hvp_double_backward(loss, theta, v), theta.dtype)
+        return power_method(product, start), 20
+
+    methods = {"warm Lanczos": warm, "cold Lanczos": cold, "power x20": power}
+    seconds = {name: 0.0 for name in methods}
+    values = {name: [] for name in methods}
+    counts = {name: [] for name in methods}
+    for theta in thetas:  # interleaved step by step, so a shared machine's load affects all alike
+        for name, method in methods.items():
+            synchronise(device)
+            begin = time.perf_counter()
+            value, count = method(theta)
+            synchronise(device)
+            seconds[name] += time.perf_counter() - begin
+            values[name].append(value)
+            counts[name].append(count)
+
     print(f"[2] sharpness along {len(thetas)} SGD steps at c = {c} (B = {config.batch_size}, "
           f"measurement batch {batch.size}); lambda_H0 = {experiment.lambda0:.5g}, "
           f"lambda_H_T = {reference[-1]:.5g}, recorded max residual "
           f"{np.nanmax(trajectory.steps['sharpness_residual'].to_numpy()[1:]):.2g}")
-    results = {name: timed(run) for name, run in (("warm Lanczos", warm), ("cold Lanczos", cold), ("power x20", power))}
-    base = results["warm Lanczos"][0]
-    for name, (seconds, values, counts) in results.items():
-        error = np.abs(values - reference) / np.abs(reference)
-        print(f"    {name:13s} {counts.mean():6.2f} HVPs/step   {seconds / len(thetas):7.3f} s/step"
-              f"   time ratio {seconds / base:5.2f}   rel. error max {error.max():.2e} median {np.median(error):.2e}")
+    for name in methods:
+        error = np.abs(np.array(values[name]) - reference) / np.abs(reference)
+        print(f"    {name:13s} {np.mean(counts[name]):6.2f} HVPs/step   {seconds[name] / len(thetas):7.3f} s/step"
+              f"   time ratio {seconds[name] / seconds['warm Lanczos']:5.2f}"
+              f"   rel. error max {error.max():.2e} median {np.median(error):.2e}")
 
 
 def main() -> None:

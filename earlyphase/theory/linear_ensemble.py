@@ -1,0 +1,131 @@
+"""Ensembles of depth-d linear networks under the early-window protocol (jit + vmap, float64).
+
+Per seed: W0 (``linear.init_weights``), L_0 and lambda_H0 (Lanczos from the loss gradient plus a
+little seeded noise). Per (seed, c) run, vmapped over c with W0 shared (one GEMM per layer for
+the whole batch of c values): T steps of GD with eta = c / lambda_H0; after each step the loss,
+the sharpness lambda_H_t (Lanczos in the range subspace of ``linear_hessian``, warm-started from
+the previous eigenvector moved into the new subspace), its residual and HVP count, and
+lambda_max(Theta) / (n k). A run is frozen at the first step where core's divergence rule fires
+(called back from the loop): that step keeps its loss, later rows are NaN and cost no Lanczos work.
+
+The compiled functions take the network with its LARGEST depth (static shapes) and the number
+of hidden layers actually used as a traced value, so one compilation serves every depth of a
+grid at a given width.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from earlyphase.core.conventions import is_diverged
+from earlyphase.theory.lanczos import Eigenpair, LanczosSettings, lanczos_top
+from earlyphase.theory.linear import Layers, LinearNet, empty_factors, gd_update, inputs, loss_gradient, mse, ntk_top, targets
+from earlyphase.theory.linear_hessian import Point, point_at, subspace_hessian, transfer
+
+START_NOISE = 0.1
+"""Weight of the seeded random direction added to the unit gradient in the first Lanczos start."""
+
+
+class SeedState(NamedTuple):
+    """What every run of a seed starts from: W0, the point at W0 and its top eigenpair."""
+
+    point: Point
+    output: jnp.ndarray
+    loss0: jnp.ndarray
+    sharpness0: Eigenpair
+    ntk0: jnp.ndarray
+
+
+def _diverged(loss: jnp.ndarray, loss_max: float) -> jnp.ndarray:
+    """``earlyphase.core.conventions.is_diverged``, evaluated on the host from inside the loop."""
+    shape = jax.ShapeDtypeStruct(loss.shape, jnp.bool_)
+    return jax.pure_callback(lambda v: np.asarray(is_diverged(v, loss_max)), shape, loss, vmap_method="expand_dims")
+
+
+def _unit(vector: jnp.ndarray) -> jnp.ndarray:
+    return vector / jnp.maximum(jnp.linalg.norm(vector), jnp.finfo(vector.dtype).tiny)
+
+
+def _seed_state(
+    net: LinearNet, settings: LanczosSettings, hidden: jnp.ndarray, weights: Layers, key: jax.Array
+) -> SeedState:
+    x, y = inputs(net), targets(net)
+    point, output = point_at(net, weights, empty_factors(net, 0, x.dtype), x, y, hidden)
+    hessian = subspace_hessian(net, point)
+    noise = jax.random.normal(key, hessian.gradient.shape, x.dtype)
+    noise = ravel_pytree(transfer(hessian.unravel(noise), point.bases, point.bases))[0]
+    start = _unit(hessian.gradient) + START_NOISE * _unit(noise)
+    return SeedState(
+        point=point,
+        output=output,
+        loss0=mse(output, y),
+        sharpness0=lanczos_top(hessian.matvec, start, settings),
+        ntk0=ntk_top(net, point.layer_inputs, point.jacobians),
+    )
+
+
+def _run(
+    net: LinearNet, steps: int, settings: LanczosSettings, loss_max: float, state: SeedState, c: jnp.ndarray
+) -> tuple[jnp.ndarray, ...]:
+    x, y = inputs(net), targets(net)
+    eta = c / state.sharpness0.value
+    point0 = state.point
+    unravel = subspace_hessian(net, point0).unravel
+    nan = jnp.array(jnp.nan, x.dtype)
+
+    def step(carry: tuple, t: jnp.ndarray) -> tuple:
+        point, output, vector, alive = carry
+        gradient = loss_gradient(net, point.layer_inputs, point.jacobians, output, y)
+        factors = gd_update(point.factors, gradient, jnp.where(alive, eta, 0.0), t)
+        new_point, output = point_at(net, point0.weights, factors, x, y, point0.hidden)
+        loss = mse(output, y)
+        measured = alive & ~_diverged(loss, loss_max)
+        start = ravel_pytree(transfer(unravel(vector), point.bases, new_point.bases))[0]
+        pair = lanczos_top(subspace_hessian(net, new_point).matvec, start, settings, measured)
+        record = (
+            jnp.where(alive, loss, nan),
+            jnp.where(measured, pair.value, nan),
+            jnp.where(measured, pair.residual, nan),
+            pair.matvecs,
+            jnp.where(measured, ntk_top(net, new_point.layer_inputs, new_point.jacobians), nan),
+        )
+        return (new_point, output, jnp.where(measured, pair.vector, start), measured), record
+
+    factors = empty_factors(net, steps * net.examples, x.dtype)
+    carry = (point0._replace(factors=factors), state.output, state.sharpness0.vector, jnp.array(True))
+    _, records = jax.lax.scan(step, carry, jnp.arange(steps))
+    first = (state.loss0, state.sharpness0.value, state.sharpness0.residual, state.sharpness0.matvecs, state.ntk0)
+    return tuple(jnp.concatenate([jnp.asarray(a, r.dtype)[None], r]) for a, r in zip(first, records))
+
+
+COMPILER_OPTIONS = {"xla_backend_optimization_level": 0}
+"""XLA:CPU spends seconds optimising these loops; the time goes to GEMMs, which are library
+calls either way, so the lowest backend level compiles ~40 % faster at no measurable cost."""
+
+
+@partial(jax.jit, static_argnames=("net", "steps", "settings", "loss_max"), compiler_options=COMPILER_OPTIONS)
+def run_chunk(
+    net: LinearNet,
+    steps: int,
+    settings: LanczosSettings,
+    loss_max: float,
+    weights: Layers,
+    keys: jax.Array,
+    hidden: jnp.ndarray,
+    c_values: jnp.ndarray,
+) -> tuple[jnp.ndarray, ...]:
+    """(loss, sharpness, residual, hvps, ntk_top), each (seeds, len(c_values), steps + 1).
+
+    ``weights``: stacked W0 of the seeds (hidden stacks of ``net.depth - 2`` layers, the first
+    ``hidden`` used); ``keys``: their Lanczos noise keys. Each seed's state at W0 is
+    recomputed per chunk (a negligible cost next to the runs) so that this is one compilation.
+    """
+    states = jax.vmap(partial(_seed_state, net, settings, hidden))(weights, keys)
+    per_seed = jax.vmap(partial(_run, net, steps, settings, loss_max), in_axes=(None, 0))
+    return jax.vmap(per_seed, in_axes=(0, None))(states, c_values)

@@ -1,0 +1,326 @@
+"""Predicted critical learning-rate constants of the solvable models (the theory's public API).
+
+    predict_critical_values(model, depth, width, seeds, **options) -> Prediction
+    sharpness_ratio(model, depth, width, c, seeds, **options)       -> np.ndarray  (lambda_T / lambda_0 per seed)
+    predict_grid(model, depths, widths, seeds, **options)           -> pandas.DataFrame (tidy)
+
+The protocol is the real nets' (SCIENCE.md sections 2-3): eta = c / lambda_H0 with the model's
+own top Hessian eigenvalue (largest algebraic, MSE L = 1/(2 n k) sum (f - y)^2), T steps of
+full-batch GD from each seed's fixed initialisation, c = 2**x on the grid of
+``earlyphase.core.grid.c_grid`` from x = 0 up to each seed's first divergent c; flags and
+thresholds from ``earlyphase.core.critical`` (c_loss, c_sharp with epsilon, c_max; c_barrier is
+not part of these models' predictions and is reported not found).
+
+Models: ``uv`` (``earlyphase.theory.uv``: f = v.u / sqrt(w), one example, one output, closed-form
+sharpness) and ``linear`` (``earlyphase.theory.linear``: depth d >= 2, n examples, k outputs,
+standard or ntk parameterisation; Lanczos sharpness). With the same seed, ``linear`` at d = 2,
+``parameterization="ntk"`` draws the same u, v as ``uv``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from earlyphase.core.conventions import DEFAULT_LOSS_MAX, MSE, describe_loss
+from earlyphase.core.critical import CriticalValues, SeedSummary, summarize_seeds
+from earlyphase.core.grid import DEFAULT_X_STEP, c_grid
+from earlyphase.core.trajectory import Trajectory
+from earlyphase.core.validate import require_choice, require_int, require_positive
+from earlyphase.theory.lanczos import LanczosSettings
+from earlyphase.theory.linear import PARAMETERIZATIONS, Layers, LinearNet, init_weights
+from earlyphase.theory.linear_ensemble import run_chunk
+from earlyphase.theory.precision import float64
+from earlyphase.theory.protocol import Sweep, scan_grid, seed_critical_values
+from earlyphase.theory.uv import uv_init, uv_ntk, uv_output, uv_sharpness, uv_trajectories
+
+MODELS = ("uv", "linear")
+PREDICTED = ("c_loss", "c_sharp", "c_max")
+DEFAULT_X_MAX = 6.0
+"""The grid's top, c = 64: far above every divergence these models show."""
+CHUNK = 16
+"""c values per batch: GEMM columns per seed (efficiency) against overshoot past divergence."""
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    """One prediction: the model, its size, the protocol and the solver settings."""
+
+    model: str = "linear"
+    depth: int = 2
+    width: int = 64
+    seeds: int = 16
+    first_seed: int = 0
+    examples: int = 1
+    outputs: int = 1
+    steps: int = 10
+    parameterization: str = "standard"
+    sigma_w2: float = 1.0
+    target: float = 0.0
+    epsilon: float = 0.0
+    loss_max: float = DEFAULT_LOSS_MAX
+    x_max: float = DEFAULT_X_MAX
+    x_step: float = DEFAULT_X_STEP
+    lanczos: LanczosSettings = field(default_factory=LanczosSettings)
+
+    def __post_init__(self) -> None:
+        require_choice("model", self.model, MODELS)
+        require_int("depth", self.depth, 2)
+        require_int("width", self.width, 1)
+        require_int("seeds", self.seeds, 1)
+        require_int("first_seed", self.first_seed, 0)
+        require_int("steps", self.steps, 1)
+        require_positive("epsilon", self.epsilon, allow_zero=True)
+        require_positive("loss_max", self.loss_max)
+        require_positive("x_step", self.x_step)
+        if self.model == "uv" and (self.depth, self.examples, self.outputs, self.parameterization, self.sigma_w2) != (
+            2,
+            1,
+            1,
+            "ntk",
+            1.0,
+        ):
+            raise ValueError(
+                "model 'uv' is f = v.u/sqrt(w): depth 2, one example, one output, ntk parameterisation, "
+                f"sigma_w2 = 1 (got depth={self.depth}, examples={self.examples}, outputs={self.outputs}, "
+                f"parameterization={self.parameterization!r}, sigma_w2={self.sigma_w2}); use model 'linear' otherwise"
+            )
+        self.net  # validates examples, outputs, parameterization, sigma_w2, target
+
+    @classmethod
+    def for_model(cls, model: str, **options: Any) -> PredictConfig:
+        """A configuration with the model's own defaults (uv: ntk parameterisation)."""
+        if model == "uv":
+            options.setdefault("parameterization", "ntk")
+        return cls(model=model, **options)
+
+    @property
+    def net(self) -> LinearNet:
+        return LinearNet(
+            depth=self.depth,
+            width=self.width,
+            examples=self.examples,
+            outputs=self.outputs,
+            parameterization=self.parameterization,
+            sigma_w2=self.sigma_w2,
+            target=self.target,
+        )
+
+    @property
+    def seed_list(self) -> tuple[int, ...]:
+        return tuple(range(self.first_seed, self.first_seed + self.seeds))
+
+    @property
+    def grid(self) -> np.ndarray:
+        return c_grid(0.0, self.x_max, self.x_step)
+
+
+@dataclass(frozen=True, eq=False)
+class Prediction:
+    """Per-seed thresholds, their seed summaries and the runs behind them."""
+
+    config: PredictConfig
+    sweep: Sweep
+    critical: tuple[CriticalValues, ...]
+    summaries: dict[str, SeedSummary]
+
+    @property
+    def loss0(self) -> np.ndarray:
+        return self.sweep.loss[:, 0, 0]
+
+    @property
+    def lambda0(self) -> np.ndarray:
+        """lambda_H0 of every seed."""
+        return self.sweep.sharpness[:, 0, 0]
+
+    def trajectory(self, seed_index: int, c_index: int) -> Trajectory:
+        """The run of seed ``seed_index`` at the ``c_index``-th scanned c as a core record."""
+        c = float(self.sweep.c[c_index])
+        at = lambda name: getattr(self.sweep, name)[seed_index, c_index]  # noqa: E731
+        config = {"model": self.config.model, **dataclasses.asdict(self.config.net), "steps": self.config.steps}
+        return Trajectory.from_arrays(
+            c=c,
+            eta=c / float(self.lambda0[seed_index]),
+            loss=at("loss"),
+            loss_convention=MSE,
+            sharpness=at("sharpness"),
+            sharpness_residual=at("residual"),
+            hvp_count=at("hvps"),
+            ntk_top=at("ntk_top"),
+            loss_max=self.config.loss_max,
+            config=config,
+            seeds={"init": self.config.seed_list[seed_index]},
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary: c_loss, c_sharp, c_max as {mean, std, low, high, found, seeds}."""
+        config = self.config
+        return {
+            "model": config.model,
+            "depth": config.depth,
+            "width": config.width,
+            "d_over_w": config.depth / config.width,
+            "examples": config.examples,
+            "outputs": config.outputs,
+            "steps": config.steps,
+            "parameterization": config.parameterization,
+            "sigma_w2": config.sigma_w2,
+            "target": config.target,
+            "epsilon": config.epsilon,
+            "loss_max": config.loss_max,
+            "loss_convention": describe_loss(MSE),
+            "seeds": list(config.seed_list),
+            **{name: self.summaries[name].as_dict() for name in PREDICTED},
+            "lambda0": _mean_std(self.lambda0),
+            "loss0": _mean_std(self.loss0),
+            "grid": {"x_min": 0.0, "x_step": config.x_step, "c_scanned_max": float(self.sweep.c[-1])},
+            "per_seed": [
+                {"seed": seed, **{name: dataclasses.asdict(getattr(cv, name)) for name in PREDICTED}}
+                for seed, cv in zip(config.seed_list, self.critical)
+            ],
+        }
+
+
+def _mean_std(values: np.ndarray) -> dict[str, float]:
+    return {"mean": float(np.mean(values)), "std": float(np.std(values))}
+
+
+# --- engines -------------------------------------------------------------------------
+def _uv_runner(config: PredictConfig):
+    """c chunk -> Sweep for the uv model: parameter-space GD, closed-form sharpness."""
+    u, v = uv_init(config.width, config.seed_list)
+    lambda0 = uv_sharpness(uv_output(u, v), uv_ntk(u, v), config.target, config.width)
+
+    def run(c: np.ndarray) -> Sweep:
+        eta = c[None, :] / lambda0[:, None]
+        runs = uv_trajectories(u[:, None, :], v[:, None, :], eta, config.steps, config.target, config.loss_max)
+        exact = np.where(np.isnan(runs.sharpness), np.nan, 0.0)
+        return Sweep(c, runs.loss, runs.sharpness, exact, exact, runs.ntk)
+
+    return run
+
+
+def _linear_runner(config: PredictConfig, padded_depth: int):
+    """c chunk -> Sweep for the depth-d linear model, compiled for depths up to ``padded_depth``."""
+    net = config.net
+    padded = dataclasses.replace(net, depth=padded_depth)
+    seeds = config.seed_list
+    weights = Layers(*(jnp.asarray(w) for w in init_weights(net, seeds, padded.hidden)))
+    keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.PRNGKey(s), 1))(jnp.asarray(seeds))
+    hidden = jnp.asarray(net.hidden)
+
+    def run(c: np.ndarray) -> Sweep:
+        arrays = run_chunk(padded, config.steps, config.lanczos, config.loss_max, weights, keys, hidden, jnp.asarray(c))
+        return Sweep(c, *(np.asarray(a, dtype=float) for a in arrays))
+
+    return run
+
+
+def _runner(config: PredictConfig, padded_depth: int | None = None):
+    if config.model == "uv":
+        return _uv_runner(config)
+    return _linear_runner(config, padded_depth or config.depth)
+
+
+@float64
+def _predict(config: PredictConfig, padded_depth: int | None = None, progress: tqdm | None = None) -> Prediction:
+    sweep = scan_grid(_runner(config, padded_depth), config.grid, CHUNK, config.loss_max, progress)
+    critical = tuple(seed_critical_values(sweep, config.epsilon, config.loss_max))
+    summaries = {name: summarize_seeds([getattr(cv, name) for cv in critical]) for name in PREDICTED}
+    return Prediction(config, sweep, critical, summaries)
+
+
+def predict_critical_values(
+    model: str = "linear", depth: int = 2, width: int = 64, seeds: int = 16, *, progress: bool = False, **options: Any
+) -> Prediction:
+    """c_loss, c_sharp, c_max of ``model`` at (depth, width) over ``seeds`` initialisations.
+
+    ``options``: any field of ``PredictConfig`` (first_seed, examples, outputs, steps,
+    parameterization, sigma_w2, target, epsilon, loss_max, x_max, x_step, lanczos).
+    """
+    config = PredictConfig.for_model(model, depth=depth, width=width, seeds=seeds, **options)
+    with tqdm(total=config.grid.size, desc=f"{model} d={depth} w={width}", unit="c", disable=not progress or None) as bar:
+        return _predict(config, progress=bar)
+
+
+@float64
+def sharpness_ratio(
+    model: str = "linear", depth: int = 2, width: int = 64, c: float = 1.0, seeds: int = 16, **options: Any
+) -> np.ndarray:
+    """lambda_H_T / lambda_H0 of every seed after T steps at eta = c / lambda_H0 (NaN if it diverged)."""
+    require_positive("c", c)
+    config = PredictConfig.for_model(model, depth=depth, width=width, seeds=seeds, **options)
+    sweep = _runner(config)(np.array([float(c)]))
+    return sweep.sharpness[:, 0, -1] / sweep.sharpness[:, 0, 0]
+
+
+# --- grids ---------------------------------------------------------------------------
+def predict_grid(
+    model: str = "linear",
+    depths: Sequence[int] = (2, 3, 4, 5, 6, 7, 8),
+    widths: Sequence[int] = (16, 32, 64, 128, 256, 512),
+    seeds: int = 16,
+    *,
+    progress: bool = True,
+    **options: Any,
+) -> pd.DataFrame:
+    """Tidy table, one row per (depth, width, boundary) (``grid_rows``), over every pair.
+
+    Depths of one width share one compilation (the hidden stack padded to the largest depth).
+    """
+    configs = [PredictConfig.for_model(model, depth=d, width=w, seeds=seeds, **options) for w in widths for d in depths]
+    padded = max(depths)
+    rows: list[dict[str, Any]] = []
+    with tqdm(total=len(configs), desc=f"{model} grid", unit="cell", disable=not progress or None) as bar:
+        for config in configs:
+            bar.set_postfix(d=config.depth, w=config.width)
+            rows.extend(grid_rows(_predict(config, padded_depth=padded)))
+            bar.update(1)
+    return pd.DataFrame(rows)
+
+
+def grid_rows(prediction: Prediction) -> Iterable[dict[str, Any]]:
+    """Rows of the tidy table: source, arch, depth, width, d_over_w, boundary, mean, std, low,
+    high, found, seeds (the boundary-table columns of earlyphase.compare), then the setup."""
+    config = prediction.config
+    arch = config.model if config.model == "uv" else f"linear-{config.parameterization}"
+    for name in PREDICTED:
+        summary = prediction.summaries[name].as_dict()
+        yield {
+            "source": config.model,
+            "arch": arch,
+            "depth": config.depth,
+            "width": config.width,
+            "d_over_w": config.depth / config.width,
+            "boundary": name,
+            **{key: (math.nan if value is None else value) for key, value in summary.items()},
+            "examples": config.examples,
+            "outputs": config.outputs,
+            "steps": config.steps,
+            "target": config.target,
+            "epsilon": config.epsilon,
+            "lambda0_mean": float(np.mean(prediction.lambda0)),
+            "loss0_mean": float(np.mean(prediction.loss0)),
+        }
+
+
+__all__ = [
+    "MODELS",
+    "PARAMETERIZATIONS",
+    "PREDICTED",
+    "PredictConfig",
+    "Prediction",
+    "grid_rows",
+    "predict_critical_values",
+    "predict_grid",
+    "sharpness_ratio",
+]

@@ -1,0 +1,110 @@
+"""The early-window protocol on an ensemble of one theory model (SCIENCE.md sections 2-3).
+
+A model runs, for a chunk of c values, every seed from its OWN fixed initialisation with
+eta = c / lambda_H0 for T steps and returns per-step arrays (``Sweep``). ``scan_grid`` walks
+the grid c = 2**x in ascending chunks until every seed has met a divergent c (or the grid
+ends); ``seed_critical_values`` gives each seed's thresholds with ``earlyphase.core.critical``
+over the grid up to that seed's first divergent c: the range the reference protocol scans
+(k = 0, 1, ... until the first divergence), so no seed depends on the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+from tqdm import tqdm
+
+from earlyphase.core.conventions import DEFAULT_LOSS_MAX
+from earlyphase.core.critical import (
+    CriticalValues,
+    critical_values,
+    divergence_flag,
+    loss_catapult_flag,
+    sharpness_catapult_flag,
+)
+from earlyphase.core.validate import require_int
+
+
+class Sweep(NamedTuple):
+    """Runs of S seeds at C values of c: ``c`` (C,), every other field (S, C, T + 1).
+
+    Row t is the state after t steps; NaN where not measured (after divergence, or a
+    quantity the model does not have). ``residual``: ||Hv - lambda v|| / |lambda| of the
+    sharpness solve; ``hvps``: Hessian-vector products it spent (0 for closed forms);
+    ``ntk_top``: lambda_max(Theta) / (n k).
+    """
+
+    c: np.ndarray
+    loss: np.ndarray
+    sharpness: np.ndarray
+    residual: np.ndarray
+    hvps: np.ndarray
+    ntk_top: np.ndarray
+
+    @property
+    def seeds(self) -> int:
+        return self.loss.shape[0]
+
+    def first_divergent(self, loss_max: float = DEFAULT_LOSS_MAX) -> np.ndarray:
+        """Per seed, the index of the first divergent c, or -1 if none diverged."""
+        diverged = divergence_flag(self.loss, loss_max)
+        return np.where(diverged.any(axis=1), np.argmax(diverged, axis=1), -1)
+
+
+def concatenate(sweeps: list[Sweep]) -> Sweep:
+    """Chunks along the c axis, in order."""
+    return Sweep(
+        c=np.concatenate([s.c for s in sweeps]),
+        **{name: np.concatenate([getattr(s, name) for s in sweeps], axis=1) for name in Sweep._fields[1:]},
+    )
+
+
+def scan_grid(
+    run_chunk: Callable[[np.ndarray], Sweep],
+    grid: np.ndarray,
+    chunk: int,
+    loss_max: float = DEFAULT_LOSS_MAX,
+    progress: tqdm | None = None,
+) -> Sweep:
+    """Evaluate ``grid`` (ascending) in chunks of ``chunk`` values until every seed diverged.
+
+    The last chunk is padded with the grid's last value so every call has the same shape
+    (one compilation); the padding is dropped from the result.
+    """
+    chunk = require_int("chunk", chunk, 1)
+    grid = np.asarray(grid, dtype=float)
+    sweeps: list[Sweep] = []
+    for start in range(0, grid.size, chunk):
+        values = grid[start : start + chunk]
+        padded = np.concatenate([values, np.full(chunk - values.size, values[-1])])
+        result = run_chunk(padded)
+        sweeps.append(_leading(result, values.size))
+        if progress is not None:
+            progress.update(values.size)
+        if (concatenate(sweeps).first_divergent(loss_max) >= 0).all():
+            break
+    return concatenate(sweeps)
+
+
+def _leading(sweep: Sweep, count: int) -> Sweep:
+    """The first ``count`` c values of a sweep."""
+    return Sweep(sweep.c[:count], *(getattr(sweep, name)[:, :count] for name in Sweep._fields[1:]))
+
+
+def seed_critical_values(sweep: Sweep, epsilon: float = 0.0, loss_max: float = DEFAULT_LOSS_MAX) -> list[CriticalValues]:
+    """c_loss, c_sharp and c_max of every seed (c_barrier not measured: reported not found).
+
+    Flags: ``loss_catapult_flag``, ``sharpness_catapult_flag`` (epsilon), ``divergence_flag``
+    on the step axis; thresholds: ``critical_values`` over c up to the seed's first divergent c.
+    """
+    loss_up = loss_catapult_flag(sweep.loss, loss_max)
+    sharp_up = sharpness_catapult_flag(sweep.sharpness, epsilon)
+    diverged = divergence_flag(sweep.loss, loss_max)
+    first = sweep.first_divergent(loss_max)
+    results = []
+    for seed in range(sweep.seeds):
+        end = sweep.c.size if first[seed] < 0 else first[seed] + 1
+        results.append(critical_values(sweep.c[:end], loss_up[seed, :end], sharp_up[seed, :end], diverged[seed, :end]))
+    return results

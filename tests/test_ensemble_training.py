@@ -1,0 +1,128 @@
+"""Ensembles against the one-run-at-a-time path (run_at_c), the oracle for every record.
+
+float64: every per-step column and the barrier loss equal to 1e-10 (relative); float32: to the
+documented tolerance ENSEMBLE_FLOAT32_RTOL with the same flags. Divergent members are dropped
+without touching the others; chunking to a memory budget does not change any record.
+"""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from earlyphase.core.search import flags_of
+from earlyphase.empirical import TrainConfig, prepare, run_at_c
+from earlyphase.empirical.ensemble import EnsembleOptions, Member, memory_plan, prepare_ensemble, run_ensemble
+from earlyphase.empirical.ensemble.memory import activation_numel, member_bytes
+from empirical_helpers import single_thread  # noqa: F401 (autouse fixture)
+
+TINY = dict(dataset="digits", n_train=96, measure_size=48, batch_size=32, depth=3, width=16, steps=4)
+ENSEMBLE_FLOAT32_RTOL = 1e-4
+"""float32 records of an ensemble and of run_at_c agree to this relative tolerance (docs/RESULTS.md)."""
+
+
+def reference(config: TrainConfig, member: Member):
+    return run_at_c(prepare(replace(config, seed_init=member.seed_init, seed_sgd=member.seed_sgd)), member.c)
+
+
+def assert_same_record(record, oracle, rtol):
+    steps, expected = record.steps.to_numpy(), oracle.steps.to_numpy()
+    np.testing.assert_array_equal(np.isnan(steps), np.isnan(expected))
+    np.testing.assert_allclose(steps, expected, rtol=rtol, atol=0, equal_nan=True)
+    np.testing.assert_allclose(record.barrier_loss, oracle.barrier_loss, rtol=rtol, atol=0, equal_nan=True)
+    assert (record.c, record.eta, record.lambda0) == (oracle.c, oracle.eta, oracle.lambda0)
+    assert dict(record.config) == dict(oracle.config) and dict(record.seeds) == dict(oracle.seeds)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [dict(), dict(ntk=True, momentum=0.5, chunk_size=20), dict(warm_start=False, eval_set="train", batch_size=None, measure_every=3)],
+)
+def test_float64_members_equal_one_run_at_a_time(options):
+    config = TrainConfig(**{**TINY, **options}, dtype="float64")
+    seeds = [(0, 0), (1, 0), (0, 3)]
+    members = [Member(c, *pair) for pair in seeds for c in (0.7, 3.0, 1e4)]
+    records = run_ensemble(prepare_ensemble(config, seeds), members, EnsembleOptions(check_every=3))
+    for member, record in zip(members, records):
+        assert_same_record(record, reference(config, member), rtol=1e-10)
+    assert [r.diverged for r in records] == [m.c == 1e4 for m in members]
+
+
+def test_float32_members_agree_to_documented_tolerance():
+    config = TrainConfig(**{**TINY, "steps": 8}, dtype="float32")
+    members = [Member(2.0**x) for x in np.arange(0.0, 4.5, 0.5)]
+    records = run_ensemble(prepare_ensemble(config, [(0, 0)]), members)
+    experiment = prepare(config)
+    for member, record in zip(members, records):
+        oracle = run_at_c(experiment, member.c)
+        assert_same_record(record, oracle, rtol=ENSEMBLE_FLOAT32_RTOL)
+        assert flags_of(record) == flags_of(oracle)
+
+
+def test_divergent_members_do_not_poison_the_others():
+    config = TrainConfig(**TINY, dtype="float64")
+    ensemble = prepare_ensemble(config, [(0, 0)])
+    # c = 1e300: the parameters overflow, the loss is not finite at the first step
+    records = run_ensemble(ensemble, [Member(1.0), Member(1e300), Member(2.5), Member(1e4)])
+    assert [r.divergence_step for r in records] == [None, 1, None, 1]
+    assert not np.isfinite(records[1].loss[1])
+    for record in (records[1], records[3]):
+        assert np.isnan(record.steps.drop(columns="step").to_numpy()[2:]).all() and np.isnan(record.barrier_loss)
+    alone = run_ensemble(ensemble, [Member(1.0), Member(2.5)])
+    for record, solo in zip([records[0], records[2]], alone):
+        assert_same_record(record, solo, rtol=1e-12)
+
+
+def test_chunks_to_the_memory_budget_give_the_same_records():
+    config = TrainConfig(**TINY, dtype="float64")
+    ensemble = prepare_ensemble(config, [(0, 0), (2, 1)])
+    members = [Member(c, *pair) for pair in [(0, 0), (2, 1)] for c in (0.5, 1.5, 4.0)]
+    plan = memory_plan(ensemble)
+    budget = 2 * plan.bytes_per_member + 1
+    assert memory_plan(ensemble, EnsembleOptions(memory_budget=budget)).members_per_chunk == 2
+    chunked = run_ensemble(ensemble, members, EnsembleOptions(memory_budget=budget))
+    whole = run_ensemble(ensemble, members, EnsembleOptions(memory_budget=100 * plan.bytes_per_member))
+    for a, b in zip(chunked, whole):
+        assert_same_record(a, b, rtol=1e-12)
+
+
+def test_memory_estimate_of_an_fcn():
+    config = TrainConfig(**TINY, dtype="float32")
+    ensemble = prepare_ensemble(config, [(0, 0)])
+    shared = ensemble.shared
+    inputs, width, outputs = 64, TINY["width"], 10  # digits: 8x8 images, 10 classes
+    assert shared.num_params == inputs * width + width * width + width * outputs
+    # leaf outputs per example: (depth - 1) hidden layers of width units, the readout's k
+    assert activation_numel(shared.model, shared.train_x[:1]) == 2 * width + outputs
+    P, a = shared.num_params, 2 * width + outputs
+    expected = 4 * (12 * P + a * 8 * 48) + 8 * P * (32 + 8)  # s (12 P + a 8 n_h) + 8 P (rows + 8)
+    assert member_bytes(config, P, a, 4, 48, 48) == expected
+    assert memory_plan(ensemble, EnsembleOptions(memory_budget=10 * expected)).members_per_chunk == 10
+    assert memory_plan(ensemble, EnsembleOptions(memory_budget=1)).members_per_chunk == 1
+    assert memory_plan(ensemble, EnsembleOptions(memory_budget=10 * expected, max_members=3)).members_per_chunk == 3
+
+
+def test_bad_input():
+    config = TrainConfig(**TINY)
+    with pytest.raises(ValueError, match="c must be"):
+        Member(0.0)
+    with pytest.raises(ValueError, match="check_every"):
+        EnsembleOptions(check_every=0)
+    with pytest.raises(ValueError, match="at least one"):
+        prepare_ensemble(config, [])
+    ensemble = prepare_ensemble(config, [(0, 0)])
+    with pytest.raises(ValueError, match="were not prepared"):
+        run_ensemble(ensemble, [Member(1.0, seed_init=5)])
+    with pytest.raises(ValueError, match="memory budget"):
+        memory_plan(ensemble, EnsembleOptions(memory_budget=-1))
+    assert run_ensemble(ensemble, []) == []
+
+
+def test_members_share_data_and_their_init():
+    ensemble = prepare_ensemble(TrainConfig(**TINY), [(0, 0), (0, 1), (1, 0)])
+    a, b, c = (ensemble.experiments[pair] for pair in [(0, 0), (0, 1), (1, 0)])
+    assert a.train_x is b.train_x is c.train_x
+    assert a.theta0 is b.theta0 and not torch.equal(a.theta0, c.theta0)
+    assert (a.config.seed_sgd, b.config.seed_sgd, c.config.seed_init) == (0, 1, 1)
+    assert c.lambda0 == prepare(TrainConfig(**TINY, seed_init=1)).lambda0

@@ -18,11 +18,21 @@ from earlyphase.core.search import BracketPlan, CGrid, Flags, GridPlan, flags_of
 GRID = CGrid(x_min=0.0, x_max=5.0, x_step=0.1)  # 51 points
 
 
-def monotone_runner(k_loss, k_sharp, k_barrier, k_div, barrier_measured=True):
-    """Flags that switch on at fixed grid indices (None: never); a diverged run is a loss catapult."""
+def monotone_runner(k_loss, k_sharp, k_barrier, k_div, barrier_measured=True, margin_power=None):
+    """Flags that switch on at fixed grid indices (None: never); a diverged run is a loss catapult.
+
+    With ``margin_power`` p the catapult flags carry margins sign(k - k0 + 1/2) |k - k0 + 1/2|^p
+    (p = 1: exact regula falsi; p far from 1: a poor guide the search must survive).
+    """
 
     def on(k, threshold):
         return threshold is not None and k >= threshold
+
+    def margin(k, threshold):
+        if margin_power is None:
+            return None
+        offset = k - (threshold if threshold is not None else 10**6) + 0.5
+        return math.copysign(abs(offset) ** margin_power, offset)
 
     calls = []
 
@@ -34,6 +44,8 @@ def monotone_runner(k_loss, k_sharp, k_barrier, k_div, barrier_measured=True):
             sharpness_catapult=on(k, k_sharp),
             diverged=diverged,
             barrier=(on(k, k_barrier) and not diverged) if barrier_measured else None,
+            loss_margin=math.inf if diverged and margin_power else margin(k, k_loss),
+            sharpness_margin=margin(k, k_sharp),
         )
 
     return evaluate, calls
@@ -94,15 +106,17 @@ threshold_index = st.one_of(st.none(), st.integers(0, 60))
     k_div=threshold_index,
     start=st.integers(0, 50),
     expand_step=st.integers(1, 20),
+    confirm=st.integers(1, 3),
     barrier_measured=st.booleans(),
+    margin_power=st.one_of(st.none(), st.sampled_from([0.3, 1.0, 3.0])),
 )
 def test_bracket_and_grid_equal_the_reference_on_monotone_flags(
-    k_loss, k_sharp, k_barrier, k_div, start, expand_step, barrier_measured
+    k_loss, k_sharp, k_barrier, k_div, start, expand_step, confirm, barrier_measured, margin_power
 ):
-    evaluate, _ = monotone_runner(k_loss, k_sharp, k_barrier, k_div, barrier_measured)
+    evaluate, _ = monotone_runner(k_loss, k_sharp, k_barrier, k_div, barrier_measured, margin_power)
     expected = reference_thresholds(k_loss, k_sharp, k_barrier, k_div, GRID.size, barrier_measured)
     grid_result = run_search(GridPlan(GRID), evaluate)
-    bracket_result = run_search(BracketPlan(GRID, start=start, expand_step=expand_step), evaluate)
+    bracket_result = run_search(BracketPlan(GRID, start, expand_step, confirm), evaluate)
     for name, want in expected.items():
         assert as_indices(getattr(grid_result.critical, name), GRID) == want, name
         assert as_indices(getattr(bracket_result.critical, name), GRID) == want, name
@@ -160,12 +174,16 @@ def test_flags_of_a_trajectory_use_the_core_definitions():
     loss = [1.0, 1.3, 0.4]
     sharp = [2.0, 1.9, 2.3]
     run = Trajectory.from_arrays(3.0, 1.5, loss, "mse", sharpness=sharp, barrier_loss=0.9)
-    assert flags_of(run) == Flags(True, True, False, False)
-    assert flags_of(run, epsilon=0.2) == Flags(True, False, False, False)
+    def core(flags):
+        return (flags.loss_catapult, flags.sharpness_catapult, flags.diverged, flags.barrier)
+
+    assert core(flags_of(run)) == (True, True, False, False)
+    assert core(flags_of(run, epsilon=0.2)) == (True, False, False, False)
     no_barrier = Trajectory.from_arrays(3.0, 1.5, loss, "mse", sharpness=sharp)
     assert flags_of(no_barrier).barrier is None
     diverged = Trajectory.from_arrays(9.0, 4.5, [1.0, 1e9, math.nan], "mse", sharpness=[2.0, 5.0, math.nan])
-    assert flags_of(diverged) == Flags(True, True, True, False)
+    assert core(flags_of(diverged)) == (True, True, True, False)
+    assert flags_of(diverged).loss_margin == math.inf
 
 
 def test_grid_definition_matches_c_grid():
@@ -175,3 +193,32 @@ def test_grid_definition_matches_c_grid():
     assert grid.index_at_or_above(-5.0) == 0
     with pytest.raises(ValueError, match="x_max"):
         CGrid(2.0, 1.0)
+
+
+def test_confirmation_catches_a_flag_that_flickers_off_just_above_its_threshold():
+    # barrier on at 20, 21, off at 22, on from 23: the grid's c_barrier is at index 20
+    def evaluate(k):
+        return Flags(k >= 15, k >= 18, k >= 40, k in (20, 21) or 23 <= k < 40)
+
+    grid = run_search(GridPlan(GRID), evaluate).critical.c_barrier
+    plain = run_search(BracketPlan(GRID, start=10, expand_step=6, confirm=1), evaluate).critical.c_barrier
+    confirmed = run_search(BracketPlan(GRID, start=10, expand_step=6, confirm=3), evaluate).critical.c_barrier
+    assert grid.estimate == pytest.approx(GRID.c(20))
+    assert plain.estimate == pytest.approx(GRID.c(23))  # plain bisection lands on the later switch
+    assert confirmed == grid
+
+
+def test_margins_guide_the_search_to_the_threshold_in_fewer_runs():
+    plan = BracketPlan(GRID, start=10, expand_step=8)
+    plain, plain_calls = monotone_runner(23, 27, None, 45)
+    guided, guided_calls = monotone_runner(23, 27, None, 45, margin_power=1.0)
+    assert run_search(plan, plain).critical == run_search(plan, guided).critical
+    assert len(guided_calls) < len(plain_calls)
+
+
+def test_flag_margins_follow_the_flags():
+    run = Trajectory.from_arrays(3.0, 1.5, [1.0, 1.3, 0.4], "mse", sharpness=[2.0, 1.9, 2.3], barrier_loss=0.9)
+    flags = flags_of(run, epsilon=0.1)
+    assert flags.loss_margin == pytest.approx(math.log(1.3))
+    assert flags.sharpness_margin == pytest.approx(math.log(2.3 / 2.0) - math.log(1.1))
+    assert (flags.loss_margin > 0) == flags.loss_catapult and (flags.sharpness_margin > 0) == flags.sharpness_catapult

@@ -62,6 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run = parser.add_argument_group("running")
     run.add_argument("--out", metavar="DIR", help="results directory (created; an existing one is resumed)")
     run.add_argument("--jobs", type=int, metavar="N", help="local worker processes (default: the CPU cores; 1: in this process)")
+    run.add_argument("--threads", type=int, metavar="N", help="torch CPU threads per run (default: cores / jobs; 1 is best on a busy machine)")
     run.add_argument("--workers", type=int, metavar="N", help="start a Dask LocalCluster of N worker processes")
     run.add_argument("--scheduler", metavar="ADDRESS", help="send the searches to a running Dask scheduler (tcp://host:8786)")
     run.add_argument("--force-spec", action="store_true", help="replace a different spec stored in DIR (unchanged runs are kept)")
@@ -126,16 +127,16 @@ def main(args: argparse.Namespace) -> int:
         raise ValueError(f"expected one spec file, got {target}")
     if args.out is None:
         raise ValueError("--out DIR is required to run a sweep")
-    if args.jobs is not None and args.jobs < 1 or args.workers is not None and args.workers < 1:
-        raise ValueError("--jobs and --workers must be >= 1")
+    if any(n is not None and n < 1 for n in (args.jobs, args.workers, args.threads)):
+        raise ValueError("--jobs, --workers and --threads must be >= 1")
     if sum(x is not None for x in (args.jobs, args.workers, args.scheduler)) > 1:
         raise ValueError("choose one of --jobs, --workers and --scheduler")
     spec = load_spec(target[0], overrides(args)) if target else spec_from_mapping(merge({}, overrides(args)))
     if args.scheduler is not None or args.workers is not None:
         threads = spec.runs_per_device if spec.base.device.startswith("cuda") else 1
-        executor: Any = DaskExecutor(scheduler=args.scheduler, workers=args.workers or 1, threads_per_worker=threads)
+        executor: Any = DaskExecutor(args.scheduler, args.workers or 1, threads_per_worker=threads, threads=args.threads)
     else:
-        executor = LocalExecutor(jobs=args.jobs or cpu_count())
+        executor = LocalExecutor(jobs=args.jobs or cpu_count(), threads=args.threads)
     status = driver.run_sweep(spec, args.out, executor, force_spec=args.force_spec, progress=not args.no_progress)
     print(status.describe())
     means = Path(args.out) / CRITICAL_MEANS_FILE

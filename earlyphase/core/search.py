@@ -46,20 +46,25 @@ from earlyphase.core.validate import require_int
 class Flags:
     """The per-run flags that define the critical values (``earlyphase.core.critical``).
 
-    ``barrier`` is None when the straight-path loss was not measured.
+    ``barrier`` is None when the straight-path loss was not measured. The optional margins
+    only guide where a search looks next (``BracketPlan``); the flags decide the answer.
     """
 
     loss_catapult: bool
     sharpness_catapult: bool
     diverged: bool
     barrier: bool | None = None
+    loss_margin: float | None = None
+    """log max_t L_t / L_0 over the finite losses (+inf if diverged): > 0 iff the loss catapults."""
+    sharpness_margin: float | None = None
+    """log max_t lambda_t / lambda_0 - log(1 + epsilon): > 0 iff the sharpness catapults."""
 
 
 def flags_of(trajectory: Trajectory, epsilon: float = 0.0) -> Flags:
     """Flags of one run: loss catapult, sharpness catapult (lambda_t/lambda_0 > 1 + epsilon),
     divergence (L_t non-finite or > L_max) and barrier (max_s L(theta(s)) > L_0; None if the
     record has no barrier_loss and did not diverge; a diverged run's barrier is irrelevant
-    to c_barrier, which only looks at trainable c, and is set False).
+    to c_barrier, which only looks at trainable c, and is set False), with the two margins.
     """
     loss = trajectory.loss
     diverged = bool(divergence_flag(loss, trajectory.loss_max))
@@ -74,7 +79,17 @@ def flags_of(trajectory: Trajectory, epsilon: float = 0.0) -> Flags:
         sharpness_catapult=bool(sharpness_catapult_flag(trajectory.sharpness, epsilon)),
         diverged=diverged,
         barrier=barrier,
+        loss_margin=math.inf if diverged else _log_peak_ratio(loss),
+        sharpness_margin=_log_peak_ratio(trajectory.sharpness) - math.log1p(epsilon),
     )
+
+
+def _log_peak_ratio(values: np.ndarray) -> float:
+    """log(max_{t >= 1} v_t / v_0) over finite values; NaN when there are none."""
+    later = values[1:][np.isfinite(values[1:])]
+    if later.size == 0 or not values[0] > 0:
+        return math.nan
+    return float(np.log(later.max() / values[0]))
 
 
 @dataclass(frozen=True)
@@ -134,56 +149,92 @@ class GridPlan:
 
 @dataclass(frozen=True)
 class BracketPlan:
-    """Expand then bisect on grid indices, one threshold at a time (divergence first).
+    """Expand, then narrow brackets on grid indices, one threshold at a time (divergence first).
 
-    Expansion starts at ``start`` and moves away from it with steps ``expand_step``,
-    ``expand_step``, 2 ``expand_step``, 4 ``expand_step``, ... (the distance to ``start``
-    doubles), clipped to the grid; bisection splits a bracket (lo, hi) at (lo + hi) // 2
-    until hi = lo + 1.
+    Expansion starts at ``start`` and moves away from it in strides of ``expand_step`` grid
+    points, clipped to the grid, until the first divergence is bracketed. The stride is fixed,
+    not doubling, so an expansion overshoots the first divergence by less than one stride: on
+    real networks the flags are not always monotone far above it (a tiny ReLU net can catapult
+    into a dead, finite-loss state at a c above one where it diverged).
+
+    A bracket (lo, hi) (lo the largest evaluated index below hi, the lowest flagged one) is
+    narrowed at an interior point k until hi = lo + 1: k is the midpoint, or for the loss and
+    sharpness catapults, whose flags come with a continuous margin m (m > 0 iff flagged), the
+    regula-falsi point k = ceil(lo + (hi - lo) m_lo / (m_lo - m_hi)) kept inside the middle
+    half of the bracket, so the bracket still shrinks geometrically. A bracket is final once the
+    ``confirm`` grid points below hi are evaluated (for a threshold not found: the ``confirm``
+    points at the top of its range); ``confirm = 1`` is plain bracketing, 2 also checks hi - 2,
+    which catches a flag that flickers off for one grid point just above its threshold, for at
+    most one run more per threshold. Which points are evaluated never changes the answer for
+    monotone flags: it is read off adjacent evaluated grid points either way.
     """
 
     grid: CGrid
     start: int = 0
-    expand_step: int = 8
+    expand_step: int = 6
+    confirm: int = 1
 
     def __post_init__(self) -> None:
         require_int("start", self.start, 0, self.grid.size - 1)
         require_int("expand_step", self.expand_step, 1)
+        require_int("confirm", self.confirm, 1)
 
     def next_index(self, evaluated: Mapping[int, Flags]) -> int | None:
         if not evaluated:
             return self.start
         last = self.grid.size - 1
         divergent = _bracket(evaluated, lambda f: f.diverged, last)
-        step = self._refine(divergent, last)
+        step = self._refine(evaluated, divergent, last, None)
         if step is not None:
             return step
         first_divergent = divergent[1]
         top = last if first_divergent is None else first_divergent
         # the barrier counts on trainable points only (below the first divergence)
-        for flag, upper in (
-            (lambda f: f.loss_catapult, top),
-            (lambda f: f.sharpness_catapult, top),
-            (lambda f: bool(f.barrier), top if first_divergent is None else first_divergent - 1),
-        ):
-            step = self._refine(_bracket(evaluated, flag, upper), upper)
+        searches: tuple[tuple[Callable[[Flags], bool], Callable[[Flags], float | None] | None, int], ...] = (
+            (lambda f: f.loss_catapult, lambda f: f.loss_margin, top),
+            (lambda f: f.sharpness_catapult, lambda f: f.sharpness_margin, top),
+            (lambda f: bool(f.barrier), None, top if first_divergent is None else first_divergent - 1),
+        )
+        for flag, margin, upper in searches:
+            step = self._refine(evaluated, _bracket(evaluated, flag, upper), upper, margin)
             if step is not None:
                 return step
         return None
 
-    def _refine(self, bracket: tuple[int | None, int | None], upper: int) -> int | None:
-        """Next index that narrows ``bracket`` = (lo, hi) inside 0..upper, or None if resolved."""
+    def _refine(
+        self,
+        evaluated: Mapping[int, Flags],
+        bracket: tuple[int | None, int | None],
+        upper: int,
+        margin: Callable[[Flags], float | None] | None,
+    ) -> int | None:
+        """Next index that narrows or confirms ``bracket`` = (lo, hi) inside 0..upper, or None if resolved."""
         lo, hi = bracket
         if hi is None:  # no flagged point yet: expand up to the top of the range
-            return None if lo is None or lo >= upper else min(upper, lo + self._stride(lo))
+            if lo is None:
+                return None
+            return min(upper, lo + self.expand_step) if lo < upper else self._confirm(evaluated, upper + 1)
         if hi == 0:
             return None
         if lo is None:  # flagged at the lowest evaluated point: expand down
-            return max(0, hi - self._stride(hi))
-        return (lo + hi) // 2 if hi - lo > 1 else None
+            return max(0, hi - self.expand_step)
+        if hi - lo > 1:
+            margins = (None, None) if margin is None else (margin(evaluated[lo]), margin(evaluated[hi]))
+            return _interior(lo, hi, *margins)
+        return self._confirm(evaluated, hi)
 
-    def _stride(self, index: int) -> int:
-        return max(self.expand_step, abs(index - self.start))
+    def _confirm(self, evaluated: Mapping[int, Flags], hi: int) -> int | None:
+        """The first of hi - 2, ..., hi - confirm (>= 0) not evaluated yet, or None."""
+        return next((k for k in range(hi - 2, max(hi - self.confirm, 0) - 1, -1) if k not in evaluated), None)
+
+
+def _interior(lo: int, hi: int, m_lo: float | None, m_hi: float | None) -> int:
+    """Point inside (lo, hi): regula falsi on the margins where both are usable, else the midpoint."""
+    if m_lo is None or m_hi is None or not (math.isfinite(m_lo) and math.isfinite(m_hi)) or not m_lo <= 0 < m_hi:
+        return (lo + hi) // 2
+    guess = math.ceil(lo + (hi - lo) * m_lo / (m_lo - m_hi) - 1e-9)
+    slack = max(1, (hi - lo) // 4)
+    return min(max(guess, lo + slack), hi - slack)
 
 
 def _bracket(

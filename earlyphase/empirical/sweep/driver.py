@@ -85,7 +85,10 @@ def run_sweep(
     with store.lock():
         store.remove_temporaries()
         points = spec.points()
-        todo = [p for p in points if not store.search_path(p).is_file()]
+        # largest networks first: the longest searches start early, the short ones fill in
+        todo = sorted(
+            (p for p in points if not store.search_path(p).is_file()), key=lambda p: (-p.width, -p.depth)
+        )
         threads = executor.threads_per_task()
         tasks = [PointTask(str(store.root), spec, point, threads) for point in todo]
         bar = tqdm(total=len(points), initial=len(points) - len(todo), unit="search", desc="sweep", disable=not progress)

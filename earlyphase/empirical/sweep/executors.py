@@ -64,13 +64,17 @@ def _describe(error: BaseException) -> str:
 
 @dataclass(frozen=True)
 class LocalExecutor:
-    """``jobs`` worker processes (spawned; jobs = 1 runs the searches in this process)."""
+    """``jobs`` worker processes (spawned; jobs = 1 runs the searches in this process).
+
+    ``threads``: torch CPU threads per search (None: the cores divided among the jobs). On a
+    busy machine or for small networks, 1 is fastest: extra threads spin instead of working.
+    """
 
     jobs: int = 1
+    threads: int | None = None
 
     def threads_per_task(self) -> int:
-        """torch CPU threads per search: the cores divided among the jobs."""
-        return max(1, cpu_count() // self.jobs)
+        return self.threads or max(1, cpu_count() // self.jobs)
 
     def run(self, function: Callable[[PointTask], dict[str, Any]], tasks: Sequence[PointTask]) -> Iterator[Outcome]:
         if not tasks:
@@ -115,10 +119,12 @@ class DaskExecutor:
     workers: int = 1
     threads_per_worker: int = 1
     processes: bool = True
+    threads: int | None = None
+    """torch CPU threads per search (None: cores / tasks for a LocalCluster, the cluster's setting otherwise)."""
 
     def threads_per_task(self) -> int | None:
-        if self.scheduler is not None:
-            return None  # the cluster's own setting
+        if self.threads is not None or self.scheduler is not None:
+            return self.threads
         return max(1, cpu_count() // (self.workers * self.threads_per_worker))
 
     def run(self, function: Callable[[PointTask], dict[str, Any]], tasks: Sequence[PointTask]) -> Iterator[Outcome]:

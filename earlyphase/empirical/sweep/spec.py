@@ -9,7 +9,7 @@ A sweep is the product depths x widths x init seeds x SGD seeds of one run famil
     [protocol]    batch_size, steps, loss, momentum, loss_max, epsilon
     [measurement] barrier, ntk, measure_every, lanczos_tol, lanczos_max_iter, warm_start, hvp_method, chunk_size
     [seeds]       init (list), sgd (list), measure
-    [search]      method ("bisect" | "grid"), x_min, x_max, x_step, x_start, expand_step
+    [search]      method ("bisect" | "grid"), x_min, x_max, x_step, x_start, expand_step, confirm
     [execution]   device, dtype, runs_per_device
 
 Keys other than depths, widths, seeds.* and the [search] and runs_per_device keys are the
@@ -100,7 +100,8 @@ HELP = {
     "x_max": "highest grid exponent: c_max of the scan = 2^x_max",
     "x_step": "grid step in x (0.1: 7.2 %% steps in c)",
     "x_start": "bisect: first exponent evaluated (then expand up/down)",
-    "expand_step": "bisect: first expansion stride, in grid steps (doubles away from x_start)",
+    "expand_step": "bisect: expansion stride from x_start until a bracket is found, in grid steps",
+    "confirm": "bisect: grid points below each bracket that must be evaluated (1: plain bisection; 2 catches one-point flicker)",
     "device": "cpu, cuda, cuda:N or mps",
     "dtype": "float32 or float64",
     "runs_per_device": "most runs sharing one CUDA device at once (set from its memory)",
@@ -116,7 +117,8 @@ class SearchSpec:
     x_max: float = 6.0
     x_step: float = 0.1
     x_start: float = 1.0
-    expand_step: int = 8
+    expand_step: int = 6
+    confirm: int = 1
 
     def __post_init__(self) -> None:
         require_choice("search.method", self.method, SEARCH_METHODS)
@@ -129,6 +131,7 @@ class SearchSpec:
         if not self.x_min <= self.x_start <= self.x_max:
             raise ValueError(f"search.x_start must lie in [x_min, x_max] = [{self.x_min}, {self.x_max}], got {self.x_start}")
         require_int("search.expand_step", self.expand_step, minimum=1)
+        require_int("search.confirm", self.confirm, minimum=1)
 
     @property
     def grid(self) -> CGrid:
@@ -138,7 +141,7 @@ class SearchSpec:
         """The search over grid indices (earlyphase.core.search)."""
         if self.method == "grid":
             return GridPlan(self.grid)
-        return BracketPlan(self.grid, self.grid.index_at_or_above(self.x_start), self.expand_step)
+        return BracketPlan(self.grid, self.grid.index_at_or_above(self.x_start), self.expand_step, self.confirm)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import importlib
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -50,8 +52,11 @@ def load_runner(name: str) -> Any:
 
 def search_point(task: PointTask) -> dict[str, Any]:
     """Run (or resume) the search of ``task.point``, store its summary, and return it."""
-    if task.threads is not None:
-        _set_torch_threads(task.threads)
+    with _torch_threads(task.threads):
+        return _search_point(task)
+
+
+def _search_point(task: PointTask) -> dict[str, Any]:
     store = Store(Path(task.root), task.spec)
     spec, point = task.spec, task.point
     config = spec.config(point)
@@ -95,8 +100,17 @@ def search_point(task: PointTask) -> dict[str, Any]:
     return summary
 
 
-def _set_torch_threads(threads: int) -> None:
+@contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """torch's CPU thread count set to ``threads`` for the block (then restored)."""
+    if threads is None:
+        yield
+        return
     import torch
 
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -7,12 +7,11 @@ Two ways, the same number:
 - double backward:       H v = grad_theta (grad L(theta) . v), i.e. ``torch.autograd.grad`` twice.
 
 Both agree to rounding. In eager PyTorch (2.11-2.13) forward mode through the backward pass has
-a large per-operation overhead: on an FCN (depth 4, width 256, 1024 examples) an HVP costs
-~3.4 gradients (CPU) and ~7.6 (H200) by forward-over-reverse against ~2.4 and ~2.1 by double
-backward (benchmarks/bench_curvature.py, docs/RESULTS.md). So "auto" uses double backward and
-falls back to forward-over-reverse for modules whose backward is not differentiable (e.g. custom
-autograd Functions marked once_differentiable); modules without forward-mode rules (old-style
-autograd Functions) need double backward.
+a large per-operation overhead: on an FCN (depth 4, width 256, 1024 examples) an HVP costs 3.2
+gradients (CPU) and 3.3 (H200) by forward-over-reverse against 2.6 and 1.8 by double backward
+(benchmarks/bench_curvature.py, docs/RESULTS.md). So "auto" uses double backward and falls back
+to forward-over-reverse where double backward raises; modules without forward-mode rules
+(old-style autograd Functions) need double backward.
 """
 
 from __future__ import annotations

@@ -140,15 +140,17 @@ def test_sharpness_at_tau_reads_the_nearest_step():
 
 def test_long_run_figure_marks_every_detected_regime(tmp_path):
     table = long_run_table()
-    fig = long_run_figure(table, (2, 256, 1.0), k=200)
-    regimes_ax, saturation_ax = fig.axes[:2]
     run = table[(table["width"] == 256) & (table["c"] == 1.0)]
+    fig = long_run_figure(run, table, k=200)
+    regimes_ax, saturation_ax = fig.axes[:2]
     regimes = detect_regimes(run["step"], run["sharpness"], eta=0.25)
     spans = [p for p in regimes_ax.patches if isinstance(p, Rectangle)]
     assert len(spans) == sum(span is not None for _, span in regimes.items()) == 4
     assert any(np.allclose(line.get_ydata(), 2 / 0.25) for line in regimes_ax.lines)
     assert len([c for c in saturation_ax.containers if isinstance(c, ErrorbarContainer)]) == 2
     save_figure(fig, tmp_path / "long.png")
+    with pytest.raises(ValueError, match="exactly one run"):
+        long_run_figure(table, table, k=200)
 
 
 def test_save_figure_rejects_unknown_suffix(tmp_path):

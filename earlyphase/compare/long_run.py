@@ -8,8 +8,6 @@ line per d/w, with the curve 2/c where lambda = 2/eta.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -61,22 +59,20 @@ def plot_regimes(ax: Axes, step: np.ndarray, sharpness: np.ndarray, eta: float, 
     return ax
 
 
-def long_run_figure(
-    long_runs: pd.DataFrame, example: tuple[int, int, float], k: float, eos_fraction: float = 0.9, cmap: str = "plasma"
-) -> Figure:
-    """Figure 3: regimes of the run ``example`` = (depth, width, c) and lambda_tau/lambda_0 vs c per d/w."""
-    depth, width, c = example
-    run = long_runs[(long_runs["depth"] == depth) & (long_runs["width"] == width) & np.isclose(long_runs["c"], c)]
-    if run.empty:
-        raise ValueError(f"no long run at depth {depth}, width {width}, c {c}")
-    run = run[(run["seed_init"] == run["seed_init"].min()) & (run["seed_sgd"] == run["seed_sgd"].min())].sort_values("step")
-    eta = float(run["eta"].iloc[0])
+def long_run_figure(run: pd.DataFrame, saturation_runs: pd.DataFrame, k: float, eos_fraction: float = 0.9) -> Figure:
+    """Figure 3: the regimes of one long ``run`` (a trajectory table of one run) and, from
+    ``saturation_runs`` (many c and d/w), lambda_tau / lambda_0 at tau = K / c against c."""
+    keys = run[["depth", "width", "c", "eta", "seed_init", "seed_sgd"]].drop_duplicates()
+    if len(keys) != 1:
+        raise ValueError(f"run must hold exactly one run, got {len(keys)}")
+    depth, width, c, eta = (keys[name].iloc[0] for name in ("depth", "width", "c", "eta"))
+    run = run.sort_values("step")
     step, sharpness = run["step"].to_numpy(float), run["sharpness"].to_numpy(float)
-    regimes = detect_regimes(step, sharpness, eta, eos_fraction=eos_fraction)
+    regimes = detect_regimes(step, sharpness, float(eta), eos_fraction=eos_fraction)
     fig, axes = new_figure(columns=2, width=6.4, height=4.6)
-    plot_regimes(axes[0], step, sharpness, eta, regimes)
+    plot_regimes(axes[0], step, sharpness, float(eta), regimes)
     axes[0].set_title(f"Sharpness regimes: d = {depth}, w = {width}, c = {c:.3g}")
-    plot_saturation(axes[1], sharpness_at_tau(long_runs, k), k, cmap)
+    plot_saturation(axes[1], sharpness_at_tau(saturation_runs, k), k)
     fig.suptitle("Long-run sharpness: early transient, saturation, progressive sharpening, edge of stability")
     fig.tight_layout()
     return fig

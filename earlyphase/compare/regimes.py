@@ -1,8 +1,9 @@
 """The four regimes of the sharpness over a long run (SCIENCE.md section 4).
 
 Given the sharpness lambda_t at the measured steps of one run at learning rate eta, let
-lambda~_t be its running median over ``smooth_points`` consecutive measurements (centred;
-it removes the step-to-step oscillation of SGD and of the edge of stability). Then
+lambda~_t be its running median over ``smooth_points`` consecutive measurements (centred,
+the raw value at the ends; it removes the step-to-step oscillation of SGD and of the edge
+of stability). Then
 
   t_a  end of the early transient: the first measured step t at which lambda~ stays within
        a factor 1 +- flat_tolerance of lambda~_t for every measurement in [t, t + flat_steps]
@@ -64,8 +65,11 @@ class Regimes:
 
 
 def running_median(values: np.ndarray, points: int) -> np.ndarray:
-    """Centred running median over ``points`` consecutive entries (shorter at the ends)."""
-    return pd.Series(values).rolling(points, center=True, min_periods=1).median().to_numpy()
+    """Centred running median over ``points`` consecutive entries; the raw value where the
+    window does not fit (the first and last points // 2 entries), so that a transient
+    shorter than the window is not smoothed away."""
+    smooth = pd.Series(values).rolling(points, center=True, min_periods=points).median().to_numpy()
+    return np.where(np.isnan(smooth), values, smooth)
 
 
 def detect_regimes(

@@ -49,11 +49,17 @@ def reference_lines(ax: Axes, values: tuple[float, ...] = (2.0, 4.0), axis: str 
         draw(value, color=color, linestyle="--", linewidth=1.2, label=labels.get(value, f"c = {value:g}"), zorder=1)
 
 
-def save_figure(fig: Figure, path: str | Path, dpi: int = 130) -> Path:
-    """Write ``fig`` as PNG, SVG or PDF by the suffix of ``path``; close it; return the path."""
+def figure_path(path: str | Path) -> Path:
+    """``path`` as a Path if it ends in .png, .svg or .pdf, else ValueError."""
     path = Path(path)
     if path.suffix.lower() not in SAVE_FORMATS:
         raise ValueError(f"figure file must end in one of {list(SAVE_FORMATS)}, got {path.name!r}")
+    return path
+
+
+def save_figure(fig: Figure, path: str | Path, dpi: int = 130) -> Path:
+    """Write ``fig`` as PNG, SVG or PDF by the suffix of ``path``; close it; return the path."""
+    path = figure_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     plt.close(fig)

@@ -1,0 +1,47 @@
+"""``earlyphase figures``: redraw (or recompute and redraw) every committed figure."""
+
+from __future__ import annotations
+
+import argparse
+
+DESCRIPTION = """\
+Redraw every figure in FIGURES_DIR (default: ./figures) from the small results committed in
+FIGURES_DIR/data (CSV and Parquet), and rewrite FIGURES_DIR/comparison.txt (critical values,
+theory-vs-measurement agreement, d/w collapse, seed spread):
+
+  phase_diagram.png        c against d/w and 1/w: measured boundaries, phases, theory curves
+  early_trajectories.png   L_t/L_0 and lambda_t/lambda_0 against step, one line per c
+  sharpness_ratio.png      lambda_T/lambda_0 against c for several d/w
+  long_run_sharpness.png   sharpness regimes of a long run; lambda at tau = K/c against c
+
+--recompute first reruns the experiments behind them on the CPU (a sweep of ReLU FCNs on
+scikit-learn's digits, the uv and deep-linear theory ensembles, early and long runs;
+tens of minutes on 2 cores) and rewrites FIGURES_DIR/data. The sweep's full records go to
+--work DIR (default: runs/figures).
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "figures",
+        help="redraw the committed figures from their stored results (or --recompute them)",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("figures_dir", nargs="?", default="figures", metavar="FIGURES_DIR", help="default: ./figures")
+    parser.add_argument("--recompute", action="store_true", help="rerun the experiments and rewrite FIGURES_DIR/data first")
+    parser.add_argument("--work", default="runs/figures", metavar="DIR", help="where --recompute keeps the sweep's records")
+    parser.add_argument("--jobs", type=int, default=2, metavar="N", help="worker processes for the sweep (default: 2)")
+    parser.set_defaults(run=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from earlyphase.compare.figures import draw_figures, recompute_data
+    from earlyphase.core.validate import require_int
+
+    if args.recompute:
+        for path in recompute_data(args.figures_dir, args.work, jobs=require_int("--jobs", args.jobs, minimum=1)):
+            print(f"data:   {path}")
+    for path in draw_figures(args.figures_dir):
+        print(f"wrote:  {path}")
+    return 0

@@ -1,0 +1,67 @@
+"""``earlyphase compare``: a sweep's results against a theory, as a figure and a text report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from earlyphase.compare.phase_diagram import phase_diagram_figure
+from earlyphase.compare.report import comparison_report
+from earlyphase.compare.style import figure_path, save_figure
+from earlyphase.compare.tables import read_critical_values, seed_average
+from earlyphase.compare.theory_overlay import TheoryTables, predict_at
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Everything ``compare_results`` produced: tables, the report text and the figure's path."""
+
+    per_seed: pd.DataFrame
+    measured: pd.DataFrame
+    theory: TheoryTables | None
+    report: str
+    figure: Path
+
+
+def select_arch(per_seed: pd.DataFrame, arch: str | None) -> pd.DataFrame:
+    """Rows of one architecture: ``arch``, or the only one present (ValueError when ambiguous)."""
+    present = sorted(per_seed["arch"].unique())
+    if arch is None:
+        if len(present) != 1:
+            raise ValueError(f"the results hold several architectures {present}: choose one with --arch")
+        return per_seed
+    if arch not in present:
+        raise ValueError(f"arch must be one of the architectures in the results {present}, got {arch!r}")
+    return per_seed[per_seed["arch"] == arch]
+
+
+def width_panel_depth(measured: pd.DataFrame) -> int | None:
+    """The depth with the most widths (at least two) for the c-against-1/w panel; None if none has two."""
+    widths = measured.groupby("depth")["width"].nunique()
+    widths = widths[widths >= 2]
+    return None if widths.empty else int(widths.sort_values(kind="stable").index[-1])
+
+
+def compare_results(
+    results_dir: str | Path,
+    out: str | Path,
+    theory: str | None = "linear",
+    arch: str | None = None,
+    theory_seeds: int = 16,
+    progress: bool = True,
+) -> Comparison:
+    """Seed-average the sweep in ``results_dir``, predict with ``theory`` at the same (d, w), draw, report."""
+    out = figure_path(out)
+    per_seed = select_arch(read_critical_values(results_dir), arch)
+    measured = seed_average(per_seed)
+    predicted = None
+    if theory is not None:
+        pairs = sorted({(int(d), int(w)) for d, w in zip(measured["depth"], measured["width"])})
+        predicted = predict_at(theory, pairs, seeds=theory_seeds, progress=progress)
+    theories = [] if predicted is None else [predicted.boundaries]
+    figure = phase_diagram_figure(measured, theories, width_panel_depth(measured), title=f"Phase diagram of {per_seed['arch'].iloc[0]}")
+    path = save_figure(figure, out)
+    report = comparison_report(measured, per_seed, [] if predicted is None else [predicted])
+    return Comparison(per_seed, measured, predicted, report, path)

@@ -1,0 +1,63 @@
+"""Plain-text report of a comparison: critical values, agreement, d/w collapse, seed spread."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from earlyphase.compare.agreement import agreement_summary, agreement_table, format_agreement
+from earlyphase.compare.collapse import collapse_ratio
+from earlyphase.compare.seed_spread import format_seed_spread, seed_spread
+from earlyphase.compare.theory_overlay import THEORY_NAMES, TheoryTables
+from earlyphase.core import CRITICAL_NAMES
+
+
+def format_critical_values(table: pd.DataFrame) -> str:
+    """One line per (d, w): each boundary's seed mean ± std, with 'found/seeds' when some seeds missed it."""
+    wide = table.pivot_table(index=["depth", "width", "d_over_w"], columns="boundary", values=["mean", "std", "found", "seeds"], aggfunc="first", dropna=False)
+    names = [name for name in CRITICAL_NAMES if name in set(table["boundary"])]
+    lines = [f"{'d':>3} {'w':>5} {'d/w':>7} " + " ".join(f"{name:>18}" for name in names)]
+    for (depth, width, d_over_w), row in wide.sort_index(level="d_over_w").iterrows():
+        cells = []
+        for name in names:
+            mean, std, found, seeds = (row[(key, name)] for key in ("mean", "std", "found", "seeds"))
+            cell = "not found" if not np.isfinite(mean) else f"{mean:.3g} ± {std:.2g}"
+            if found < seeds:
+                cell += f" ({int(found)}/{int(seeds)})"
+            cells.append(f"{cell:>18}")
+        lines.append(f"{depth:>3d} {width:>5d} {d_over_w:>7.4f} " + " ".join(cells))
+    return "\n".join(lines)
+
+
+def comparison_report(measured: pd.DataFrame, per_seed: pd.DataFrame | None = None, theories: Sequence[TheoryTables] = ()) -> str:
+    """Measured critical values; per theory its predictions, the agreement table and the seed
+    spread in its own ensemble; the d/w collapse of c_loss; the measured seed spread."""
+    sections = ["Measured critical values (seed mean ± std; grid step 7.2 % in c):", format_critical_values(measured)]
+    for theory in theories:
+        name = THEORY_NAMES[theory.model]
+        table = agreement_table(measured, theory.boundaries)
+        sections += [
+            "",
+            f"Predicted by the {name} at the same (d, w):",
+            format_critical_values(theory.boundaries),
+            "",
+            f"Agreement ({name} vs measured, log2 units):",
+            format_agreement(table, agreement_summary(table), name),
+        ]
+        if not theory.per_seed.empty:
+            sections += [
+                "",
+                f"Seed spread of c_loss against L0 in the {name} ensemble (its own output scale, per model size):",
+                format_seed_spread(seed_spread(theory.per_seed, "c_loss")),
+            ]
+    if measured["d_over_w"].nunique() >= 2:
+        sections += ["", collapse_ratio(measured, "c_loss").describe()]
+    if per_seed is not None and "loss0" in per_seed.columns:
+        sections += [
+            "",
+            "Seed spread of measured c_loss against the initial loss L0 (per (d, w); r = Pearson correlation):",
+            format_seed_spread(seed_spread(per_seed, "c_loss")),
+        ]
+    return "\n".join(sections)

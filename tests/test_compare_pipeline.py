@@ -1,0 +1,106 @@
+"""compare / demo / figures pipelines end to end, on sweeps of the sweep tests' toy runner
+(closed-form critical values, tests/test_sweep_toy.py) and the uv theory (instant)."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_sweep_toy import expected_grid_thresholds
+
+from earlyphase.cli import main as cli_main
+from earlyphase.compare.demo import DemoSettings, run_demo
+from earlyphase.compare.pipeline import compare_results, select_arch, width_panel_depth
+from earlyphase.compare.tables import read_critical_values
+from earlyphase.compare.theory_overlay import model_pairs, predict_at
+from earlyphase.core import CRITICAL_NAMES
+from earlyphase.empirical.sweep import run_sweep, spec_from_mapping
+from earlyphase.theory.predict import predict_critical_values
+
+TOY = {
+    "runner": "test_sweep_toy",
+    "model": {"depths": [2, 4], "widths": [16, 64]},
+    "protocol": {"steps": 4},
+    "seeds": {"init": [0, 1, 2], "sgd": [0]},
+    "search": {"x_min": 0.0, "x_max": 5.0},
+}
+
+
+@pytest.fixture(scope="module")
+def toy_results(tmp_path_factory):
+    root = tmp_path_factory.mktemp("toy_sweep")
+    spec = spec_from_mapping(TOY)
+    run_sweep(spec, root, progress=False)
+    return root, spec
+
+
+def test_compare_reads_the_sweep_and_overlays_the_uv_model(toy_results, tmp_path):
+    root, spec = toy_results
+    result = compare_results(root, tmp_path / "diagram.png", theory="uv", theory_seeds=4, progress=False)
+    assert result.figure.stat().st_size > 10_000
+    # seed means of the measured table are the toy's closed-form thresholds averaged over seeds
+    for point_depth, point_width in [(2, 16), (4, 64)]:
+        points = [p for p in spec.points() if (p.depth, p.width) == (point_depth, point_width)]
+        for name in CRITICAL_NAMES:
+            values = [expected_grid_thresholds(spec.config(p), 0.0, 0.1, spec.search.grid.size)[name] for p in points]
+            values = [v for v in values if v is not None]
+            row = result.measured.query("depth == @point_depth and width == @point_width and boundary == @name").iloc[0]
+            assert (row["mean"] if values else math.nan) == pytest.approx(np.mean(values) if values else math.nan, nan_ok=True)
+    # the uv model at width w stands for every measured depth of that width
+    uv = result.theory.boundaries
+    direct = predict_critical_values("uv", 2, 64, seeds=4)
+    for depth in (2, 4):
+        row = uv.query("depth == @depth and width == 64 and boundary == 'c_loss'").iloc[0]
+        assert row["mean"] == pytest.approx(direct.summaries["c_loss"].mean)
+        assert row["model_depth"] == 2
+    assert "Agreement (uv model vs measured" in result.report
+    assert "d/w collapse" in result.report and "Seed spread" in result.report
+
+
+def test_compare_command(toy_results, tmp_path, capsys):
+    root, _ = toy_results
+    out = tmp_path / "diagram.svg"
+    assert cli_main(["compare", str(root), "--theory", "uv", "--theory-seeds", "3", "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "c_loss: uv model agrees with the measurement at" in printed
+    assert out.read_text().startswith("<?xml")
+    with pytest.raises(SystemExit):
+        cli_main(["compare", str(root), "--out", str(tmp_path / "diagram.jpg")])
+    assert "must end in one of" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli_main(["compare", str(tmp_path), "--theory", "none"])
+    assert "critical_values.csv" in capsys.readouterr().err
+
+
+def test_selection_helpers(toy_results):
+    root, _ = toy_results
+    per_seed = read_critical_values(root)
+    assert select_arch(per_seed, None) is per_seed
+    with pytest.raises(ValueError, match="arch must be one of"):
+        select_arch(per_seed, "cnn")
+    mixed = pd.concat([per_seed, per_seed.assign(arch="cnn")])
+    with pytest.raises(ValueError, match="several architectures"):
+        select_arch(mixed, None)
+    table = pd.DataFrame({"depth": [2, 2, 4, 4, 4, 8], "width": [16, 32, 16, 32, 64, 8]})
+    assert width_panel_depth(table) == 4
+    assert width_panel_depth(table.iloc[[0, 5]]) is None
+    assert model_pairs("uv", [(2, 16), (4, 16), (4, 32)]) == {(2, 16): [(2, 16), (4, 16)], (2, 32): [(4, 32)]}
+    assert model_pairs("linear", [(4, 16)]) == {(4, 16): [(4, 16)]}
+    with pytest.raises(ValueError, match="theory must be one of"):
+        model_pairs("ntk", [(2, 16)])
+
+
+def test_uv_per_seed_table_matches_the_prediction():
+    tables = predict_at("uv", [(2, 32), (6, 32)], seeds=5, progress=False)
+    assert len(tables.per_seed) == 5  # one model size: (2, 32)
+    direct = predict_critical_values("uv", 2, 32, seeds=5)
+    assert np.allclose(tables.per_seed["loss0"], direct.loss0)
+    assert tables.per_seed["c_loss"].tolist() == [cv.c_loss.estimate for cv in direct.critical]
+
+
+def test_demo_pipeline_with_the_toy_engine(tmp_path):
+    settings = DemoSettings(depths=(2, 4), widths=(16,), seeds=(0, 1), steps=4, x_max=5.0, theories=("uv",), theory_seeds=3, runner="test_sweep_toy")
+    result = run_demo(tmp_path / "demo", settings, jobs=1, progress=False)
+    assert result.figure.is_file() and result.critical_values.is_file()
+    assert result.report_path.read_text().startswith("Measured critical values")
+    assert "Predicted by the uv model" in result.report

@@ -127,11 +127,15 @@ def format_agreement(table: pd.DataFrame, summary: pd.DataFrame, theory_name: st
         )
     lines.append("")
     for row in summary.itertuples(index=False):
+        if row.pairs == 0:
+            lines.append(f"{row.boundary}: no (d, w) where both {theory_name} and measurement found it ({row.missing} not comparable)")
+            continue
+        rank = "n/a (< 3 pairs or constant)" if not np.isfinite(row.spearman) else f"{row.spearman:+.2f}"
         lines.append(
             f"{row.boundary}: {theory_name} agrees with the measurement at {row.agree}/{row.pairs} (d, w)"
             f" ({row.missing} not comparable); bias {row.bias_log2:+.2f}, rms {row.rms_log2:.2f},"
             f" max |delta| {row.max_abs_log2:.2f} (log2 units; 0.1 = one grid step);"
-            f" rank correlation across (d, w) {row.spearman:+.2f}"
+            f" rank correlation across (d, w) {rank}"
         )
     return "\n".join(lines)
 

@@ -36,6 +36,11 @@ class Collapse:
     """groups holding at least two (d, w) pairs: the ones that test the collapse."""
 
     def describe(self) -> str:
+        if self.repeated_groups == 0 or not self.between > 0:
+            return (
+                f"{self.boundary} d/w collapse cannot be tested here: {self.pairs} (d, w) pairs in {self.groups} d/w groups,"
+                f" {self.repeated_groups} with >= 2 pairs"
+            )
         return (
             f"{self.boundary} d/w collapse: variance of log2 {self.boundary} within groups of nearly equal d/w"
             f" {self.within:.4f} vs across d/w {self.between:.4f}: ratio {self.ratio:.3f}"

@@ -2,17 +2,16 @@
 
 Each returns a trajectory table (``earlyphase.compare.trajectories``). Every c of one
 (depth, width, seed) starts from the same initialisation, as the protocol requires.
-``run_tasks`` spreads independent pieces of work over worker processes.
+``task_pool`` runs independent pieces of work in worker processes.
 """
 
 from __future__ import annotations
 
 import math
 import multiprocessing
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
-from typing import Any
 
 import pandas as pd
 import torch
@@ -65,16 +64,11 @@ def runs_to_tau(
     return trajectory_table(records)
 
 
-def _one_thread() -> None:
+def one_thread() -> None:
+    """Worker-process initialiser: one torch thread, so that N workers use N cores."""
     torch.set_num_threads(1)
 
 
-def run_tasks(tasks: Sequence[tuple[Callable[..., Any], tuple]], jobs: int = 1) -> list[Any]:
-    """[function(*args) for (function, args) in tasks], in order; with jobs > 1 in that many
-    spawned worker processes of one torch thread each (functions and args must pickle)."""
-    if jobs <= 1 or len(tasks) <= 1:
-        return [function(*args) for function, args in tasks]
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=context, initializer=_one_thread) as pool:
-        futures = [pool.submit(function, *args) for function, args in tasks]
-        return [future.result() for future in tqdm(futures, desc="tasks", unit="task")]
+def task_pool(jobs: int) -> ProcessPoolExecutor:
+    """A pool of ``jobs`` spawned worker processes of one torch thread each."""
+    return ProcessPoolExecutor(max(1, jobs), mp_context=multiprocessing.get_context("spawn"), initializer=one_thread)

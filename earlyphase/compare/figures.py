@@ -17,6 +17,7 @@ and rewrites them. Settings of both are ``FigureSettings``.
 
 from __future__ import annotations
 
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -45,10 +46,12 @@ class FigureSettings:
     SGD steps with batch ``batch_size``.
     Theory: ``theory_seeds`` initialisations per (d, w) for each model of ``theories``.
     Early runs: ``early_pairs`` over c = 2^x for x in ``early_x`` (figures 2 and 4; the first
-    and last pairs by d/w are drawn side by side in figure 2). Long run: ``long_run`` =
-    (depth, width, c) for ``long_steps`` full-batch GD steps, sharpness every
-    ``long_measure_every``. Saturation: ``saturation_pairs`` x ``saturation_c``, full-batch GD
-    for tau = ceil(K / c) steps (``tau_k`` = K).
+    and last pairs by d/w are drawn side by side in figure 2). Long run: an FCN with
+    ``long_activation`` and (depth, width, c) = ``long_run``, ``long_steps`` full-batch GD
+    steps, the loss on the whole training set, the sharpness every ``long_measure_every``
+    steps (tanh at c just below 2 shows all four regimes on digits within a few thousand
+    steps). Saturation: ReLU FCNs at ``saturation_pairs`` x ``saturation_c`` with the sweep's
+    SGD protocol for tau = ceil(K / c) steps (``tau_k`` = K).
     """
 
     dataset: str = "digits"
@@ -62,8 +65,9 @@ class FigureSettings:
     theory_seeds: int = 16
     early_pairs: tuple[tuple[int, int], ...] = ((2, 256), (2, 64), (4, 64), (4, 32), (8, 32))
     early_x: tuple[float, ...] = tuple(0.25 * k for k in range(17))
-    long_run: tuple[int, int, float] = (4, 64, 1.0)
-    long_steps: int = 3000
+    long_activation: str = "tanh"
+    long_run: tuple[int, int, float] = (4, 128, 1.9)
+    long_steps: int = 6000
     long_measure_every: int = 20
     saturation_pairs: tuple[tuple[int, int], ...] = ((2, 256), (4, 64), (8, 32))
     saturation_c: tuple[float, ...] = (1.0, 1.41, 2.0, 2.83, 4.0, 5.66, 8.0)
@@ -119,9 +123,11 @@ def draw_figures(figures_dir: str | Path, settings: FigureSettings = FigureSetti
     panels = [tuple(int(v) for v in ordered.iloc[i][["depth", "width"]]) for i in (0, len(ordered) - 1)]
     written.append(save_figure(early_trajectories_figure(early, panels), figures_dir / "early_trajectories.png"))
     written.append(save_figure(sharpness_ratio_figure(early), figures_dir / "sharpness_ratio.png"))
-    written.append(
-        save_figure(long_run_figure(data["long_run"], data["saturation_runs"], settings.tau_k), figures_dir / "long_run_sharpness.png")
-    )
+    long_run = long_run_figure(
+        data["long_run"], data["saturation_runs"], settings.tau_k,
+        run_label=f"({settings.long_activation}, full-batch GD)", saturation_label=f"(ReLU, SGD B = {settings.batch_size})",
+    )  # fmt: skip
+    written.append(save_figure(long_run, figures_dir / "long_run_sharpness.png"))
     report_path = figures_dir / REPORT_FILE
     report_path.write_text(comparison_report(measured, per_seed, theories) + "\n")
     written.append(report_path)
@@ -131,28 +137,27 @@ def draw_figures(figures_dir: str | Path, settings: FigureSettings = FigureSetti
 def recompute_data(figures_dir: str | Path, work_dir: str | Path, settings: FigureSettings = FigureSettings(), jobs: int = 2) -> list[Path]:
     """Rerun every experiment behind the figures on the CPU and rewrite ``figures_dir``/data.
 
-    The sweep's full results (every run's record) go to ``work_dir``/sweep; only its
-    critical_values.csv is copied into the figure data. The theory ensembles and the runs of
-    figures 2-4 are independent tasks spread over ``jobs`` processes.
+    The theory ensembles and the runs of figures 2-4 are independent tasks in a pool of
+    ``jobs`` processes (the long run first); the sweep runs meanwhile with ``jobs`` workers of
+    its own, its full results (every run's record) in ``work_dir``/sweep, its
+    critical_values.csv copied into the figure data. Each data file is written as soon as its
+    tasks are done.
     """
-    from earlyphase.compare.experiments import run_tasks, runs_over_c, runs_to_tau
+    from earlyphase.compare.experiments import runs_over_c, runs_to_tau, task_pool
     from earlyphase.compare.theory_overlay import model_pairs, predict_at
     from earlyphase.empirical.sweep import LocalExecutor, run_sweep, spec_from_mapping
     from earlyphase.empirical.training import TrainConfig
 
     root = data_dir(figures_dir)
     root.mkdir(parents=True, exist_ok=True)
-    sweep_dir = Path(work_dir) / "sweep"
-    status = run_sweep(spec_from_mapping(sweep_mapping(settings)), sweep_dir, LocalExecutor(jobs=jobs), force_spec=True)
-    if status.failed:
-        raise RuntimeError(status.describe())
-    per_seed = pd.read_csv(sweep_dir / CRITICAL_VALUES_FILE)
-    per_seed.to_csv(root / CRITICAL_VALUES_FILE, index=False)
-    pairs = sorted({(int(d), int(w)) for d, w in zip(per_seed["depth"], per_seed["width"])})
-
+    spec = spec_from_mapping(sweep_mapping(settings))
+    pairs = sorted({(point.depth, point.width) for point in spec.points()})
     base = TrainConfig(dataset=settings.dataset, batch_size=settings.batch_size, steps=settings.steps, barrier=False)
     depth, width, c = settings.long_run
-    long_base = replace(base, batch_size=None, steps=settings.long_steps, measure_every=settings.long_measure_every)
+    long_base = replace(
+        base, activation=settings.long_activation, batch_size=None, eval_set="train",
+        steps=settings.long_steps, measure_every=settings.long_measure_every,
+    )  # fmt: skip
     c_values = [2.0**x for x in settings.early_x]
     tasks: dict[str, list] = {
         "long_run": [(runs_over_c, (long_base, [(depth, width)], [c], (0,), False))],
@@ -161,20 +166,34 @@ def recompute_data(figures_dir: str | Path, work_dir: str | Path, settings: Figu
             for name in settings.theories
         },
         "early_runs": [(runs_over_c, (base, [pair], c_values, (0,), False)) for pair in settings.early_pairs],
-        "saturation_runs": [(runs_to_tau, (long_base, [pair], settings.saturation_c, settings.tau_k, False)) for pair in settings.saturation_pairs],
+        "saturation_runs": [(runs_to_tau, (base, [pair], settings.saturation_c, settings.tau_k, False)) for pair in settings.saturation_pairs],
     }
-    results = iter(run_tasks([task for group in tasks.values() for task in group], jobs))
-    written = [root / CRITICAL_VALUES_FILE]
-    for name, group in tasks.items():
-        parts = [next(results) for _ in group]
-        if name.startswith("theory_"):
-            written += [root / f"{name}.csv", root / f"{name}_per_seed.csv"]
-            pd.concat([p.boundaries for p in parts], ignore_index=True).to_csv(written[-2], index=False)
-            pd.concat([p.per_seed for p in parts], ignore_index=True).to_csv(written[-1], index=False)
-        else:
-            written.append(root / f"{name}.parquet")
-            pd.concat(parts, ignore_index=True).to_parquet(written[-1], index=False)
+    written = []
+    with task_pool(jobs) as pool:
+        futures = {name: [pool.submit(function, *args) for function, args in group] for name, group in tasks.items()}
+        status = run_sweep(spec, Path(work_dir) / "sweep", LocalExecutor(jobs=jobs), force_spec=True)
+        if status.failed:
+            raise RuntimeError(status.describe())
+        written.append(root / CRITICAL_VALUES_FILE)
+        pd.read_csv(Path(work_dir) / "sweep" / CRITICAL_VALUES_FILE).to_csv(written[-1], index=False)
+        pending = dict(futures)
+        while pending:
+            wait([f for group in pending.values() for f in group if not f.done()], return_when=FIRST_COMPLETED)
+            for name in [n for n, group in pending.items() if all(f.done() for f in group)]:
+                written += write_group(root, name, [f.result() for f in pending.pop(name)])
     return written
+
+
+def write_group(root: Path, name: str, parts: list) -> list[Path]:
+    """Write one data group: a theory's two tables (CSV) or a trajectory table (Parquet)."""
+    if name.startswith("theory_"):
+        boundaries, per_seed = root / f"{name}.csv", root / f"{name}_per_seed.csv"
+        pd.concat([p.boundaries for p in parts], ignore_index=True).to_csv(boundaries, index=False)
+        pd.concat([p.per_seed for p in parts], ignore_index=True).to_csv(per_seed, index=False)
+        return [boundaries, per_seed]
+    path = root / f"{name}.parquet"
+    pd.concat(parts, ignore_index=True).to_parquet(path, index=False)
+    return [path]
 
 
 def sweep_mapping(settings: FigureSettings) -> dict:

@@ -59,9 +59,12 @@ def plot_regimes(ax: Axes, step: np.ndarray, sharpness: np.ndarray, eta: float, 
     return ax
 
 
-def long_run_figure(run: pd.DataFrame, saturation_runs: pd.DataFrame, k: float, eos_fraction: float = 0.9) -> Figure:
+def long_run_figure(
+    run: pd.DataFrame, saturation_runs: pd.DataFrame, k: float, eos_fraction: float = 0.9, run_label: str = "", saturation_label: str = ""
+) -> Figure:
     """Figure 3: the regimes of one long ``run`` (a trajectory table of one run) and, from
-    ``saturation_runs`` (many c and d/w), lambda_tau / lambda_0 at tau = K / c against c."""
+    ``saturation_runs`` (many c and d/w), lambda_tau / lambda_0 at tau = K / c against c.
+    The labels (e.g. the activation and optimiser) are appended to the panel titles."""
     keys = run[["depth", "width", "c", "eta", "seed_init", "seed_sgd"]].drop_duplicates()
     if len(keys) != 1:
         raise ValueError(f"run must hold exactly one run, got {len(keys)}")
@@ -71,8 +74,9 @@ def long_run_figure(run: pd.DataFrame, saturation_runs: pd.DataFrame, k: float, 
     regimes = detect_regimes(step, sharpness, float(eta), eos_fraction=eos_fraction)
     fig, axes = new_figure(columns=2, width=6.4, height=4.6)
     plot_regimes(axes[0], step, sharpness, float(eta), regimes)
-    axes[0].set_title(f"Sharpness regimes: d = {depth}, w = {width}, c = {c:.3g}")
+    axes[0].set_title(f"Sharpness regimes: d = {depth}, w = {width}, c = {c:.3g} {run_label}".strip())
     plot_saturation(axes[1], sharpness_at_tau(saturation_runs, k), k)
+    axes[1].set_title(f"{axes[1].get_title()} {saturation_label}".strip())
     fig.suptitle("Long-run sharpness: early transient, saturation, progressive sharpening, edge of stability")
     fig.tight_layout()
     return fig
@@ -86,13 +90,15 @@ def plot_saturation(ax: Axes, at_tau: pd.DataFrame, k: float, cmap: str = "plasm
         rows = at_tau[(at_tau["depth"] == depth) & (at_tau["width"] == width)].sort_values("c")
         ax.errorbar(rows["c"], rows["ratio"], yerr=rows["std"].fillna(0.0), marker="o", markersize=3, capsize=2,
                     color=colormap(index / max(len(keys) - 1, 1) * 0.85), label=f"d/w = {d_over_w:.3g} (d = {depth}, w = {width})")
-    if not at_tau.empty:
+    if at_tau.empty:
+        ax.text(0.5, 0.5, f"no run reaches tau = K/c = {k:g}/c", transform=ax.transAxes, ha="center")
+    else:
         c = np.geomspace(at_tau["c"].min(), at_tau["c"].max(), 50)
         ax.plot(c, 2.0 / c, color="tab:red", linestyle="--", linewidth=1.0, label="$2/c$  ($\\lambda^H = 2/\\eta$)")
+        ax.legend(fontsize=8)
     log2_c_axis(ax, axis="x")
     ax.set_yscale("log")
     ax.set_xlabel(C_AXIS_LABEL)
     ax.set_ylabel("$\\lambda^H_\\tau / \\lambda^H_0$ at $\\tau = K/c$ (log scale)")
     ax.set_title(f"Intermediate saturation level, K = {k:g}")
-    ax.legend(fontsize=8)
     return ax

@@ -16,16 +16,16 @@ from earlyphase.core import CRITICAL_NAMES
 
 def format_critical_values(table: pd.DataFrame) -> str:
     """One line per (d, w): each boundary's seed mean ± std, with 'found/seeds' when some seeds missed it."""
-    wide = table.pivot_table(index=["depth", "width", "d_over_w"], columns="boundary", values=["mean", "std", "found", "seeds"], aggfunc="first", dropna=False)
     names = [name for name in CRITICAL_NAMES if name in set(table["boundary"])]
     lines = [f"{'d':>3} {'w':>5} {'d/w':>7} " + " ".join(f"{name:>18}" for name in names)]
-    for (depth, width, d_over_w), row in wide.sort_index(level="d_over_w").iterrows():
+    for (d_over_w, depth, width), group in table.groupby(["d_over_w", "depth", "width"]):
+        rows = group.set_index("boundary")
         cells = []
         for name in names:
-            mean, std, found, seeds = (row[(key, name)] for key in ("mean", "std", "found", "seeds"))
-            cell = "not found" if not np.isfinite(mean) else f"{mean:.3g} ± {std:.2g}"
-            if found < seeds:
-                cell += f" ({int(found)}/{int(seeds)})"
+            row = rows.loc[name]
+            cell = "not found" if not np.isfinite(row["mean"]) else f"{row['mean']:.3g} ± {row['std']:.2g}"
+            if row["found"] < row["seeds"]:
+                cell += f" ({int(row['found'])}/{int(row['seeds'])})"
             cells.append(f"{cell:>18}")
         lines.append(f"{depth:>3d} {width:>5d} {d_over_w:>7.4f} " + " ".join(cells))
     return "\n".join(lines)

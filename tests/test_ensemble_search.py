@@ -103,3 +103,23 @@ def test_a_non_finite_member_stops_without_holding_up_the_others():
     top = torch.linalg.eigvalsh(matrices)[:, -1]
     torch.testing.assert_close(result.value[[0, 2]], top[[0, 2]], rtol=1e-8, atol=0)
     assert bool(result.converged[0]) and bool(result.converged[2])
+
+
+def test_members_matvec_multiplies_only_the_members_still_iterating():
+    matrices = torch.stack([random_symmetric(seed, 30) for seed in range(5)])
+    starts = torch.tensor(np.random.default_rng(3).standard_normal((5, 30)))
+    starts[0] = torch.linalg.eigh(matrices[0]).eigenvectors[:, -1]  # converges at once
+    rows = []
+
+    def product(v):
+        return torch.einsum("bij,bj->bi", matrices, v)
+
+    def members_product(vectors, members):
+        rows.append(len(members))
+        return torch.einsum("bij,bj->bi", matrices[members], vectors)
+
+    full = lanczos_top(product, starts, tol=1e-6)
+    subset = lanczos_top(members_product, starts, tol=1e-6, by_member=True)
+    for name in ("value", "vector", "residual", "matvecs", "converged"):
+        torch.testing.assert_close(getattr(subset, name), getattr(full, name), rtol=1e-12, atol=1e-14)
+    assert int(subset.matvecs[0]) == 1 and sum(rows) == int(subset.matvecs.sum())  # no product past convergence

@@ -22,6 +22,12 @@ ENSEMBLE_FLOAT32_RTOL = 1e-4
 """float32 records of an ensemble and of run_at_c agree to this relative tolerance (docs/RESULTS.md)."""
 
 
+def decisions(record) -> tuple:
+    """The four flags that decide the critical values (the margins only guide a search)."""
+    flags = flags_of(record)
+    return flags.loss_catapult, flags.sharpness_catapult, flags.diverged, flags.barrier
+
+
 def reference(config: TrainConfig, member: Member):
     return run_at_c(prepare(replace(config, seed_init=member.seed_init, seed_sgd=member.seed_sgd)), member.c)
 
@@ -57,7 +63,7 @@ def test_float32_members_agree_to_documented_tolerance():
     for member, record in zip(members, records):
         oracle = run_at_c(experiment, member.c)
         assert_same_record(record, oracle, rtol=ENSEMBLE_FLOAT32_RTOL)
-        assert flags_of(record) == flags_of(oracle)
+        assert decisions(record) == decisions(oracle)
 
 
 def test_divergent_members_do_not_poison_the_others():

@@ -118,18 +118,34 @@ class RitzTracker:
         return bool(self.done.all())
 
 
+def _pending_products(matvec: Callable[..., torch.Tensor], q: torch.Tensor, pending: torch.Tensor) -> torch.Tensor:
+    """A q for the ``pending`` members (flat indices) by matvec(vectors, members), zero for the others."""
+    flat = q.reshape(-1, q.shape[-1])
+    if len(pending) == len(flat):
+        return matvec(flat, pending).reshape(q.shape)
+    products = torch.zeros_like(flat)
+    products[pending] = matvec(flat[pending], pending)
+    return products.reshape(q.shape)
+
+
 def lanczos_top(
-    matvec: Callable[[torch.Tensor], torch.Tensor],
+    matvec: Callable[..., torch.Tensor],
     start: torch.Tensor,
     tol: float = DEFAULT_TOL,
     max_iter: int = DEFAULT_MAX_ITER,
     check_every: int = 1,
+    by_member: bool = False,
 ) -> LanczosResult:
     """Top algebraic eigenpair of the symmetric operator ``matvec`` from ``start`` (..., n).
 
     Stops when every member has relative residual beta_j |s_j| / |theta| <= tol (tested on the
     host every ``check_every`` iterations), or after min(max_iter, n) products; ``matvecs``
     counts the products each member used.
+
+    ``by_member``: ``matvec`` is called as matvec(vectors, members), the products of the members
+    with flat indices ``members`` (K,) (into the leading axes of ``start``) for their vectors
+    (K, n), and only for the members still iterating at the last host check (the others, whose
+    results are final, get a zero product): a member that converged early costs no more products.
     """
     if tol <= 0 or max_iter < 1 or check_every < 1:
         raise ValueError(
@@ -147,11 +163,12 @@ def lanczos_top(
     betas = start.new_zeros(*batch, steps)
     tracker = RitzTracker(batch.numel(), steps, tol, start.dtype)
     tiny = torch.finfo(start.dtype).tiny
+    pending = torch.arange(batch.numel(), device=device)
     for j in range(steps):
         if j == basis.shape[-2]:
             basis = grow(basis, min(2 * j, steps))
         basis[..., j, :] = q
-        w = matvec(q)
+        w = _pending_products(matvec, q, pending) if by_member else matvec(q)
         alphas[..., j] = alpha = torch.sum(q * w, dim=-1)
         w = w - alpha[..., None] * q
         if j > 0:
@@ -162,6 +179,7 @@ def lanczos_top(
             flat = (-1, j + 1)
             if tracker.update(alphas[..., : j + 1].reshape(flat).cpu(), betas[..., : j + 1].reshape(flat).cpu()):
                 break
+            pending = torch.nonzero(~tracker.done).flatten().to(device)
         q = torch.where(beta[..., None] > 0, w / beta.clamp_min(tiny)[..., None], torch.zeros_like(w))
     used = basis.shape[-2]
     coefficients = tracker.coefficients[:, :used].reshape(*batch, used).to(device)

@@ -19,7 +19,7 @@ Long ensembles are cut into chunks that fit the memory budget (``earlyphase.empi
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +29,9 @@ from tqdm.auto import tqdm
 from earlyphase.core.conventions import is_diverged
 from earlyphase.core.trajectory import Trajectory
 from earlyphase.empirical.barrier import interpolation_grid, path_losses
+from earlyphase.empirical.config import TrainConfig
 from earlyphase.empirical.curvature.lanczos import LanczosResult, lanczos_top
+from earlyphase.empirical.curvature.operators import Operator
 from earlyphase.empirical.ensemble.batched import MEMBER_AXIS_OF_BATCH, StackedModel, member_losses, summed_loss
 from earlyphase.empirical.ensemble.members import Ensemble, Member
 from earlyphase.empirical.ensemble.memory import (
@@ -43,6 +45,7 @@ from earlyphase.empirical.objective import Batch, hessian_operator, loss_and_gra
 from earlyphase.empirical.training import (
     Experiment,
     Measurement,
+    Probe,
     random_start,
     sgd_batches,
     step_columns,
@@ -150,28 +153,18 @@ def train_chunk(ensemble: Ensemble, members: Sequence[Member], options: Ensemble
             velocity = None if velocity is None else velocity[keep]
             ntk_start = None if ntk_start is None else ntk_start[keep]
             cold_start = None if cold_start is None else cold_start[keep]
-            loss, accuracy = loss[keep], accuracy[keep]
             host = host[:, ~diverged]
         if not alive:
             break
         sharpness = ntk = None
         if t % config.measure_every == 0 or t == config.steps:
-            hessian, _ = hessian_operator(
-                StackedModel(probe.model), summed_loss(probe.loss_fn), theta, probe.measure_batch, shared.hvp_method
-            )
-            sharpness = lanczos_top(
-                hessian,
-                sharpness_start if config.warm_start else cold_start,
-                config.lanczos_tol, config.lanczos_max_iter, options.check_every,
-            )  # fmt: skip
+            start = sharpness_start if config.warm_start else cold_start
+            sharpness = _solve(hessian_products(probe, shared.hvp_method), theta, start, config, options)
             sharpness_start = sharpness.vector
             sharpness = _to_host(sharpness)
             if ntk_start is not None:
-                ntk = lanczos_top(
-                    ntk_gram_operator(StackedModel(probe.model), theta, probe.measure_batch),
-                    ntk_start if config.warm_start else cold_start,
-                    config.lanczos_tol, config.lanczos_max_iter, options.check_every,
-                )  # fmt: skip
+                start = ntk_start if config.warm_start else cold_start
+                ntk = _solve(ntk_products(probe), theta, start, config, options)
                 ntk_start = ntk.vector
                 ntk = _to_host(ntk)
         for position, member in enumerate(alive):
@@ -193,6 +186,33 @@ def train_chunk(ensemble: Ensemble, members: Sequence[Member], options: Ensemble
         trajectory_record(experiment, member.c, eta_m, column, barrier_m)
         for member, experiment, eta_m, column, barrier_m in zip(members, experiments, etas, columns, barrier)
     ]
+
+
+def hessian_products(probe: Probe, method: str) -> Callable[[torch.Tensor], Operator]:
+    """theta (K, P) -> [V -> (H(theta_k) v_k)_k] on the measurement batch: ``hessian_operator`` of the
+    stacked model with the summed loss (block-diagonal Hessian)."""
+    loss = summed_loss(probe.loss_fn)
+    return lambda theta: hessian_operator(StackedModel(probe.model), loss, theta, probe.measure_batch, method)[0]
+
+
+def ntk_products(probe: Probe) -> Callable[[torch.Tensor], Operator]:
+    """theta (K, P) -> [U -> (J_k^T J_k u_k)_k] on the measurement batch (block-diagonal Gram operator)."""
+    return lambda theta: ntk_gram_operator(StackedModel(probe.model), theta, probe.measure_batch)
+
+
+def _solve(
+    operator_at: Callable[[torch.Tensor], Operator],
+    theta: torch.Tensor,
+    start: torch.Tensor,
+    config: TrainConfig,
+    options: EnsembleOptions,
+) -> LanczosResult:
+    """Batched Lanczos multiplying only the members still iterating (their rows of theta)."""
+
+    def matvec(vectors: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
+        return operator_at(theta if len(members) == len(theta) else theta[members])(vectors)
+
+    return lanczos_top(matvec, start, config.lanczos_tol, config.lanczos_max_iter, options.check_every, by_member=True)
 
 
 def _sgd_batch(shared: Experiment, indices: list[torch.Tensor | None]) -> tuple[torch.Tensor, torch.Tensor, bool]:

@@ -2,9 +2,11 @@
 
 Oracle: the reference protocol (every c = 2^x up to the first divergence) on the same
 networks. The bisection must give the same critical values to one grid step (SCIENCE.md
-section 3), with every found threshold bracketed by adjacent grid points.
+section 3), with every found threshold bracketed by adjacent grid points, wherever the grid's
+flags are monotone in c (a bracketing search cannot see a window it never brackets).
 """
 
+import json
 import math
 
 import pandas as pd
@@ -23,12 +25,36 @@ TINY_FCN = {
 }
 
 
-def assert_within_one_grid_step(bisect: pd.DataFrame, grid: pd.DataFrame, x_step: float) -> None:
+FLAG_OF = {"c_loss": "loss_catapult", "c_sharp": "sharpness_catapult", "c_max": "diverged", "c_barrier": "barrier"}
+
+
+def monotone_thresholds(root) -> dict[tuple[int, int, int, int], set[str]]:
+    """Per point, the thresholds whose flags on the reference grid switch on once and stay on."""
+    result = {}
+    for path in (root / "searches").glob("*.grid-*.json"):
+        summary = json.loads(path.read_text())
+        runs = sorted(summary["runs"], key=lambda run: run["index"])
+        point = tuple(summary["point"][k] for k in ("depth", "width", "seed_init", "seed_sgd"))
+        trainable = [run for run in runs if not run["diverged"]]
+        result[point] = {
+            name
+            for name, flag in FLAG_OF.items()
+            if _switches_once([run[flag] for run in (trainable if name == "c_barrier" else runs)])
+        }
+    return result
+
+
+def _switches_once(flags: list[bool]) -> bool:
+    return all(flags[i] <= flags[i + 1] for i in range(len(flags) - 1))
+
+
+def assert_within_one_grid_step(bisect: pd.DataFrame, grid: pd.DataFrame, x_step: float, only=None) -> None:
     keys = ["depth", "width", "seed_init", "seed_sgd"]
     merged = bisect.merge(grid, on=keys, suffixes=("_bisect", "_grid"))
     assert len(merged) == len(grid) == len(bisect)
     for row in merged.to_dict("records"):
-        for name in CRITICAL_NAMES:
+        names = CRITICAL_NAMES if only is None else only[tuple(row[k] for k in keys)]
+        for name in names:
             found = row[f"{name}_found_bisect"]
             assert found == row[f"{name}_found_grid"], (name, row)
             if found:
@@ -39,25 +65,24 @@ def assert_within_one_grid_step(bisect: pd.DataFrame, grid: pd.DataFrame, x_step
                     assert math.log2(high / low) == pytest.approx(x_step)
 
 
-def sweep_both(tmp_path, sections, share_runs):
-    grid_spec = spec_from_mapping(merge(sections, {"search": {"method": "grid"}}))
-    bisect_spec = spec_from_mapping(merge(sections, {"search": {"method": "bisect"}}))
-    run_sweep(grid_spec, tmp_path / "grid", LocalExecutor(jobs=1, threads=1), progress=False)
-    grid = pd.read_csv(tmp_path / "grid" / "critical_values.csv")
-    if share_runs:  # the bisection replays the grid's stored runs, computing only what the grid never ran
-        run_sweep(bisect_spec, tmp_path / "grid", LocalExecutor(jobs=1, threads=1), force_spec=True, progress=False)
-        bisect = pd.read_csv(tmp_path / "grid" / "critical_values.csv")
-    else:
-        run_sweep(bisect_spec, tmp_path / "bisect", LocalExecutor(jobs=2, threads=1), progress=False)
-        bisect = pd.read_csv(tmp_path / "bisect" / "critical_values.csv")
-    return bisect, grid, bisect_spec.search.x_step
+def run_table(spec, root, jobs=1, force_spec=False) -> pd.DataFrame:
+    run_sweep(spec, root, LocalExecutor(jobs=jobs, threads=1), force_spec=force_spec, progress=False)
+    return pd.read_csv(root / "critical_values.csv")
 
 
 def test_bisection_equals_the_full_grid_on_tiny_fcns(tmp_path):
-    bisect, grid, x_step = sweep_both(tmp_path, TINY_FCN, share_runs=True)
-    assert_within_one_grid_step(bisect, grid, x_step)
-    assert (bisect["runs"] < grid["runs"]).all()
+    # Each bisection replays the grid's stored runs and computes only what the grid never ran.
+    grid_spec = spec_from_mapping(merge(TINY_FCN, {"search": {"method": "grid"}}))
+    grid = run_table(grid_spec, tmp_path)
+    monotone = monotone_thresholds(tmp_path)
     assert grid["c_max_found"].all()  # the range holds the whole phase diagram of these nets
+    assert all({"c_loss", "c_sharp", "c_max"} <= names for names in monotone.values())
+    plain = run_table(spec_from_mapping(TINY_FCN), tmp_path, force_spec=True)
+    assert_within_one_grid_step(plain, grid, grid_spec.search.x_step, only=monotone)
+    assert plain["runs"].sum() < grid["runs"].sum()
+    # the barrier flag of these tiny nets flickers near its threshold; one confirmation point catches it
+    confirmed = run_table(spec_from_mapping(merge(TINY_FCN, {"search": {"confirm": 2}})), tmp_path, force_spec=True)
+    assert_within_one_grid_step(confirmed, grid, grid_spec.search.x_step)
 
 
 @pytest.mark.slow
@@ -69,5 +94,18 @@ def test_bisection_equals_the_full_grid_on_fashion_mnist_fcns(tmp_path):
         "seeds": {"init": [0, 1], "sgd": [0]},
         "search": {"x_min": 0.0, "x_max": 7.0},
     }
-    bisect, grid, x_step = sweep_both(tmp_path, sections, share_runs=False)
-    assert_within_one_grid_step(bisect, grid, x_step)
+    grid_spec = spec_from_mapping(merge(sections, {"search": {"method": "grid"}}))
+    grid = run_table(grid_spec, tmp_path / "grid", jobs=2)
+    bisect = run_table(spec_from_mapping(sections), tmp_path / "bisect", jobs=2)  # fresh runs, no sharing
+    assert_within_one_grid_step(bisect, grid, grid_spec.search.x_step, only=monotone_thresholds(tmp_path / "grid"))
+
+
+def test_ensemble_execution_gives_the_same_critical_values(tmp_path):
+    # [execution] ensemble = L searches the seeds of each (depth, width) in lockstep as one batched ensemble
+    sections = merge(TINY_FCN, {"model": {"widths": [32]}, "seeds": {"init": [0, 1]}, "execution": {"dtype": "float64"}})
+    alone = spec_from_mapping(sections)
+    together = spec_from_mapping(merge(sections, {"execution": {"ensemble": 2}}))
+    a, b = run_table(alone, tmp_path / "alone"), run_table(together, tmp_path / "together")
+    columns = [f"{name}{suffix}" for name in CRITICAL_NAMES for suffix in ("", "_low", "_high", "_found")]
+    pd.testing.assert_frame_equal(a[columns], b[columns])
+    pd.testing.assert_series_equal(a["runs"], b["runs"])

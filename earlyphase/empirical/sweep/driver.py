@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import pandas as pd
 from tqdm.auto import tqdm
 
-from earlyphase.empirical.sweep.executors import LocalExecutor, Outcome
+from earlyphase.empirical.sweep.executors import LocalExecutor
 from earlyphase.empirical.sweep.spec import SweepPoint, SweepSpec
 from earlyphase.empirical.sweep.store import Store, open_store, stored_spec
 from earlyphase.empirical.sweep.tables import write_tables
@@ -90,21 +90,27 @@ def run_sweep(
             (p for p in points if not store.search_path(p).is_file()), key=lambda p: (-p.width, -p.depth)
         )
         threads = executor.threads_per_task()
-        tasks = [PointTask(str(store.root), spec, point, threads) for point in todo]
+        if spec.ensemble:  # the seeds of each (depth, width) searched in lockstep as one ensemble
+            from earlyphase.empirical.ensemble.sweep import ensemble_tasks, search_ensemble
+
+            function: Any = search_ensemble
+            tasks: list[Any] = ensemble_tasks(str(store.root), spec, todo, threads)
+        else:
+            function, tasks = search_point, [PointTask(str(store.root), spec, point, threads) for point in todo]
         bar = tqdm(total=len(points), initial=len(points) - len(todo), unit="search", desc="sweep", disable=not progress)
         computed = reused = failed = 0
         with bar:
-            outcome: Outcome
-            for outcome in executor.run(search_point, tasks):
-                task, summary, error = outcome
-                if summary is None:
-                    store.save_failure(task.point, error or "unknown error")
-                    failed += 1
+            for task, result, error in executor.run(function, tasks):
+                task_points = getattr(task, "points", None) or (task.point,)
+                if result is None:
+                    for point in task_points:
+                        store.save_failure(point, error or "unknown error")
+                    failed += len(task_points)
                 else:
-                    computed += summary["runs_computed"]
-                    reused += summary["runs_loaded"]
+                    computed += result["runs_computed"]
+                    reused += result["runs_loaded"]
                 bar.set_postfix(runs=computed, reused=reused, failed=failed, refresh=False)
-                bar.update()
+                bar.update(len(task_points))
         rewrite_tables(store)
     return sweep_status(root, spec)
 

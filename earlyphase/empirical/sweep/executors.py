@@ -1,7 +1,8 @@
 """Where the searches of a sweep run: this process, local worker processes, or a Dask cluster.
 
-Every executor maps ``search_point`` over the point tasks and yields (task, summary or error)
-as searches finish; the results do not depend on the executor (each search is sequential and
+Every executor maps a task function (``search_point``, or the ensemble sweep's
+``search_ensemble``) over picklable tasks with a ``spec`` and yields (task, result or error) as
+tasks finish; the results do not depend on the executor (each search is sequential and
 deterministic, and runs are written by the worker into the shared results directory, which
 must therefore be on a file system every worker sees).
 
@@ -22,10 +23,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass
 from typing import Any
 
-from earlyphase.empirical.sweep.worker import PointTask
-
-Outcome = tuple[PointTask, dict[str, Any] | None, str | None]
-"""(task, summary, None) for a finished search, (task, None, error text) for a failed one."""
+Outcome = tuple[Any, dict[str, Any] | None, str | None]
+"""(task, result, None) for a finished task, (task, None, error text) for a failed one."""
 
 
 def cpu_count() -> int:
@@ -76,7 +75,7 @@ class LocalExecutor:
     def threads_per_task(self) -> int:
         return self.threads or max(1, cpu_count() // self.jobs)
 
-    def run(self, function: Callable[[PointTask], dict[str, Any]], tasks: Sequence[PointTask]) -> Iterator[Outcome]:
+    def run(self, function: Callable[[Any], dict[str, Any]], tasks: Sequence[Any]) -> Iterator[Outcome]:
         if not tasks:
             return
         slots = cuda_slots(tasks[0].spec.base.device, tasks[0].spec.runs_per_device)
@@ -96,7 +95,7 @@ class LocalExecutor:
                 queue.put(slot)
             initializer, initargs = _pin_gpu, (queue,)
         with ProcessPoolExecutor(jobs, mp_context=context, initializer=initializer, initargs=initargs) as pool:
-            futures: dict[Future, PointTask] = {pool.submit(function, task): task for task in tasks}
+            futures: dict[Future, Any] = {pool.submit(function, task): task for task in tasks}
             pending = set(futures)
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -127,7 +126,7 @@ class DaskExecutor:
             return self.threads
         return max(1, cpu_count() // (self.workers * self.threads_per_worker))
 
-    def run(self, function: Callable[[PointTask], dict[str, Any]], tasks: Sequence[PointTask]) -> Iterator[Outcome]:
+    def run(self, function: Callable[[Any], dict[str, Any]], tasks: Sequence[Any]) -> Iterator[Outcome]:
         from distributed import Client, LocalCluster, as_completed
 
         if not tasks:

@@ -10,7 +10,7 @@ A sweep is the product depths x widths x init seeds x SGD seeds of one run famil
     [measurement] barrier, ntk, measure_every, lanczos_tol, lanczos_max_iter, warm_start, hvp_method, chunk_size
     [seeds]       init (list), sgd (list), measure
     [search]      method ("bisect" | "grid"), x_min, x_max, x_step, x_start, expand_step, confirm
-    [execution]   device, dtype, runs_per_device
+    [execution]   device, dtype, runs_per_device, ensemble
 
 Keys other than depths, widths, seeds.* and the [search] and runs_per_device keys are the
 fields of ``earlyphase.empirical.config.TrainConfig`` with their defaults; a TrainConfig field
@@ -105,6 +105,8 @@ HELP = {
     "device": "cpu, cuda, cuda:N or mps",
     "dtype": "float32 or float64",
     "runs_per_device": "most runs sharing one CUDA device at once (set from its memory)",
+    "ensemble": "0: one run at a time; L >= 1: the seeds of each (depth, width) searched in lockstep, "
+    "L points per search per round, trained as one batched ensemble (earlyphase.empirical.ensemble)",
 }
 
 
@@ -169,6 +171,7 @@ class SweepSpec:
     sgd_seeds: tuple[int, ...]
     search: SearchSpec = SearchSpec()
     runs_per_device: int = 1
+    ensemble: int = 0
     runner: str = DEFAULT_RUNNER
     name: str = ""
 
@@ -190,8 +193,8 @@ class SweepSpec:
                 value: Any = list(getattr(self, _SWEPT[(section, key)][1]))
             elif section == "search":
                 value = getattr(self.search, key)
-            elif (section, key) == ("execution", "runs_per_device"):
-                value = self.runs_per_device
+            elif section == "execution" and field_name is None:
+                value = getattr(self, key)
             else:
                 value = base[field_name]
             out.setdefault(section, {})[key] = value
@@ -223,7 +226,7 @@ def _spec_keys() -> tuple[tuple[str, str, str | None], ...]:
         "measurement": [(n, n) for n in _SECTION_FIELDS["measurement"]],
         "seeds": [("init", "seed_init"), ("sgd", "seed_sgd"), ("measure", "seed_measure")],
         "search": [(key, None) for key in _SEARCH_KEYS],
-        "execution": [(n, n) for n in _SECTION_FIELDS["execution"]] + [("runs_per_device", None)],
+        "execution": [(n, n) for n in _SECTION_FIELDS["execution"]] + [("runs_per_device", None), ("ensemble", None)],
         ENGINE_SECTION: [(n, n) for n in leftover],
     }
     return tuple((section, key, field_name) for section, keys in sections.items() for key, field_name in keys)
@@ -235,7 +238,7 @@ def key_hint(section: str, key: str) -> Any:
         return tuple[int, ...]
     if section == "search":
         return typing.get_type_hints(SearchSpec)[key]
-    if (section, key) == ("execution", "runs_per_device"):
+    if (section, key) in (("execution", "runs_per_device"), ("execution", "ensemble")):
         return int
     field_name = dict(((s, k), f) for s, k, f in _spec_keys())[(section, key)]
     return typing.get_type_hints(TrainConfig)[field_name]
@@ -328,6 +331,9 @@ def spec_from_mapping(data: Mapping[str, Any]) -> SweepSpec:
             require_int(f"{section}.{key}", item, minimum=1 if section == "model" else 0)
     search = SearchSpec(**{key: values[("search", key)] for key in _SEARCH_KEYS if ("search", key) in values})
     runs_per_device = require_int("execution.runs_per_device", values.get(("execution", "runs_per_device"), 1), minimum=1)
+    ensemble = require_int("execution.ensemble", values.get(("execution", "ensemble"), 0), minimum=0)
+    if ensemble and data.get("runner", DEFAULT_RUNNER) != DEFAULT_RUNNER:
+        raise ValueError(f"execution.ensemble trains with the empirical engine; runner must be {DEFAULT_RUNNER!r}")
     train = {
         field_name: values[(section, key)]
         for section, key, field_name in _spec_keys()
@@ -343,6 +349,7 @@ def spec_from_mapping(data: Mapping[str, Any]) -> SweepSpec:
         sgd_seeds=lists["sgd_seeds"],
         search=search,
         runs_per_device=runs_per_device,
+        ensemble=ensemble,
         runner=data.get("runner", DEFAULT_RUNNER),
         name=data.get("name", ""),
     )

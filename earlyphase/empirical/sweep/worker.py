@@ -19,7 +19,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from earlyphase.core.search import Flags, flags_of, run_search
+from earlyphase.core.search import Flags, SearchResult, flags_of, run_search
 from earlyphase.core.trajectory import Trajectory
 from earlyphase.empirical.sweep.spec import SweepPoint, SweepSpec
 from earlyphase.empirical.sweep.store import Store
@@ -52,7 +52,7 @@ def load_runner(name: str) -> Any:
 
 def search_point(task: PointTask) -> dict[str, Any]:
     """Run (or resume) the search of ``task.point``, store its summary, and return it."""
-    with _torch_threads(task.threads):
+    with torch_threads(task.threads):
         return _search_point(task)
 
 
@@ -80,28 +80,42 @@ def _search_point(task: PointTask) -> dict[str, Any]:
         return flags_of(trajectory, config.epsilon)
 
     result = run_search(spec.search.plan(), evaluate)
-    summary = {
-        "point": asdict(point),
-        "arch": config.arch,
-        "point_name": store.point_name(point),
-        "search": asdict(spec.search),
-        "lambda0": state.lambda0,
-        "loss0": state.loss0,
-        "critical": result.critical.as_dict(),
-        "order": list(result.order),
-        "runs": [
-            {"index": k, "x": grid.x(k), "c": grid.c(k), **asdict(result.flags[k])} for k in sorted(result.flags)
-        ],
-        "runs_computed": state.computed,
-        "runs_loaded": state.loaded,
-        "seconds": time.perf_counter() - started,
-    }
+    seconds = time.perf_counter() - started
+    summary = point_summary(store, point, result, state.lambda0, state.loss0, state.computed, state.loaded, seconds)
     store.save_search(point, summary)
     return summary
 
 
+def point_summary(
+    store: Store,
+    point: SweepPoint,
+    result: SearchResult,
+    lambda0: float | None,
+    loss0: float | None,
+    computed: int,
+    loaded: int,
+    seconds: float,
+) -> dict[str, Any]:
+    """The JSON summary of one finished search (what ``Store.save_search`` keeps and the tables read)."""
+    grid = store.spec.search.grid
+    return {
+        "point": asdict(point),
+        "arch": store.spec.base.arch,
+        "point_name": store.point_name(point),
+        "search": asdict(store.spec.search),
+        "lambda0": lambda0,
+        "loss0": loss0,
+        "critical": result.critical.as_dict(),
+        "order": list(result.order),
+        "runs": [{"index": k, "x": grid.x(k), "c": grid.c(k), **asdict(result.flags[k])} for k in sorted(result.flags)],
+        "runs_computed": computed,
+        "runs_loaded": loaded,
+        "seconds": seconds,
+    }
+
+
 @contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
+def torch_threads(threads: int | None) -> Iterator[None]:
     """torch's CPU thread count set to ``threads`` for the block (then restored)."""
     if threads is None:
         yield

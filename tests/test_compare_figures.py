@@ -70,6 +70,8 @@ def test_phase_diagram_elements(tmp_path):
     heights = set(np.round(band.get_paths()[0].vertices[:, 1], 9))
     for name in ("c_loss", "c_sharp"):
         assert set(np.round(measured[measured["boundary"] == name].groupby("d_over_w")["mean"].mean(), 9)) <= heights
+    # two depths share d/w = 1/32: markers only on the d/w panel, lines on the single-depth 1/w panel
+    assert c_loss_bar.lines[0].get_linestyle() == "None" and c_loss_width.lines[0].get_linestyle() == "-"
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert any("deep linear" in label for label in labels) and "phase: divergent" in labels
     path = save_figure(fig, tmp_path / "phase.png")
@@ -157,3 +159,14 @@ def test_save_figure_rejects_unknown_suffix(tmp_path):
     fig = sharpness_ratio_figure(trajectory_table(early_records()))
     with pytest.raises(ValueError, match="png"):
         save_figure(fig, tmp_path / "figure.jpg")
+
+
+def test_boundary_above_the_scanned_range_is_marked_at_the_top():
+    measured = measured_table()
+    above = (measured["boundary"] == "c_max") & (measured["width"] == 256)
+    measured.loc[above, ["mean", "std", "high", "found"]] = [np.nan, np.nan, np.nan, 0]
+    measured.loc[above, "low"] = 64.0
+    ax = phase_diagram_figure(measured).axes[0]
+    marks = [line for line in ax.lines if line.get_label() == "c_max above the scanned c range"]
+    assert len(marks) == 1 and marks[0].get_marker() == "^"
+    assert np.allclose(marks[0].get_xdata(), [2 / 256]) and marks[0].get_ydata()[0] > measured["mean"].max()

@@ -57,7 +57,7 @@ class FigureSettings:
     dataset: str = "digits"
     depths: tuple[int, ...] = (2, 4, 8)
     widths: tuple[int, ...] = (32, 64, 128, 256)
-    seeds: tuple[int, ...] = (0, 1)
+    seeds: tuple[int, ...] = (0, 1, 2, 3)
     x_max: float = 6.0
     steps: int = 10
     batch_size: int = 512
@@ -68,9 +68,9 @@ class FigureSettings:
     long_activation: str = "tanh"
     long_run: tuple[int, int, float] = (4, 128, 1.9)
     long_steps: int = 6000
-    long_measure_every: int = 20
+    long_measure_every: int = 5
     saturation_pairs: tuple[tuple[int, int], ...] = ((2, 256), (4, 64), (8, 32))
-    saturation_c: tuple[float, ...] = (1.0, 1.41, 2.0, 2.83, 4.0, 5.66, 8.0)
+    saturation_c: tuple[float, ...] = tuple(2.0 ** (k / 2) for k in range(7))
     tau_k: float = 200.0
 
 

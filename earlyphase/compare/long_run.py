@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from earlyphase.compare.regimes import REGIME_LABELS, Regimes, detect_regimes
+from earlyphase.compare.regimes import DEFAULT_EOS_FRACTION, REGIME_LABELS, Regimes, detect_regimes
 from earlyphase.compare.style import C_AXIS_LABEL, log2_c_axis, new_figure
 from earlyphase.compare.trajectories import with_ratios
 
@@ -60,7 +60,7 @@ def plot_regimes(ax: Axes, step: np.ndarray, sharpness: np.ndarray, eta: float, 
 
 
 def long_run_figure(
-    run: pd.DataFrame, saturation_runs: pd.DataFrame, k: float, eos_fraction: float = 0.9, run_label: str = "", saturation_label: str = ""
+    run: pd.DataFrame, saturation_runs: pd.DataFrame, k: float, eos_fraction: float = DEFAULT_EOS_FRACTION, run_label: str = "", saturation_label: str = ""
 ) -> Figure:
     """Figure 3: the regimes of one long ``run`` (a trajectory table of one run) and, from
     ``saturation_runs`` (many c and d/w), lambda_tau / lambda_0 at tau = K / c against c.

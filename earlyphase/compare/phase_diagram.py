@@ -1,8 +1,9 @@
 """Figure 1: the early-training phase diagram, measured boundaries with theory overlaid.
 
 c (log2 axis) against d/w (log axis), or against 1/w at one depth. Measured seed means of
-c_loss, c_sharp, c_max, c_barrier are markers with seed-std error bars; the phases between
-the measured boundaries are shaded:
+c_loss, c_sharp, c_max, c_barrier are markers with seed-std error bars (joined by lines where
+each x holds one (d, w); a hollow triangle at the top marks a boundary above the scanned c
+range); the phases between the measured boundaries are shaded:
 
     c < c_loss                lazy / sharpness reduction (the loss falls monotonically)
     c_loss < c < c_sharp      loss catapult
@@ -11,7 +12,7 @@ the measured boundaries are shaded:
 
 (a boundary not found in the scanned range is clipped to c_max for the shading). Theory
 predictions (boundary tables of the uv model or deep linear nets at the same d and w) are
-curves in the colour of their boundary; dashed lines mark c = 2 (the NTK-scale prediction:
+curves in the colour of their boundary (pairs at equal x averaged); dashed lines mark c = 2 (the NTK-scale prediction:
 lazy below, divergent above) and c = 4 (the uv model's c_max as w -> infinity).
 """
 
@@ -94,16 +95,24 @@ def plot_phase_diagram(
     c_bottom = min(1.0, float(values.min()) / 1.2)
     c_top = max(8.0, float(values.max()) * 1.6)
     shade_phases(ax, measured, x, c_top, c_bottom)
+    one_curve = x == "inverse_width" or measured["d_over_w"].nunique() == len(measured.drop_duplicates(["depth", "width"]))
     for name in boundaries:
-        rows = measured[(measured["boundary"] == name)].dropna(subset=["mean"]).assign(x=lambda f: x_values(f, x))
-        rows = rows.sort_values("x")
-        if rows.empty:
-            continue
-        ax.errorbar(
-            rows["x"], rows["mean"], yerr=rows["std"].fillna(0.0), color=BOUNDARY_COLORS[name],
-            marker=BOUNDARY_MARKERS[name], markersize=6, linestyle="-", linewidth=0.8, capsize=3,
-            label=f"measured {BOUNDARY_LABELS[name]}", zorder=4,
-        )
+        rows = measured[measured["boundary"] == name].assign(x=lambda f: x_values(f, x)).sort_values("x")
+        found = rows.dropna(subset=["mean"])
+        if not found.empty:
+            ax.errorbar(
+                found["x"], found["mean"], yerr=found["std"].fillna(0.0), color=BOUNDARY_COLORS[name],
+                marker=BOUNDARY_MARKERS[name], markersize=8 if name == "c_barrier" else 6,
+                markerfacecolor="none" if name == "c_barrier" else BOUNDARY_COLORS[name],
+                linestyle="-" if one_curve else "none", linewidth=0.8, capsize=3,
+                label=f"measured {BOUNDARY_LABELS[name]}", zorder=4,
+            )  # fmt: skip
+        above = rows[rows["mean"].isna() & rows["low"].notna()]
+        if not above.empty:
+            ax.plot(
+                above["x"], np.full(len(above), c_top / 1.12), linestyle="none", marker="^", markersize=9,
+                markerfacecolor="none", color=BOUNDARY_COLORS[name], label=f"{name} above the scanned c range", zorder=4,
+            )  # fmt: skip
     for theory in theories:
         for source, rows_of_source in theory.groupby("source", sort=False):
             for name in boundaries:

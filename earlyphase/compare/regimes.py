@@ -11,9 +11,9 @@ of stability). Then
   t_c  start of the edge of stability: the first measured step t >= t_a with
        lambda~_t >= eos_fraction * 2 / eta (for SGD lower eos_fraction: the edge sits below 2/eta
        by a batch-size-dependent gap);
-  t_b  start of progressive sharpening: the first measured step t >= t_a with
-       lambda~_t > (1 + rise_tolerance) * lambda_sat, or t_c if that comes first, where the
-       saturation level lambda_sat is the median of lambda~ over [t_a, t_a + flat_steps];
+  t_b  start of progressive sharpening: with m the smallest lambda~ over [t_a, t_c) (over
+       [t_a, end] without an edge), reached first at t_m, the first measured step t >= t_m with
+       lambda~_t > (1 + rise_tolerance) * m; t_c if that comes first;
 
 and the regimes are the half-open step ranges
 
@@ -36,6 +36,8 @@ from numpy.typing import ArrayLike
 
 from earlyphase.core.validate import require_int, require_positive
 
+DEFAULT_EOS_FRACTION = 0.98
+"""lambda~ >= 0.98 * 2/eta marks the edge of stability of full-batch GD (lower it for SGD)."""
 REGIME_NAMES = ("early_transient", "intermediate_saturation", "progressive_sharpening", "edge_of_stability")
 REGIME_LABELS = {
     "early_transient": "early transient",
@@ -78,8 +80,8 @@ def detect_regimes(
     eta: float,
     flat_tolerance: float = 0.05,
     flat_steps: int = 20,
-    rise_tolerance: float = 0.1,
-    eos_fraction: float = 0.9,
+    rise_tolerance: float = 0.03,
+    eos_fraction: float = DEFAULT_EOS_FRACTION,
     smooth_points: int = 5,
 ) -> Regimes:
     """Regime step ranges of one run from lambda_t at its measured steps (module docstring)."""
@@ -105,10 +107,11 @@ def detect_regimes(
     index_a = _first_flat(t, smooth, flat_tolerance, flat_steps)
     if index_a is None:
         return Regimes(_span(first, stop), None, None, None)
-    after = np.arange(t.size) >= index_a
-    index_c = _first(after & (smooth >= eos_fraction * 2.0 / eta))
-    level = np.median(smooth[index_a : np.searchsorted(t, t[index_a] + flat_steps, side="right")])
-    rises = after & (smooth > (1.0 + rise_tolerance) * level)
+    index = np.arange(t.size)
+    index_c = _first((index >= index_a) & (smooth >= eos_fraction * 2.0 / eta))
+    before_edge = slice(index_a, t.size if index_c is None else max(index_c, index_a + 1))
+    index_m = index_a + int(np.argmin(smooth[before_edge]))
+    rises = (index >= index_m) & (smooth > (1.0 + rise_tolerance) * smooth[index_m])
     index_b = min(i for i in (_first(rises), index_c, t.size) if i is not None)
     t_a = int(t[index_a])
     t_b = int(t[index_b]) if index_b < t.size else stop

@@ -127,6 +127,6 @@ def sharpness_ratio_figure(table: pd.DataFrame, cmap: str = "plasma") -> Figure:
     ax.set_yscale("log")
     ax.set_xlabel(C_AXIS_LABEL)
     ax.set_ylabel(f"$\\lambda^H_T / \\lambda^H_0$ at T = {final} (log scale)")
-    ax.set_title("Early sharpness change: reduction grows with d/w (dotted: c = 2, 4)")
+    ax.set_title("Early sharpness change after T steps, per d/w (dotted: c = 2, 4)")
     ax.legend(fontsize=8)
     return fig

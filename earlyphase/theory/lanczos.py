@@ -1,19 +1,20 @@
-"""Top (largest algebraic) eigenvalue of a symmetric operator by restarted Lanczos, in JAX.
+"""Top (largest algebraic) eigenvalue of a symmetric operator by Lanczos, in JAX.
 
-One cycle of m steps with full reorthogonalisation (classical Gram-Schmidt, twice) builds
-V (m x D) and the tridiagonal T = V H V^T; the top Ritz pair (theta, V^T y) of T has the
-residual ||H x - theta x|| = |beta_m y_m|, reported relative to |theta|. A cycle that has
-not converged restarts from its Ritz vector (warm starts along a trajectory make one cycle
-the common case).
+Lanczos with full reorthogonalisation (classical Gram-Schmidt, twice) builds V (j x D) and the
+tridiagonal T_j = V H V^T one product at a time; after every product the top Ritz pair
+(theta, V^T y) of T_j has the residual ||H x - theta x|| = |beta_j y_j|, reported relative to
+|theta|, and the iteration stops as soon as it is <= tol (a warm start along a trajectory often
+needs a handful of products). A cycle that reaches ``iterations`` products without converging
+restarts from its Ritz vector, up to ``max_cycles`` cycles.
 
 Breakdown: when orthogonalisation leaves beta_j <= BREAKDOWN ||H q_j|| the Krylov space is
 numerically invariant and the remainder is rounding noise that two Gram-Schmidt passes cannot
-make orthogonal (normalising it would plant spurious Ritz values above lambda_max). The cycle
-then deflates: beta_j is dropped from T, later vectors are zero (Ritz values 0 only), and the
-dropped |beta_j y_j| is added to the residual bound, which stays exact to that size.
+make orthogonal (normalising it would plant spurious Ritz values above lambda_max): the cycle
+stops there, and its residual |beta_j y_j| is exact to that size. Unused slots of T are set
+below its Gershgorin bound, so they never pose as the top Ritz value.
 
 Pure and traceable: ``jax.vmap`` over starts (and over the data ``matvec`` closes over)
-batches it; the restart loop then runs until every active member has converged.
+batches it; the loops then run until every active member has converged.
 """
 
 from __future__ import annotations
@@ -35,16 +36,20 @@ BREAKDOWN = 1e-10
 
 @dataclass(frozen=True)
 class LanczosSettings:
-    """Krylov dimension per cycle, the most cycles, and the relative residual to reach."""
+    """Most products per cycle (the Krylov dimension), the most cycles, the relative residual to reach."""
 
-    iterations: int = 8
-    max_cycles: int = 8
-    tol: float = 1e-7
+    iterations: int = 20
+    max_cycles: int = 4
+    tol: float = 1e-6
+    noise: float = 0.01
+    """Relative weight of a seeded random direction added to every start (used by the callers):
+    a warm start alone could lack any component along a new top eigenvector."""
 
     def __post_init__(self) -> None:
         require_int("iterations", self.iterations, 2)
         require_int("max_cycles", self.max_cycles, 1)
         require_positive("tol", self.tol)
+        require_positive("noise", self.noise, allow_zero=True)
 
 
 class Eigenpair(NamedTuple):
@@ -56,39 +61,55 @@ class Eigenpair(NamedTuple):
     matvecs: jnp.ndarray
 
 
-def lanczos_cycle(matvec: Matvec, start: jnp.ndarray, iterations: int) -> tuple[jnp.ndarray, ...]:
-    """One Lanczos cycle from ``start``: (theta, unit Ritz vector, residual bound / |theta|)."""
+def lanczos_cycle(
+    matvec: Matvec, start: jnp.ndarray, iterations: int, tol: float, active: jnp.ndarray | bool = True
+) -> tuple[jnp.ndarray, ...]:
+    """Lanczos from ``start`` until the relative residual is <= tol, a breakdown, or ``iterations``
+    products: (theta, unit Ritz vector, |beta_j y_j| / |theta|, products used)."""
     dim = start.shape[0]
-    q0 = start / jnp.linalg.norm(start)
+    index = jnp.arange(iterations)
 
-    def step(j: int, carry: tuple) -> tuple:
-        basis, alphas, kept, dropped, q = carry
-        basis = basis.at[j].set(q)
+    def ritz(count: jnp.ndarray, alphas: jnp.ndarray, betas: jnp.ndarray) -> tuple:
+        """Top eigenpair of T_count; unused slots sit below every Ritz value (Gershgorin)."""
+        used = index < count
+        floor = -(jnp.max(jnp.abs(alphas)) + 2 * jnp.max(betas) + 1.0)
+        off = jnp.where(index[:-1] < count - 1, betas[:-1], 0.0)
+        values, vectors = jnp.linalg.eigh(jnp.diag(jnp.where(used, alphas, floor)) + jnp.diag(off, 1) + jnp.diag(off, -1))
+        theta, y = values[-1], vectors[:, -1]
+        last = jnp.sum(jnp.where(index == count - 1, betas * y, 0.0))
+        return theta, y, jnp.abs(last) / jnp.abs(theta)
+
+    def keep_going(state: tuple) -> jnp.ndarray:
+        count, residual, broken = state[0], state[-2], state[-1]
+        return active & (count < iterations) & (residual > tol) & ~broken
+
+    def step(state: tuple) -> tuple:
+        count, basis, alphas, betas, q, _, _ = state
+        basis = basis.at[count].set(q)
         hq = matvec(q)
         w = hq - basis.T @ (basis @ hq)
         w = w - basis.T @ (basis @ w)
         beta = jnp.linalg.norm(w)
-        deflate = beta <= BREAKDOWN * jnp.linalg.norm(hq)
-        q_next = jnp.where(deflate, 0.0, w / jnp.where(deflate, 1.0, beta))
-        return (
-            basis,
-            alphas.at[j].set(jnp.dot(q, hq)),
-            kept.at[j].set(jnp.where(deflate, 0.0, beta)),
-            dropped.at[j].set(jnp.where(deflate, beta, 0.0)),
-            q_next,
-        )
+        alphas = alphas.at[count].set(jnp.dot(q, hq))
+        betas = betas.at[count].set(beta)
+        broken = beta <= BREAKDOWN * jnp.linalg.norm(hq)
+        residual = ritz(count + 1, alphas, betas)[2]
+        return count + 1, basis, alphas, betas, w / jnp.where(broken, 1.0, beta), residual, broken
 
     zeros = jnp.zeros(iterations, dtype=start.dtype)
-    basis, alphas, kept, dropped, _ = lax.fori_loop(
-        0, iterations, step, (jnp.zeros((iterations, dim), start.dtype), zeros, zeros, zeros, q0)
+    initial = (
+        jnp.array(0),
+        jnp.zeros((iterations, dim), start.dtype),
+        zeros,
+        zeros,
+        start / jnp.linalg.norm(start),
+        jnp.array(jnp.inf, dtype=start.dtype),
+        jnp.array(False),
     )
-    off = kept[:-1]
-    tridiagonal = jnp.diag(alphas) + jnp.diag(off, 1) + jnp.diag(off, -1)
-    values, vectors = jnp.linalg.eigh(tridiagonal)
-    theta, y = values[-1], vectors[:, -1]
-    ritz = basis.T @ y
-    residual = jnp.abs(kept[-1] * y[-1]) + jnp.sum(jnp.abs(dropped * y))
-    return theta, ritz / jnp.linalg.norm(ritz), residual / jnp.abs(theta)
+    count, basis, alphas, betas, _, _, _ = lax.while_loop(keep_going, step, initial)
+    theta, y, residual = ritz(count, alphas, betas)
+    vector = basis.T @ y
+    return theta, vector / jnp.linalg.norm(vector), residual, count
 
 
 def lanczos_top(
@@ -97,23 +118,21 @@ def lanczos_top(
     settings: LanczosSettings = LanczosSettings(),
     active: jnp.ndarray | bool = True,
 ) -> Eigenpair:
-    """Largest algebraic eigenpair of the symmetric ``matvec``, restarted until the residual
-    ||H v - lambda v|| / |lambda| <= tol or ``max_cycles`` cycles. An inactive member (e.g. a
-    diverged run) does no work and returns NaN. NaN residuals count as finished.
+    """Largest algebraic eigenpair of the symmetric ``matvec``, restarted from the Ritz vector
+    until ||H v - lambda v|| / |lambda| <= tol or ``max_cycles`` cycles. An inactive member
+    (e.g. a diverged run) does no work and returns NaN. NaN residuals count as finished.
     """
 
     def keep_going(state: tuple) -> jnp.ndarray:
-        cycle, _, _, residual = state
+        cycle, residual = state[0], state[3]
         return active & (cycle < settings.max_cycles) & (residual > settings.tol)
 
     def cycle(state: tuple) -> tuple:
-        count, _, vector, _ = state
-        theta, ritz, residual = lanczos_cycle(matvec, vector, settings.iterations)
-        return count + 1, theta, ritz, residual
+        count, _, vector, _, products = state
+        theta, ritz, residual, used = lanczos_cycle(matvec, vector, settings.iterations, settings.tol, active)
+        return count + 1, theta, ritz, residual, products + used
 
     nan = jnp.array(jnp.nan, dtype=start.dtype)
-    count, theta, vector, residual = lax.while_loop(
-        keep_going, cycle, (jnp.array(0), nan, start, jnp.array(jnp.inf, dtype=start.dtype))
-    )
-    residual = jnp.where(count > 0, residual, nan)
-    return Eigenpair(theta, vector, residual, count * settings.iterations)
+    initial = (jnp.array(0), nan, start, jnp.array(jnp.inf, dtype=start.dtype), jnp.array(0))
+    count, theta, vector, residual, products = lax.while_loop(keep_going, cycle, initial)
+    return Eigenpair(theta, vector, jnp.where(count > 0, residual, nan), products)

@@ -43,15 +43,15 @@ from jax import lax
 from earlyphase.core.validate import require_choice, require_int, require_positive
 
 PARAMETERIZATIONS = ("standard", "ntk")
-T = TypeVar("T")
+Item = TypeVar("Item")
 
 
-class Layers(NamedTuple, Generic[T]):
+class Layers(NamedTuple, Generic[Item]):
     """One entry per layer group: the input layer, the stacked hidden layers, the readout."""
 
-    first: T
-    hidden: T
-    readout: T
+    first: Item
+    hidden: Item
+    readout: Item
 
 
 class LowRank(NamedTuple):

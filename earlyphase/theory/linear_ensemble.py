@@ -28,13 +28,11 @@ from earlyphase.theory.lanczos import Eigenpair, LanczosSettings, lanczos_top
 from earlyphase.theory.linear import Layers, LinearNet, empty_factors, gd_update, inputs, loss_gradient, mse, ntk_top, targets
 from earlyphase.theory.linear_hessian import Point, point_at, subspace_hessian, transfer
 
-START_NOISE = 0.1
-"""Weight of the seeded random direction added to the unit gradient in the first Lanczos start."""
-
 
 class SeedState(NamedTuple):
     """What every run of a seed starts from: W0, the point at W0 and its top eigenpair."""
 
+    key: jax.Array
     point: Point
     output: jnp.ndarray
     loss0: jnp.ndarray
@@ -52,16 +50,22 @@ def _unit(vector: jnp.ndarray) -> jnp.ndarray:
     return vector / jnp.maximum(jnp.linalg.norm(vector), jnp.finfo(vector.dtype).tiny)
 
 
+def _start(direction: jnp.ndarray, key: jax.Array, unravel, point: Point, settings: LanczosSettings) -> jnp.ndarray:
+    """unit(direction) + noise * unit(r), r a seeded Gaussian direction inside the constraint."""
+    noise = jax.random.normal(key, direction.shape, direction.dtype)
+    noise = ravel_pytree(transfer(unravel(noise), point.bases, point.bases))[0]
+    return _unit(direction) + settings.noise * _unit(noise)
+
+
 def _seed_state(
     net: LinearNet, settings: LanczosSettings, hidden: jnp.ndarray, weights: Layers, key: jax.Array
 ) -> SeedState:
     x, y = inputs(net), targets(net)
     point, output = point_at(net, weights, empty_factors(net, 0, x.dtype), x, y, hidden)
     hessian = subspace_hessian(net, point)
-    noise = jax.random.normal(key, hessian.gradient.shape, x.dtype)
-    noise = ravel_pytree(transfer(hessian.unravel(noise), point.bases, point.bases))[0]
-    start = _unit(hessian.gradient) + START_NOISE * _unit(noise)
+    start = _start(hessian.gradient, key, hessian.unravel, point, settings)
     return SeedState(
+        key=key,
         point=point,
         output=output,
         loss0=mse(output, y),
@@ -71,7 +75,13 @@ def _seed_state(
 
 
 def _run(
-    net: LinearNet, steps: int, settings: LanczosSettings, loss_max: float, state: SeedState, c: jnp.ndarray
+    net: LinearNet,
+    steps: int,
+    settings: LanczosSettings,
+    loss_max: float,
+    sharpness: jnp.ndarray,
+    state: SeedState,
+    c: jnp.ndarray,
 ) -> tuple[jnp.ndarray, ...]:
     x, y = inputs(net), targets(net)
     eta = c / state.sharpness0.value
@@ -86,8 +96,9 @@ def _run(
         new_point, output = point_at(net, point0.weights, factors, x, y, point0.hidden)
         loss = mse(output, y)
         measured = alive & ~_diverged(loss, loss_max)
-        start = ravel_pytree(transfer(unravel(vector), point.bases, new_point.bases))[0]
-        pair = lanczos_top(subspace_hessian(net, new_point).matvec, start, settings, measured)
+        moved = ravel_pytree(transfer(unravel(vector), point.bases, new_point.bases))[0]
+        start = _start(moved, jax.random.fold_in(state.key, t + 1), unravel, new_point, settings)
+        pair = lanczos_top(subspace_hessian(net, new_point).matvec, start, settings, measured & sharpness)
         record = (
             jnp.where(alive, loss, nan),
             jnp.where(measured, pair.value, nan),
@@ -95,7 +106,7 @@ def _run(
             pair.matvecs,
             jnp.where(measured, ntk_top(net, new_point.layer_inputs, new_point.jacobians), nan),
         )
-        return (new_point, output, jnp.where(measured, pair.vector, start), measured), record
+        return (new_point, output, jnp.where(measured & sharpness, pair.vector, start), measured), record
 
     factors = empty_factors(net, steps * net.examples, x.dtype)
     carry = (point0._replace(factors=factors), state.output, state.sharpness0.vector, jnp.array(True))
@@ -115,6 +126,7 @@ def run_chunk(
     steps: int,
     settings: LanczosSettings,
     loss_max: float,
+    sharpness: jnp.ndarray,
     weights: Layers,
     keys: jax.Array,
     hidden: jnp.ndarray,
@@ -123,9 +135,11 @@ def run_chunk(
     """(loss, sharpness, residual, hvps, ntk_top), each (seeds, len(c_values), steps + 1).
 
     ``weights``: stacked W0 of the seeds (hidden stacks of ``net.depth - 2`` layers, the first
-    ``hidden`` used); ``keys``: their Lanczos noise keys. Each seed's state at W0 is
+    ``hidden`` used); ``keys``: their Lanczos noise keys. ``sharpness`` (a traced bool, so
+    both uses share one compilation) False skips every Lanczos solve after step 0 (NaN: the
+    loss alone decides c_loss and c_max). Each seed's state at W0 is
     recomputed per chunk (a negligible cost next to the runs) so that this is one compilation.
     """
     states = jax.vmap(partial(_seed_state, net, settings, hidden))(weights, keys)
-    per_seed = jax.vmap(partial(_run, net, steps, settings, loss_max), in_axes=(None, 0))
+    per_seed = jax.vmap(partial(_run, net, steps, settings, loss_max, sharpness), in_axes=(None, 0))
     return jax.vmap(per_seed, in_axes=(0, None))(states, c_values)

@@ -40,7 +40,7 @@ from earlyphase.theory.lanczos import LanczosSettings
 from earlyphase.theory.linear import PARAMETERIZATIONS, Layers, LinearNet, init_weights
 from earlyphase.theory.linear_ensemble import run_chunk
 from earlyphase.theory.precision import float64
-from earlyphase.theory.protocol import Sweep, scan_grid, seed_critical_values
+from earlyphase.theory.protocol import Sweep, evaluate_padded, scan_two_phase, seed_critical_values
 from earlyphase.theory.uv import uv_init, uv_ntk, uv_output, uv_sharpness, uv_trajectories
 
 MODELS = ("uv", "linear")
@@ -195,8 +195,9 @@ def _mean_std(values: np.ndarray) -> dict[str, float]:
 
 
 # --- engines -------------------------------------------------------------------------
-def _uv_runner(config: PredictConfig):
-    """c chunk -> Sweep for the uv model: parameter-space GD, closed-form sharpness."""
+def _uv_runner(config: PredictConfig, sharpness: bool = True):
+    """c chunk -> Sweep for the uv model: parameter-space GD, closed-form sharpness (always measured:
+    it costs nothing)."""
     u, v = uv_init(config.width, config.seed_list)
     lambda0 = uv_sharpness(uv_output(u, v), uv_ntk(u, v), config.target, config.width)
 
@@ -209,8 +210,9 @@ def _uv_runner(config: PredictConfig):
     return run
 
 
-def _linear_runner(config: PredictConfig, padded_depth: int):
-    """c chunk -> Sweep for the depth-d linear model, compiled for depths up to ``padded_depth``."""
+def _linear_runner(config: PredictConfig, padded_depth: int, sharpness: bool = True):
+    """c chunk -> Sweep for the depth-d linear model, compiled for depths up to ``padded_depth``;
+    ``sharpness=False``: the loss alone (lambda_H0 still measured)."""
     net = config.net
     padded = dataclasses.replace(net, depth=padded_depth)
     seeds = config.seed_list
@@ -219,21 +221,24 @@ def _linear_runner(config: PredictConfig, padded_depth: int):
     hidden = jnp.asarray(net.hidden)
 
     def run(c: np.ndarray) -> Sweep:
-        arrays = run_chunk(padded, config.steps, config.lanczos, config.loss_max, weights, keys, hidden, jnp.asarray(c))
+        arrays = run_chunk(
+            padded, config.steps, config.lanczos, config.loss_max, jnp.asarray(sharpness), weights, keys, hidden, jnp.asarray(c)
+        )
         return Sweep(c, *(np.asarray(a, dtype=float) for a in arrays))
 
     return run
 
 
-def _runner(config: PredictConfig, padded_depth: int | None = None):
+def _runner(config: PredictConfig, padded_depth: int | None = None, sharpness: bool = True):
     if config.model == "uv":
-        return _uv_runner(config)
-    return _linear_runner(config, padded_depth or config.depth)
+        return _uv_runner(config, sharpness)
+    return _linear_runner(config, padded_depth or config.depth, sharpness)
 
 
 @float64
 def _predict(config: PredictConfig, padded_depth: int | None = None, progress: tqdm | None = None) -> Prediction:
-    sweep = scan_grid(_runner(config, padded_depth), config.grid, CHUNK, config.loss_max, progress)
+    run_loss, run_full = (_runner(config, padded_depth, sharpness) for sharpness in (False, True))
+    sweep = scan_two_phase(run_loss, run_full, config.grid, CHUNK, config.epsilon, config.loss_max, progress)
     critical = tuple(seed_critical_values(sweep, config.epsilon, config.loss_max))
     summaries = {name: summarize_seeds([getattr(cv, name) for cv in critical]) for name in PREDICTED}
     return Prediction(config, sweep, critical, summaries)
@@ -259,7 +264,7 @@ def sharpness_ratio(
     """lambda_H_T / lambda_H0 of every seed after T steps at eta = c / lambda_H0 (NaN if it diverged)."""
     require_positive("c", c)
     config = PredictConfig.for_model(model, depth=depth, width=width, seeds=seeds, **options)
-    sweep = _runner(config)(np.array([float(c)]))
+    sweep = evaluate_padded(_runner(config), np.array([float(c)]), CHUNK)
     return sweep.sharpness[:, 0, -1] / sweep.sharpness[:, 0, 0]
 
 

@@ -1,11 +1,16 @@
 """The early-window protocol on an ensemble of one theory model (SCIENCE.md sections 2-3).
 
 A model runs, for a chunk of c values, every seed from its OWN fixed initialisation with
-eta = c / lambda_H0 for T steps and returns per-step arrays (``Sweep``). ``scan_grid`` walks
-the grid c = 2**x in ascending chunks until every seed has met a divergent c (or the grid
-ends); ``seed_critical_values`` gives each seed's thresholds with ``earlyphase.core.critical``
-over the grid up to that seed's first divergent c: the range the reference protocol scans
-(k = 0, 1, ... until the first divergence), so no seed depends on the others.
+eta = c / lambda_H0 for T steps and returns per-step arrays (``Sweep``). ``seed_critical_values``
+gives each seed's thresholds with ``earlyphase.core.critical`` over the grid up to that seed's
+first divergent c: the range the reference protocol scans (k = 0, 1, ... until the first
+divergence), so no seed depends on the others.
+
+``scan_grid`` walks the grid c = 2**x in ascending chunks until every seed has met a divergent
+c (or the grid ends). ``scan_two_phase`` does the same with a cheap loss-only runner (the loss
+alone decides c_loss and c_max), then measures the sharpness in ascending chunks only until
+every seed has its first sharpness catapult or has reached its first divergent c: c_sharp is
+the smallest c with the flag, so larger c need no sharpness. The answer is the reference grid's.
 """
 
 from __future__ import annotations
@@ -68,29 +73,54 @@ def scan_grid(
     loss_max: float = DEFAULT_LOSS_MAX,
     progress: tqdm | None = None,
 ) -> Sweep:
-    """Evaluate ``grid`` (ascending) in chunks of ``chunk`` values until every seed diverged.
-
-    The last chunk is padded with the grid's last value so every call has the same shape
-    (one compilation); the padding is dropped from the result.
-    """
+    """Evaluate ``grid`` (ascending) in chunks of ``chunk`` values until every seed diverged."""
     chunk = require_int("chunk", chunk, 1)
     grid = np.asarray(grid, dtype=float)
     sweeps: list[Sweep] = []
     for start in range(0, grid.size, chunk):
-        values = grid[start : start + chunk]
-        padded = np.concatenate([values, np.full(chunk - values.size, values[-1])])
-        result = run_chunk(padded)
-        sweeps.append(_leading(result, values.size))
-        if progress is not None:
-            progress.update(values.size)
+        sweeps.append(evaluate_padded(run_chunk, grid[start : start + chunk], chunk, progress))
         if (concatenate(sweeps).first_divergent(loss_max) >= 0).all():
             break
     return concatenate(sweeps)
 
 
-def _leading(sweep: Sweep, count: int) -> Sweep:
-    """The first ``count`` c values of a sweep."""
-    return Sweep(sweep.c[:count], *(getattr(sweep, name)[:, :count] for name in Sweep._fields[1:]))
+def scan_two_phase(
+    run_loss: Callable[[np.ndarray], Sweep],
+    run_full: Callable[[np.ndarray], Sweep],
+    grid: np.ndarray,
+    chunk: int,
+    epsilon: float = 0.0,
+    loss_max: float = DEFAULT_LOSS_MAX,
+    progress: tqdm | None = None,
+) -> Sweep:
+    """``scan_grid`` with the loss-only ``run_loss``, then ``run_full`` over the leading chunks
+    that the c_sharp of some seed still needs (module docstring). The result keeps the losses of
+    the first phase; the sharpness (and its residual, HVP count and NTK) is NaN where unmeasured."""
+    losses = scan_grid(run_loss, grid, chunk, loss_max, progress)
+    first = losses.first_divergent(loss_max)
+    last = np.where(first < 0, losses.c.size - 1, first)
+    measured: list[Sweep] = []
+    for start in range(0, losses.c.size, chunk):
+        measured.append(evaluate_padded(run_full, losses.c[start : start + chunk], chunk, progress))
+        full = concatenate(measured)
+        in_range = np.arange(full.c.size)[None, :] <= last[:, None]
+        found = (sharpness_catapult_flag(full.sharpness, epsilon) & in_range).any(axis=1)
+        if (found | (full.c.size > last)).all():
+            break
+    missing = losses.c.size - full.c.size
+    pad = lambda a: np.concatenate([a, np.full((a.shape[0], missing, a.shape[2]), np.nan)], axis=1)  # noqa: E731
+    return Sweep(losses.c, losses.loss, pad(full.sharpness), pad(full.residual), pad(full.hvps), pad(full.ntk_top))
+
+
+def evaluate_padded(
+    run: Callable[[np.ndarray], Sweep], values: np.ndarray, chunk: int, progress: tqdm | None = None
+) -> Sweep:
+    """``run`` on ``values`` padded to ``chunk`` entries with the last one (one shape, one
+    compilation), the padding dropped."""
+    result = run(np.concatenate([values, np.full(chunk - values.size, values[-1])]))
+    if progress is not None:
+        progress.update(values.size)
+    return Sweep(result.c[: values.size], *(getattr(result, name)[:, : values.size] for name in Sweep._fields[1:]))
 
 
 def seed_critical_values(sweep: Sweep, epsilon: float = 0.0, loss_max: float = DEFAULT_LOSS_MAX) -> list[CriticalValues]:

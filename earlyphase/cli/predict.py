@@ -1,0 +1,189 @@
+"""``earlyphase predict``: critical learning-rate constants predicted by the solvable models."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+DESCRIPTION = """\
+Predict the critical learning-rate constants of early training from a solvable model,
+with the protocol of the real networks: eta = c / lambda_H0 (lambda_H0: the model's own top
+Hessian eigenvalue, MSE L = 1/(2 n k) sum (f - y)^2), T steps of gradient descent from each
+seed's initialisation, c = 2^x for x = 0, 0.1, 0.2, ... up to the first divergence.
+
+  c_loss   smallest c at which the loss rises above L_0 in the first T steps (loss catapult)
+  c_sharp  smallest c at which the sharpness rises above lambda_H0 (sharpness catapult)
+  c_max    largest c that does not diverge (loss non-finite or above --loss-max)
+
+Each is reported as the seed mean, its spread, and the bracketing grid values (low, high).
+
+models:
+  uv      f = v.u / sqrt(w) (Lewkowycz et al. 2020); c_loss -> 2, c_max -> 4 as w grows
+  linear  depth-d linear network of width w (d = 2 with --parameterization ntk is the uv
+          model), n orthogonal examples, k outputs; exact sharpness by Lanczos
+
+examples:
+  earlyphase predict --model uv --width 1024 --seeds 32
+  earlyphase predict --model linear --depth 4 --width 64 --json
+  earlyphase predict --model linear --depth 6 --width 32 --ratio-at 2.5
+  earlyphase predict --model linear --grid --depths 2,4,8 --widths 16,64,256 --out theory.csv
+"""
+
+GRID_DEPTHS = "2,3,4,5,6,7,8"
+GRID_WIDTHS = "16,32,64,128,256,512"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "predict",
+        help="critical learning rates (c_loss, c_sharp, c_max) predicted by the uv / deep linear models",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", default="linear", help="uv or linear (default %(default)s)")
+    model.add_argument("--depth", type=int, default=2, help="number of weight layers d >= 2 (default %(default)s; uv: 2)")
+    model.add_argument("--width", type=int, default=64, help="hidden units w >= 1 (default %(default)s)")
+    model.add_argument("--examples", type=int, default=1, help="training examples n (orthogonal inputs; default %(default)s)")
+    model.add_argument("--outputs", type=int, default=1, help="outputs k (default %(default)s)")
+    model.add_argument(
+        "--parameterization",
+        default=None,
+        help="standard (W ~ N(0, sigma^2/fan_in)) or ntk (W ~ N(0,1), times sigma/sqrt(fan_in)); "
+        "default: standard for linear, ntk for uv",
+    )
+    model.add_argument("--sigma-w2", type=float, default=1.0, help="input/hidden weight variance times fan-in (default %(default)s)")
+    model.add_argument("--target", type=float, default=0.0, help="target y of every example and output (default %(default)s)")
+
+    protocol = parser.add_argument_group("protocol")
+    protocol.add_argument("--seeds", type=int, default=None, help="initialisations (default 16; 32 for uv)")
+    protocol.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed .. first-seed + seeds - 1 (default %(default)s)")
+    protocol.add_argument("--steps", type=int, default=10, help="early window T (default %(default)s)")
+    protocol.add_argument("--epsilon", type=float, default=0.0, help="sharpness catapult: lambda_t/lambda_0 > 1 + epsilon (default %(default)s)")
+    protocol.add_argument("--loss-max", type=float, default=1e5, help="divergence bound L_max (default %(default)g)")
+    protocol.add_argument("--x-max", type=float, default=6.0, help="largest log2 c scanned (default %(default)s, c = 64)")
+    protocol.add_argument("--ratio-at", type=float, default=None, metavar="C", help="also report lambda_T / lambda_0 after T steps at this c")
+
+    grid = parser.add_argument_group("grid of depths and widths")
+    grid.add_argument("--grid", action="store_true", help="predict every (depth, width) of --depths x --widths and write a table")
+    grid.add_argument("--depths", default=GRID_DEPTHS, help="comma-separated depths (default %(default)s)")
+    grid.add_argument("--widths", default=GRID_WIDTHS, help="comma-separated widths (default %(default)s)")
+    grid.add_argument("--out", default="predicted_critical_values.csv", help="table path, .csv or .parquet (default %(default)s)")
+
+    parser.add_argument("--json", action="store_true", help="print one JSON object (grid: a list of rows)")
+    parser.set_defaults(run=run)
+
+
+def _int_list(name: str, text: str) -> list[int]:
+    try:
+        values = [int(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise ValueError(f"{name} must be comma-separated integers, got {text!r}") from None
+    if not values:
+        raise ValueError(f"{name} must list at least one value, got {text!r}")
+    return values
+
+
+def _options(args: argparse.Namespace) -> dict:
+    options = {
+        "first_seed": args.first_seed,
+        "examples": args.examples,
+        "outputs": args.outputs,
+        "steps": args.steps,
+        "sigma_w2": args.sigma_w2,
+        "target": args.target,
+        "epsilon": args.epsilon,
+        "loss_max": args.loss_max,
+        "x_max": args.x_max,
+    }
+    if args.parameterization is not None:
+        options["parameterization"] = args.parameterization
+    return options
+
+
+def run(args: argparse.Namespace) -> int:
+    from earlyphase.core.validate import require_choice, require_positive
+    from earlyphase.theory.predict import MODELS
+
+    require_choice("model", args.model, MODELS)
+    if args.ratio_at is not None:
+        require_positive("c (--ratio-at)", args.ratio_at)
+    seeds = args.seeds if args.seeds is not None else (32 if args.model == "uv" else 16)
+    if args.grid:
+        return _run_grid(args, seeds)
+    return _run_one(args, seeds)
+
+
+def _run_one(args: argparse.Namespace, seeds: int) -> int:
+    import numpy as np
+
+    from earlyphase.theory.predict import predict_critical_values, sharpness_ratio
+
+    prediction = predict_critical_values(args.model, args.depth, args.width, seeds, progress=not args.json, **_options(args))
+    result = prediction.as_dict()
+    if args.ratio_at is not None:
+        ratio = sharpness_ratio(args.model, args.depth, args.width, args.ratio_at, seeds, **_options(args))
+        finite = ratio[~np.isnan(ratio)]
+        result["sharpness_ratio"] = {
+            "c": args.ratio_at,
+            "mean": float(finite.mean()) if finite.size else None,
+            "std": float(finite.std()) if finite.size else None,
+            "diverged": int(ratio.size - finite.size),
+            "per_seed": [None if math.isnan(r) else float(r) for r in ratio],
+        }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(_describe(result))
+    return 0
+
+
+def _run_grid(args: argparse.Namespace, seeds: int) -> int:
+    from earlyphase.theory.predict import predict_grid
+
+    depths, widths = _int_list("--depths", args.depths), _int_list("--widths", args.widths)
+    out = Path(args.out)
+    if out.suffix not in (".csv", ".parquet"):
+        raise ValueError(f"--out must end in .csv or .parquet, got {args.out!r}")
+    table = predict_grid(args.model, depths, widths, seeds, progress=True, **_options(args))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".csv":
+        table.to_csv(out, index=False)
+    else:
+        table.to_parquet(out, index=False)
+    if args.json:
+        print(json.dumps(json.loads(table.to_json(orient="records"))))
+        return 0
+    wide = table.pivot_table(index=["depth", "width", "d_over_w"], columns="boundary", values="mean").reset_index()
+    wide = wide.sort_values(["d_over_w", "depth"])[["depth", "width", "d_over_w", "c_loss", "c_sharp", "c_max"]]
+    print(wide.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"wrote {out} ({len(table)} rows: one per depth, width and boundary, seed means over {seeds} seeds)")
+    return 0
+
+
+def _describe(result: dict) -> str:
+    lines = [
+        f"{result['model']} model: d = {result['depth']}, w = {result['width']} (d/w = {result['d_over_w']:.4g}), "
+        f"n = {result['examples']}, k = {result['outputs']}, {result['parameterization']} parameterisation, "
+        f"y = {result['target']:g}, T = {result['steps']}, {len(result['seeds'])} seeds",
+        f"  lambda_H0 = {result['lambda0']['mean']:.4g} +- {result['lambda0']['std']:.2g}"
+        f"   L_0 = {result['loss0']['mean']:.4g} +- {result['loss0']['std']:.2g}",
+    ]
+    for name in ("c_loss", "c_sharp", "c_max"):
+        s = result[name]
+        if s["mean"] is None:
+            lines.append(f"  {name:<8} not found in c = 1 .. {result['grid']['c_scanned_max']:.3g} for any seed")
+            continue
+        bracket = f"bracket {_fmt(s['low'])} .. {_fmt(s['high'])}"
+        lines.append(f"  {name:<8}= {s['mean']:.3f} +- {s['std']:.3f}   {bracket}   (found for {s['found']}/{s['seeds']} seeds)")
+    ratio = result.get("sharpness_ratio")
+    if ratio is not None:
+        value = "all diverged" if ratio["mean"] is None else f"{ratio['mean']:.4f} +- {ratio['std']:.2g}"
+        lines.append(f"  lambda_T / lambda_0 at c = {ratio['c']:g}: {value} ({ratio['diverged']} diverged)")
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"

@@ -98,7 +98,7 @@ def as_indices(threshold, grid):
 threshold_index = st.one_of(st.none(), st.integers(0, 60))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     k_loss=threshold_index,
     k_sharp=threshold_index,

@@ -102,7 +102,16 @@ def test_bisection_equals_the_full_grid_on_fashion_mnist_fcns(tmp_path):
 
 def test_ensemble_execution_gives_the_same_critical_values(tmp_path):
     # [execution] ensemble = L searches the seeds of each (depth, width) in lockstep as one batched ensemble
-    sections = merge(TINY_FCN, {"model": {"widths": [32]}, "seeds": {"init": [0, 1]}, "execution": {"dtype": "float64"}})
+    sections = merge(
+        TINY_FCN,
+        {
+            "model": {"widths": [32]},
+            "data": {"n_train": 64, "measure_size": 32},
+            "protocol": {"batch_size": 16},
+            "seeds": {"init": [0, 1]},
+            "execution": {"dtype": "float64"},
+        },
+    )
     alone = spec_from_mapping(sections)
     together = spec_from_mapping(merge(sections, {"execution": {"ensemble": 2}}))
     a, b = run_table(alone, tmp_path / "alone"), run_table(together, tmp_path / "together")

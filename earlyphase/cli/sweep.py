@@ -49,7 +49,7 @@ def _dest(section: str, key: str) -> str:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from earlyphase.empirical.sweep.spec import HELP, _SWEPT, spec_keys
+    from earlyphase.empirical.sweep.spec import HELP, is_list_key, spec_keys
 
     parser = subparsers.add_parser(
         "sweep",
@@ -73,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     top.add_argument("--runner", dest=_dest("", "runner"), metavar="MODULE[:OBJECT]", help=HELP["runner"])
     for section, key in spec_keys():
         group = groups.setdefault(section, parser.add_argument_group(f"spec [{section}]"))
-        many = (section, key) in _SWEPT
+        many = is_list_key(section, key)
         group.add_argument(
             _flag(section, key),
             dest=_dest(section, key),

@@ -25,6 +25,8 @@ from earlyphase.empirical.sweep.worker import PointTask, load_runner, search_poi
 class Executor(Protocol):
     def threads_per_task(self) -> int | None: ...
 
+    def describe(self, tasks: Any) -> str: ...
+
     def run(self, function: Any, tasks: Any) -> Any: ...
 
 
@@ -98,6 +100,8 @@ def run_sweep(
         else:
             function, tasks = search_point, [PointTask(str(store.root), spec, point, threads) for point in todo]
         bar = tqdm(total=len(points), initial=len(points) - len(todo), unit="search", desc="sweep", disable=not progress)
+        if tasks and progress:
+            bar.write(f"{len(todo)} of {len(points)} searches to run on {executor.describe(tasks)}")
         computed = reused = failed = 0
         with bar:
             for task, result, error in executor.run(function, tasks):

@@ -75,11 +75,23 @@ class LocalExecutor:
     def threads_per_task(self) -> int:
         return self.threads or max(1, cpu_count() // self.jobs)
 
+    def processes(self, tasks: Sequence[Any]) -> int:
+        """Worker processes for ``tasks``: jobs, capped by the tasks and the CUDA slots."""
+        if not tasks:
+            return 0
+        slots = cuda_slots(tasks[0].spec.base.device, tasks[0].spec.runs_per_device)
+        return min(self.jobs, len(tasks), len(slots) or self.jobs)
+
+    def describe(self, tasks: Sequence[Any]) -> str:
+        jobs = self.processes(tasks)
+        where = "this process" if jobs <= 1 else f"{jobs} local worker processes"
+        return f"{where}, {self.threads_per_task()} torch thread(s) each"
+
     def run(self, function: Callable[[Any], dict[str, Any]], tasks: Sequence[Any]) -> Iterator[Outcome]:
         if not tasks:
             return
         slots = cuda_slots(tasks[0].spec.base.device, tasks[0].spec.runs_per_device)
-        jobs = min(self.jobs, len(tasks), len(slots) or self.jobs)
+        jobs = self.processes(tasks)
         if jobs == 1:
             for task in tasks:
                 try:
@@ -125,6 +137,12 @@ class DaskExecutor:
         if self.threads is not None or self.scheduler is not None:
             return self.threads
         return max(1, cpu_count() // (self.workers * self.threads_per_worker))
+
+    def describe(self, tasks: Sequence[Any]) -> str:
+        if self.scheduler is not None:
+            return f"the Dask cluster at {self.scheduler}"
+        kind = "processes" if self.processes else "threads"
+        return f"a Dask LocalCluster of {self.workers} worker {kind} x {self.threads_per_worker} thread(s)"
 
     def run(self, function: Callable[[Any], dict[str, Any]], tasks: Sequence[Any]) -> Iterator[Outcome]:
         from distributed import Client, LocalCluster, as_completed

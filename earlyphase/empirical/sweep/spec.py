@@ -244,6 +244,11 @@ def key_hint(section: str, key: str) -> Any:
     return typing.get_type_hints(TrainConfig)[field_name]
 
 
+def is_list_key(section: str, key: str) -> bool:
+    """Whether a spec key is one of the swept lists (model.depths, model.widths, seeds.init, seeds.sgd)."""
+    return (section, key) in _SWEPT
+
+
 def spec_keys() -> list[tuple[str, str]]:
     """Every (section, key) a spec accepts besides the top-level ``name`` and ``runner``."""
     return [(section, key) for section, key, _ in _spec_keys()]

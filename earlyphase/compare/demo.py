@@ -26,9 +26,11 @@ FIGURE_FILE = "phase_diagram.png"
 
 @dataclass(frozen=True)
 class DemoSettings:
-    """The demo's sweep (digits, ReLU FCN, MSE, SGD with B = 512 for T = 10 steps) and theory ensembles."""
+    """The demo's sweep (digits, ReLU FCN, MSE, SGD with B = 512 for T = 10 steps, the sharpness
+    on a fixed batch of ``measure_size`` examples) and theory ensembles."""
 
     dataset: str = "digits"
+    measure_size: int = 512
     depths: tuple[int, ...] = (2, 6)
     widths: tuple[int, ...] = (32, 128)
     seeds: tuple[int, ...] = (0, 1)
@@ -46,7 +48,7 @@ class DemoSettings:
             "name": "earlyphase-demo",
             "runner": self.runner,
             "model": {"arch": "fcn", "depths": list(self.depths), "widths": list(self.widths), "activation": "relu"},
-            "data": {"dataset": self.dataset},
+            "data": {"dataset": self.dataset, "measure_size": self.measure_size},
             "protocol": {"batch_size": self.batch_size, "steps": self.steps, "loss": "mse"},
             "seeds": {"init": list(self.seeds), "sgd": [0]},
             "search": {"method": "bisect", "x_min": 0.0, "x_max": self.x_max},

@@ -214,3 +214,19 @@ def test_kill_during_a_sweep_then_resume_equals_an_uninterrupted_sweep(tmp_path)
     for path in (out / "runs").rglob("x*.json"):
         twin = reference / "runs" / path.relative_to(out / "runs")
         pd.testing.assert_frame_equal(Trajectory.load(path).steps, Trajectory.load(twin).steps)
+
+
+def test_cli_runs_from_flags_alone_then_prints_the_tables(tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["sweep", "--out", str(out), "--runner", "test_sweep_toy", "--depths", "2", "--widths", "16", "64"]
+    argv += ["--steps", "4", "--init-seeds", "0", "1", "--x-max", "5", "--jobs", "1", "--no-progress"]
+    assert cli_main(argv) == 0
+    assert "4 searches: 4 done" in capsys.readouterr().out
+    assert_matches_closed_form(toy_spec(model={"depths": [2]}), critical_table(out))
+    (out / "critical_values.csv").unlink()
+    assert cli_main(["sweep", "tables", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "c_loss" in printed and "(2/2)" in printed and (out / "critical_values.csv").is_file()
+    with pytest.raises(SystemExit):  # a bad flag value: one-line error, exit status 2
+        cli_main(["sweep", "--out", str(tmp_path / "x"), "--depths", "0", "--widths", "8"])
+    assert "model.depths" in capsys.readouterr().err

@@ -143,3 +143,21 @@ def test_seed_spread_recovers_an_exact_trend():
     assert spread["seeds"].tolist() == [5, 5, 5]
     with pytest.raises(ValueError, match="loss0"):
         seed_spread(per_seed.drop(columns="loss0"))
+
+
+def test_critical_value_table_has_one_line_per_pair():
+    from earlyphase.compare.report import format_critical_values
+
+    values = {(2, 16): 2.5, (4, 32): 3.5, (4, 64): float("nan")}
+    text = format_critical_values(boundary_table(values)).splitlines()
+    assert len(text) == 1 + len(values)  # header + one line per (d, w), no cross product of d and w
+    assert text[1].split()[:3] == ["4", "64", "0.0625"] and "not found" in text[1]
+    assert "2.5 ± 0" in text[2] and "3.5 ± 0" in text[3]
+
+
+def test_agreement_summary_when_nothing_is_comparable():
+    measured = boundary_table({(2, 16): float("nan")}, boundary="c_max")
+    theory = boundary_table({(2, 16): 4.0}, "uv", boundary="c_max")
+    table = agreement_table(measured, theory, ("c_max",))
+    text = format_agreement(table, agreement_summary(table), "uv")
+    assert "c_max: no (d, w) where both uv and measurement found it (1 not comparable)" in text

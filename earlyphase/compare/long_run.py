@@ -45,17 +45,18 @@ def sharpness_at_tau(table: pd.DataFrame, k: float) -> pd.DataFrame:
 
 
 def plot_regimes(ax: Axes, step: np.ndarray, sharpness: np.ndarray, eta: float, regimes: Regimes) -> Axes:
-    """lambda_t against step with 2/eta and the regime spans (steps >= 1 on a log axis)."""
+    """lambda_t against step with 2/eta, lambda_0 and the regime spans (steps >= 1 on a log axis)."""
     shown = (step >= 1) & np.isfinite(sharpness)
     ax.plot(step[shown], sharpness[shown], color="k", linewidth=1.0, label="$\\lambda^H_t$")
     ax.axhline(2.0 / eta, color="tab:red", linestyle="--", linewidth=1.2, label="$2/\\eta$")
+    ax.axhline(sharpness[np.isfinite(sharpness)][0], color="0.4", linestyle=":", linewidth=1.0, label="$\\lambda^H_0$")
     for name, span in regimes.items():
         if span is not None:
             ax.axvspan(max(span[0], 1), span[1], color=REGIME_COLORS[name], alpha=0.8, label=REGIME_LABELS[name], zorder=0)
     ax.set_xscale("log")
     ax.set_xlabel("step t (log scale)")
     ax.set_ylabel("sharpness $\\lambda^H_t$")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left")
     return ax
 
 

@@ -2,14 +2,18 @@
 (closed-form critical values, tests/test_sweep_toy.py) and the uv theory (instant)."""
 
 import math
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 from test_sweep_toy import expected_grid_thresholds
 
 from earlyphase.cli import main as cli_main
 from earlyphase.compare.demo import DemoSettings, run_demo
+from earlyphase.compare.figures import FigureSettings, draw_figures, recompute_data
 from earlyphase.compare.pipeline import compare_results, select_arch, width_panel_depth
 from earlyphase.compare.tables import read_critical_values
 from earlyphase.compare.theory_overlay import model_pairs, predict_at
@@ -104,3 +108,30 @@ def test_demo_pipeline_with_the_toy_engine(tmp_path):
     assert result.figure.is_file() and result.critical_values.is_file()
     assert result.report_path.read_text().startswith("Measured critical values")
     assert "Predicted by the uv model" in result.report
+
+
+def test_figures_command_redraws_the_committed_figures(tmp_path, capsys):
+    committed = Path(__file__).resolve().parent.parent / "figures" / "data"
+    shutil.copytree(committed, tmp_path / "data")
+    assert cli_main(["figures", str(tmp_path)]) == 0
+    for name in ("phase_diagram.png", "early_trajectories.png", "sharpness_ratio.png", "long_run_sharpness.png"):
+        assert Image.open(tmp_path / name).size[0] > 800
+    report = (tmp_path / "comparison.txt").read_text()
+    assert "Agreement (deep linear net vs measured" in report and "Agreement (uv model vs measured" in report
+    (tmp_path / "data" / "long_run.parquet").unlink()
+    with pytest.raises(SystemExit):
+        cli_main(["figures", str(tmp_path)])
+    assert "--recompute" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_recompute_on_a_tiny_configuration(tmp_path):
+    settings = FigureSettings(
+        depths=(2,), widths=(16,), seeds=(0,), x_max=2.0, steps=2, theory_seeds=2, early_pairs=((2, 16), (2, 32)),
+        early_x=(0.0, 1.0), long_run=(2, 16, 1.0), long_steps=30, long_measure_every=5, saturation_pairs=((2, 16),),
+        saturation_c=(2.0, 4.0), tau_k=20.0,
+    )
+    written = recompute_data(tmp_path / "figs", tmp_path / "work", settings, jobs=2)
+    assert {p.name for p in written} == {p.name for p in (tmp_path / "figs" / "data").iterdir()}
+    assert len(written) == 8
+    assert len(draw_figures(tmp_path / "figs", settings)) == 5

@@ -33,7 +33,6 @@ from earlyphase.compare.theory_overlay import THEORY_NAMES, TheoryTables
 from earlyphase.compare.trajectories import early_trajectories_figure, sharpness_ratio_figure
 
 DATA_DIR = "data"
-FIGURE_NAMES = ("phase_diagram", "early_trajectories", "sharpness_ratio", "long_run_sharpness")
 REPORT_FILE = "comparison.txt"
 
 

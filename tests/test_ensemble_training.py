@@ -132,3 +132,21 @@ def test_members_share_data_and_their_init():
     assert a.theta0 is b.theta0 and not torch.equal(a.theta0, c.theta0)
     assert (a.config.seed_sgd, b.config.seed_sgd, c.config.seed_init) == (0, 1, 1)
     assert c.lambda0 == prepare(TrainConfig(**TINY, seed_init=1)).lambda0
+
+
+def test_kept_gradient_graph_gives_the_dense_hessian_products():
+    from earlyphase.empirical.curvature.hvp import HessianVectorProduct
+
+    torch.manual_seed(0)
+    x, y = torch.randn(20, 5, dtype=torch.float64), torch.randn(20, 3, dtype=torch.float64)
+
+    def loss(theta):
+        w1, w2 = theta[:20].view(4, 5), theta[20:].view(3, 4)
+        return 0.5 * torch.mean((torch.tanh(x @ w1.T) @ w2.T - y) ** 2)
+
+    theta = torch.randn(32, dtype=torch.float64)
+    dense = torch.autograd.functional.hessian(loss, theta)
+    product = HessianVectorProduct(loss, theta, "double_backward", keep_graph=True)
+    for _ in range(3):  # the same graph serves every product
+        vector = torch.randn(32, dtype=torch.float64)
+        torch.testing.assert_close(product(vector), dense @ vector, rtol=1e-12, atol=1e-14)

@@ -124,9 +124,12 @@ def hessian_operator(
     and the first chunk's product (whose ``method`` tells the HVP method in use once it ran).
 
     For an ensemble (a model of stacked parameters theta = (theta_m)_m and the SUM of the members'
-    losses) H is block diagonal, so H v = (H_m v_m)_m.
+    losses) H is block diagonal, so H v = (H_m v_m)_m. A batch of one chunk keeps its gradient
+    graph between products (``HessianVectorProduct(keep_graph=True)``); chunked batches rebuild
+    it per product, so that one chunk's graph is held at a time.
     """
-    products = [HessianVectorProduct(loss_of_theta(model, loss_fn, x, y), theta, method) for x, y in batch.chunks]
+    keep = len(batch.chunks) == 1
+    products = [HessianVectorProduct(loss_of_theta(model, loss_fn, x, y), theta, method, keep) for x, y in batch.chunks]
     return in_dtype(weighted_sum(products, batch.weights), theta.dtype), products[0]
 
 

@@ -146,6 +146,7 @@ def lanczos_top(
     with flat indices ``members`` (K,) (into the leading axes of ``start``) for their vectors
     (K, n), and only for the members still iterating at the last host check (the others, whose
     results are final, get a zero product): a member that converged early costs no more products.
+    ``members`` is the same tensor object for as long as that set does not change.
     """
     if tol <= 0 or max_iter < 1 or check_every < 1:
         raise ValueError(
@@ -179,7 +180,8 @@ def lanczos_top(
             flat = (-1, j + 1)
             if tracker.update(alphas[..., : j + 1].reshape(flat).cpu(), betas[..., : j + 1].reshape(flat).cpu()):
                 break
-            pending = torch.nonzero(~tracker.done).flatten().to(device)
+            if int((~tracker.done).sum()) < len(pending):  # the same tensor while the set is unchanged
+                pending = torch.nonzero(~tracker.done).flatten().to(device)
         q = torch.where(beta[..., None] > 0, w / beta.clamp_min(tiny)[..., None], torch.zeros_like(w))
     used = basis.shape[-2]
     coefficients = tracker.coefficients[:, :used].reshape(*batch, used).to(device)

@@ -207,10 +207,18 @@ def _solve(
     config: TrainConfig,
     options: EnsembleOptions,
 ) -> LanczosResult:
-    """Batched Lanczos multiplying only the members still iterating (their rows of theta)."""
+    """Batched Lanczos multiplying only the members still iterating (their rows of theta); the
+    operator of one set of members is built once (it keeps its gradient graph between products)."""
+    current_members: torch.Tensor | None = None
+    operator: Operator | None = None
 
     def matvec(vectors: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
-        return operator_at(theta if len(members) == len(theta) else theta[members])(vectors)
+        nonlocal current_members, operator
+        if members is not current_members:
+            operator = None  # free the previous graph first
+            operator = operator_at(theta if len(members) == len(theta) else theta[members])
+            current_members = members
+        return operator(vectors)
 
     return lanczos_top(matvec, start, config.lanczos_tol, config.lanczos_max_iter, options.check_every, by_member=True)
 

@@ -150,3 +150,25 @@ def test_kept_gradient_graph_gives_the_dense_hessian_products():
     for _ in range(3):  # the same graph serves every product
         vector = torch.randn(32, dtype=torch.float64)
         torch.testing.assert_close(product(vector), dense @ vector, rtol=1e-12, atol=1e-14)
+
+
+def test_a_chunk_out_of_cuda_memory_is_redone_in_halves(monkeypatch):
+    from earlyphase.empirical.ensemble import run as ensemble_run
+
+    config = TrainConfig(**TINY, dtype="float64")
+    ensemble = prepare_ensemble(config, [(0, 0)])
+    members = [Member(c) for c in (0.5, 1.0, 2.0, 4.0, 8.0)]
+    expected = run_ensemble(ensemble, members)
+    train_chunk, sizes = ensemble_run.train_chunk, []
+
+    def small_device(ensemble, chunk, options):  # a device that holds two members at a time
+        sizes.append(len(chunk))
+        if len(chunk) > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return train_chunk(ensemble, chunk, options)
+
+    monkeypatch.setattr(ensemble_run, "train_chunk", small_device)
+    records = run_ensemble(ensemble, members)
+    assert sizes == [5, 2, 2, 1]
+    for record, oracle in zip(records, expected):
+        assert_same_record(record, oracle, rtol=1e-12)

@@ -94,7 +94,10 @@ def run_ensemble(
     ensemble: Ensemble, members: Sequence[Member], options: EnsembleOptions = EnsembleOptions()
 ) -> list[Trajectory]:
     """One ``Trajectory`` per member, in order: ``run_at_c(ensemble.experiment(member), member.c)``
-    computed as batched programs of at most ``memory_plan(...).members_per_chunk`` members."""
+    computed as batched programs of at most ``memory_plan(...).members_per_chunk`` members.
+
+    A chunk that still runs out of CUDA memory (the plan is an estimate) is redone in halves.
+    """
     members = list(members)
     if not members:
         return []
@@ -102,8 +105,14 @@ def run_ensemble(
         ensemble.experiment(member)  # every member's seeds were prepared
     chunk = memory_plan(ensemble, options).members_per_chunk
     records: list[Trajectory] = []
-    for first in range(0, len(members), chunk):
-        records += train_chunk(ensemble, members[first : first + chunk], options)
+    while len(records) < len(members):
+        try:
+            records += train_chunk(ensemble, members[len(records) : len(records) + chunk], options)
+        except torch.cuda.OutOfMemoryError:
+            if chunk == 1:
+                raise
+            chunk = max(1, min(chunk, len(members) - len(records)) // 2)
+            torch.cuda.empty_cache()
     return records
 
 

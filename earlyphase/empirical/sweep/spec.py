@@ -12,7 +12,7 @@ A sweep is the product depths x widths x init seeds x SGD seeds of one run famil
     [search]      method ("bisect" | "grid"), x_min, x_max, x_step, x_start, expand_step, confirm
     [execution]   device, dtype, runs_per_device, ensemble
 
-Keys other than depths, widths, seeds.* and the [search] and runs_per_device keys are the
+Keys other than depths, widths, seeds.*, the [search] keys, runs_per_device and ensemble are the
 fields of ``earlyphase.empirical.config.TrainConfig`` with their defaults; a TrainConfig field
 not listed above is accepted in an ``[engine]`` section. Optional values are switched off with a
 word: ``batch_size = "full"`` (full-batch GD), ``n_train = "all"``, ``sigma_w2 = "default"``,

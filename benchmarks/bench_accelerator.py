@@ -330,7 +330,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--search", choices=("bisect", "grid"), default="bisect", help="search method (the sweep's)")
     parser.add_argument("--x-max", type=float, default=7.0, help="highest grid exponent (c up to 2^x_max)")
     parser.add_argument("--lookahead", type=int, default=None, help="points per search round (default: 4 for small nets, 1 above --small-params)")
-    parser.add_argument("--small-params", type=float, default=4e6, help="parameter count up to which rounds use lookahead 4")
+    parser.add_argument("--small-params", type=float, default=2e6, help="parameter count up to which rounds use lookahead 4 (launch-bound runs)")
     parser.add_argument("--check-every", type=int, default=1, help="Lanczos products between host convergence checks")
     parser.add_argument("--speedup-width", type=int, default=256)
     parser.add_argument("--speedup-runs", type=int, default=16, help="c values in the speedup part (c = 2^(k/4))")

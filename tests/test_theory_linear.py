@@ -138,7 +138,15 @@ def _dense_replay(net: LinearNet, seed: int, c: float, steps: int):
     return np.array(losses), np.array(tops)
 
 
-TINY = {"seeds": 3, "examples": 2, "outputs": 2, "parameterization": "ntk", "target": 0.5, "steps": 6}
+TINY = {
+    "seeds": 3,
+    "examples": 2,
+    "outputs": 2,
+    "parameterization": "ntk",
+    "target": 0.5,
+    "steps": 6,
+    "lanczos": LanczosSettings(tol=1e-9),
+}
 """Depth 3, width 5: every ensemble test below shares this one compilation."""
 
 
@@ -157,7 +165,7 @@ def test_runs_match_dense_gd_and_dense_eigh_step_by_step(tiny):
             c = tiny.sweep.c[index]
             losses, tops = _dense_replay(net, tiny.config.seed_list[seed], c, tiny.config.steps)
             np.testing.assert_allclose(tiny.sweep.loss[seed, index], losses, rtol=1e-9, atol=1e-14)
-            np.testing.assert_allclose(tiny.sweep.sharpness[seed, index], tops, rtol=1e-8)
+            np.testing.assert_allclose(tiny.sweep.sharpness[seed, index], tops, rtol=1e-9)
             assert np.nanmax(tiny.sweep.residual[seed, index]) <= tiny.config.lanczos.tol
 
 
@@ -167,14 +175,14 @@ def test_depth_two_ntk_linear_network_is_the_uv_model():
     weights = init_weights(LinearNet(2, 64, parameterization="ntk"), [0, 1, 2])
     np.testing.assert_array_equal(weights.first[:, :, 0], u)
     np.testing.assert_array_equal(weights.readout[:, 0, :], v)
-    linear = predict_critical_values("linear", 2, 64, seeds=3, parameterization="ntk")
+    linear = predict_critical_values("linear", 2, 64, seeds=3, parameterization="ntk", lanczos=LanczosSettings(tol=1e-10))
     uv = predict_critical_values("uv", 2, 64, seeds=3)
     assert linear.critical == uv.critical
     scanned = linear.sweep.c.size
     # GD near c_max is chaotic: rounding differences grow to ~1e-8 there
     np.testing.assert_allclose(linear.sweep.loss, uv.sweep.loss[:, :scanned], rtol=1e-6, atol=1e-12)
     both = np.isfinite(linear.sweep.sharpness)
-    np.testing.assert_allclose(linear.sweep.sharpness[both], uv.sweep.sharpness[:, :scanned][both], rtol=1e-9)
+    np.testing.assert_allclose(linear.sweep.sharpness[both], uv.sweep.sharpness[:, :scanned][both], rtol=1e-7)
 
 
 def test_c_max_at_least_c_loss_for_every_seed(tiny):
@@ -233,3 +241,12 @@ def test_bad_c_for_the_sharpness_ratio():
         sharpness_ratio("uv", 2, 16, c=0.0, seeds=2)
     with pytest.raises(ValueError, match="c must be"):
         sharpness_ratio("uv", 2, 16, c=-1.0, seeds=2)
+
+
+def test_the_loop_freezes_runs_by_the_core_divergence_rule():
+    from earlyphase.core import is_diverged
+    from earlyphase.theory.linear_ensemble import diverged
+
+    loss_max = 1e5
+    values = np.array([0.0, 1.0, loss_max, np.nextafter(loss_max, np.inf), 1e300, np.inf, -np.inf, np.nan, -1.0])
+    np.testing.assert_array_equal(np.asarray(diverged(jnp.asarray(values), loss_max)), is_diverged(values, loss_max))

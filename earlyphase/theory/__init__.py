@@ -1,1 +1,36 @@
-"""earlyphase.theory"""
+"""earlyphase.theory: solvable models that predict the critical learning-rate constants.
+
+- ``uv``: the uv model f = v.u / sqrt(w) (parameter-space GD, closed (f, lambda) map, exact Hessian);
+- ``symbolic``: sympy derivations of the uv map, its thresholds c = 2 and c = 4, the first-step
+  sharpness change;
+- ``linear``, ``linear_hessian``, ``linear_ensemble``: depth-d linear networks, their exact top
+  Hessian eigenvalue (Lanczos in the subspace holding the Hessian's range) and jit/vmap ensembles;
+- ``ntk``: the linearised (NTK-scale) dynamics and the infinite-width NTK recursion of FCNs;
+- ``protocol``: the early-window protocol over the c grid; ``predict``: the public API below.
+
+    predict_critical_values(model, depth, width, seeds, **options) -> Prediction
+    sharpness_ratio(model, depth, width, c, seeds, **options)       -> lambda_T / lambda_0 per seed
+    predict_grid(model, depths, widths, seeds, **options)           -> tidy pandas.DataFrame
+"""
+
+from earlyphase.theory.predict import (
+    MODELS,
+    PREDICTED,
+    PredictConfig,
+    Prediction,
+    grid_rows,
+    predict_critical_values,
+    predict_grid,
+    sharpness_ratio,
+)
+
+__all__ = [
+    "MODELS",
+    "PREDICTED",
+    "PredictConfig",
+    "Prediction",
+    "grid_rows",
+    "predict_critical_values",
+    "predict_grid",
+    "sharpness_ratio",
+]

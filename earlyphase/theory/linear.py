@@ -179,14 +179,26 @@ def empty_factors(net: LinearNet, rank: int, dtype: Any = None) -> Layers[LowRan
     )
 
 
+def transpose(matrix: jnp.ndarray) -> jnp.ndarray:
+    """Swap the last two axes."""
+    return jnp.swapaxes(matrix, -1, -2)
+
+
+def thin(a: jnp.ndarray, b: jnp.ndarray) -> jnp.ndarray:
+    """a @ b where the product has a thin side (n, k or the low rank r columns): a broadcast
+    multiply and a sum, which XLA fuses into one loop, where a batched matrix product over many
+    runs would pay a library call per run. Only W0 h products, the large ones, use GEMMs."""
+    return jnp.sum(a[..., :, :, None] * b[..., None, :, :], axis=-2)
+
+
 def apply(weight: jnp.ndarray, factors: LowRank, scale: float, h: jnp.ndarray) -> jnp.ndarray:
     """s (W0 + U V^T) h."""
-    return scale * (weight @ h + factors.u @ (factors.v.T @ h))
+    return scale * (weight @ h + thin(factors.u, thin(transpose(factors.v), h)))
 
 
 def apply_transposed(weight: jnp.ndarray, factors: LowRank, scale: float, cotangent: jnp.ndarray) -> jnp.ndarray:
     """s (W0 + U V^T)^T c, with W0^T c computed as (c^T W0)^T (no transposed copy of W0)."""
-    return scale * (jnp.swapaxes(jnp.swapaxes(cotangent, -1, -2) @ weight, -1, -2) + factors.v @ (factors.u.T @ cotangent))
+    return scale * (transpose(transpose(cotangent) @ weight) + thin(factors.v, thin(transpose(factors.u), cotangent)))
 
 
 def hidden_layer(weights: Layers[jnp.ndarray], factors: Layers[LowRank], j: jnp.ndarray) -> tuple[jnp.ndarray, LowRank]:
@@ -247,7 +259,7 @@ def mse(f: jnp.ndarray, y: jnp.ndarray) -> jnp.ndarray:
 def loss_gradient(net: LinearNet, layer_inputs: Layers[jnp.ndarray], jacobians: Layers[jnp.ndarray], f: jnp.ndarray, y: jnp.ndarray) -> Layers[LowRank]:
     """dL/dW_l = (s_l J_l G) h_{l-1}^T with G = (f - Y)/(n k), as factors (U, V) of rank n."""
     residual = (f - y) / f.size
-    return Layers(*(LowRank(s * (jac @ residual), h) for s, jac, h in zip(net.multipliers, jacobians, layer_inputs)))
+    return Layers(*(LowRank(s * thin(jac, residual), h) for s, jac, h in zip(net.multipliers, jacobians, layer_inputs)))
 
 
 def gd_update(factors: Layers[LowRank], gradient: Layers[LowRank], eta: jnp.ndarray, step: jnp.ndarray) -> Layers[LowRank]:
@@ -265,7 +277,7 @@ def gd_update(factors: Layers[LowRank], gradient: Layers[LowRank], eta: jnp.ndar
 
 def effective_weights(weights: Layers[jnp.ndarray], factors: Layers[LowRank]) -> Layers[jnp.ndarray]:
     """The dense W = W0 + U V^T of every layer."""
-    return Layers(*(w + low.u @ jnp.swapaxes(low.v, -1, -2) for w, low in zip(weights, factors)))
+    return Layers(*(w + low.u @ transpose(low.v) for w, low in zip(weights, factors)))
 
 
 def dense_loss(net: LinearNet, weights: Layers[jnp.ndarray], x: jnp.ndarray, y: jnp.ndarray) -> jnp.ndarray:
@@ -283,8 +295,8 @@ def ntk_top(net: LinearNet, layer_inputs: Layers[jnp.ndarray], jacobians: Layers
     Unused hidden slots hold zeros and add nothing."""
 
     def block(scale: float, jac: jnp.ndarray, h: jnp.ndarray) -> jnp.ndarray:
-        outer = jnp.swapaxes(jac, -1, -2) @ jac
-        gram = jnp.swapaxes(h, -1, -2) @ h
+        outer = thin(transpose(jac), jac)
+        gram = thin(transpose(h), h)
         size = outer.shape[-1] * gram.shape[-1]
         kron = jnp.einsum("...ab,...ij->...aibj", outer, gram)
         return scale**2 * kron.reshape(*kron.shape[:-4], size, size)

@@ -5,8 +5,9 @@ little seeded noise). Per (seed, c) run, vmapped over c with W0 shared (one GEMM
 the whole batch of c values): T steps of GD with eta = c / lambda_H0; after each step the loss,
 the sharpness lambda_H_t (Lanczos in the range subspace of ``linear_hessian``, warm-started from
 the previous eigenvector moved into the new subspace), its residual and HVP count, and
-lambda_max(Theta) / (n k). A run is frozen at the first step where core's divergence rule fires
-(called back from the loop): that step keeps its loss, later rows are NaN and cost no Lanczos work.
+lambda_max(Theta) / (n k). A run is frozen at the first step where its loss diverges (``diverged``: core's rule, restated
+in JAX for the loop's control flow; the recorded losses are judged by ``earlyphase.core``): that
+step keeps its loss, later rows are NaN and cost no Lanczos work.
 
 The compiled functions take the network with its LARGEST depth (static shapes) and the number
 of hidden layers actually used as a traced value, so one compilation serves every depth of a
@@ -20,19 +21,18 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from earlyphase.core.conventions import is_diverged
 from earlyphase.theory.lanczos import Eigenpair, LanczosSettings, lanczos_top
 from earlyphase.theory.linear import Layers, LinearNet, empty_factors, gd_update, inputs, loss_gradient, mse, ntk_top, targets
-from earlyphase.theory.linear_hessian import Point, point_at, subspace_hessian, transfer
+from earlyphase.theory.linear_hessian import Point, constrain, point_at, subspace_hessian, transfer
 
 
 class SeedState(NamedTuple):
     """What every run of a seed starts from: W0, the point at W0 and its top eigenpair."""
 
-    key: jax.Array
+    noise: jnp.ndarray
+    """A seeded Gaussian direction in the subspace coordinates, mixed into every Lanczos start."""
     point: Point
     output: jnp.ndarray
     loss0: jnp.ndarray
@@ -40,21 +40,19 @@ class SeedState(NamedTuple):
     ntk0: jnp.ndarray
 
 
-def _diverged(loss: jnp.ndarray, loss_max: float) -> jnp.ndarray:
-    """``earlyphase.core.conventions.is_diverged``, evaluated on the host from inside the loop."""
-    shape = jax.ShapeDtypeStruct(loss.shape, jnp.bool_)
-    return jax.pure_callback(lambda v: np.asarray(is_diverged(v, loss_max)), shape, loss, vmap_method="expand_dims")
+def diverged(loss: jnp.ndarray, loss_max: float) -> jnp.ndarray:
+    """``earlyphase.core.conventions.is_diverged`` (L not finite or L > L_max) in JAX, for the
+    loop that freezes diverged runs (a host callback there deadlocks concurrent executions)."""
+    return ~jnp.isfinite(loss) | (loss > loss_max)
 
 
 def _unit(vector: jnp.ndarray) -> jnp.ndarray:
     return vector / jnp.maximum(jnp.linalg.norm(vector), jnp.finfo(vector.dtype).tiny)
 
 
-def _start(direction: jnp.ndarray, key: jax.Array, unravel, point: Point, settings: LanczosSettings) -> jnp.ndarray:
-    """unit(direction) + noise * unit(r), r a seeded Gaussian direction inside the constraint."""
-    noise = jax.random.normal(key, direction.shape, direction.dtype)
-    noise = ravel_pytree(transfer(unravel(noise), point.bases, point.bases))[0]
-    return _unit(direction) + settings.noise * _unit(noise)
+def _start(direction: jnp.ndarray, noise: jnp.ndarray, unravel, point: Point, settings: LanczosSettings) -> jnp.ndarray:
+    """unit(direction) + settings.noise * unit(Pi r): r the seed's random direction, Pi the constraint."""
+    return _unit(direction) + settings.noise * _unit(ravel_pytree(constrain(unravel(noise), point.bases))[0])
 
 
 def _seed_state(
@@ -63,9 +61,10 @@ def _seed_state(
     x, y = inputs(net), targets(net)
     point, output = point_at(net, weights, empty_factors(net, 0, x.dtype), x, y, hidden)
     hessian = subspace_hessian(net, point)
-    start = _start(hessian.gradient, key, hessian.unravel, point, settings)
+    noise = jax.random.normal(key, hessian.gradient.shape, x.dtype)
+    start = _start(hessian.gradient, noise, hessian.unravel, point, settings)
     return SeedState(
-        key=key,
+        noise=noise,
         point=point,
         output=output,
         loss0=mse(output, y),
@@ -95,9 +94,9 @@ def _run(
         factors = gd_update(point.factors, gradient, jnp.where(alive, eta, 0.0), t)
         new_point, output = point_at(net, point0.weights, factors, x, y, point0.hidden)
         loss = mse(output, y)
-        measured = alive & ~_diverged(loss, loss_max)
+        measured = alive & ~diverged(loss, loss_max)
         moved = ravel_pytree(transfer(unravel(vector), point.bases, new_point.bases))[0]
-        start = _start(moved, jax.random.fold_in(state.key, t + 1), unravel, new_point, settings)
+        start = _start(moved, state.noise, unravel, new_point, settings)
         pair = lanczos_top(subspace_hessian(net, new_point).matvec, start, settings, measured & sharpness)
         record = (
             jnp.where(alive, loss, nan),
@@ -115,9 +114,9 @@ def _run(
     return tuple(jnp.concatenate([jnp.asarray(a, r.dtype)[None], r]) for a, r in zip(first, records))
 
 
-COMPILER_OPTIONS = {"xla_backend_optimization_level": 0}
-"""XLA:CPU spends seconds optimising these loops; the time goes to GEMMs, which are library
-calls either way, so the lowest backend level compiles ~40 % faster at no measurable cost."""
+COMPILER_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
+"""No YNNPACK fusions: XLA:CPU otherwise fuses the thin low-rank products into the W0 GEMMs and
+the fused kernels run 2-3x slower than a plain GEMM plus a loop fusion (measured on the HVP)."""
 
 
 @partial(jax.jit, static_argnames=("net", "steps", "settings", "loss_max"), compiler_options=COMPILER_OPTIONS)

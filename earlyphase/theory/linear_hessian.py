@@ -49,7 +49,9 @@ from earlyphase.theory.linear import (
     hidden_layer,
     hidden_loop,
     output_jacobians,
+    thin,
 )
+from earlyphase.theory.linear import transpose as _t
 
 GRAM_RTOL = 1e-12
 """Directions with Gram eigenvalue below GRAM_RTOL * the largest are dropped from a basis."""
@@ -82,17 +84,17 @@ class Point(NamedTuple):
     hidden: jnp.ndarray
 
 
-def _t(matrix: jnp.ndarray) -> jnp.ndarray:
-    return jnp.swapaxes(matrix, -1, -2)
-
-
 def orthonormal_columns(matrix: jnp.ndarray) -> jnp.ndarray:
     """Orthonormal basis of the column span, M V diag(mu)^(-1/2) from M^T M = V diag(mu) V^T;
-    columns with mu <= GRAM_RTOL max(mu) (rank deficiency, or an unused zero layer) are zero."""
-    mu, vectors = jnp.linalg.eigh(_t(matrix) @ matrix)
+    columns with mu <= GRAM_RTOL max(mu) (rank deficiency, or an unused zero layer) are zero.
+    One column (n or k = 1): M / |M| (0 for M = 0), without a batched eigendecomposition."""
+    if matrix.shape[-1] == 1:
+        norm = jnp.sqrt(jnp.sum(matrix * matrix, axis=-2, keepdims=True))
+        return jnp.where(norm > 0, matrix / jnp.where(norm > 0, norm, 1.0), 0.0)
+    mu, vectors = jnp.linalg.eigh(thin(_t(matrix), matrix))
     keep = mu > GRAM_RTOL * mu[..., -1:]
     scale = jnp.where(keep, 1.0 / jnp.sqrt(jnp.where(keep, mu, 1.0)), 0.0)
-    return matrix @ (vectors * scale[..., None, :])
+    return thin(matrix, vectors * scale[..., None, :])
 
 
 def subspace_bases(layer_inputs: Layers[jnp.ndarray], jacobians: Layers[jnp.ndarray]) -> Layers[Bases]:
@@ -102,7 +104,7 @@ def subspace_bases(layer_inputs: Layers[jnp.ndarray], jacobians: Layers[jnp.ndar
 
 def _complement(b: Bases, q: jnp.ndarray) -> jnp.ndarray:
     """(I - B B^T) Q."""
-    return q - b.left @ (_t(b.left) @ q)
+    return q - thin(b.left, thin(_t(b.left), q))
 
 
 def transfer(coords: Layers[Coordinates], old: Layers[Bases], new: Layers[Bases]) -> Layers[Coordinates]:
@@ -110,8 +112,8 @@ def transfer(coords: Layers[Coordinates], old: Layers[Bases], new: Layers[Bases]
     P' = D^T B_new, Q' = (I - B_new B_new^T) D C_new (a warm start along a trajectory)."""
 
     def one(c: Coordinates, o: Bases, n: Bases) -> Coordinates:
-        p = c.p @ (_t(o.left) @ n.left) + o.right @ (_t(c.q) @ n.left)
-        q = o.left @ (_t(c.p) @ n.right) + c.q @ (_t(o.right) @ n.right)
+        p = thin(c.p, thin(_t(o.left), n.left)) + thin(o.right, thin(_t(c.q), n.left))
+        q = thin(o.left, thin(_t(c.p), n.right)) + thin(c.q, thin(_t(o.right), n.right))
         return Coordinates(p, _complement(n, q))
 
     return Layers(*(one(c, o, n) for c, o, n in zip(coords, old, new)))
@@ -119,8 +121,8 @@ def transfer(coords: Layers[Coordinates], old: Layers[Bases], new: Layers[Bases]
 
 def _direction(c: Coordinates, b: Bases) -> tuple[Callable, Callable]:
     """D h = B (P^T h) + Q (C^T h) and D^T j = P (B^T j) + C (Q^T j) for D = B P^T + Q C^T."""
-    right = lambda h: b.left @ (_t(c.p) @ h) + c.q @ (_t(b.right) @ h)  # noqa: E731
-    left = lambda j: c.p @ (_t(b.left) @ j) + b.right @ (_t(c.q) @ j)  # noqa: E731
+    right = lambda h: thin(b.left, thin(_t(c.p), h)) + thin(c.q, thin(_t(b.right), h))  # noqa: E731
+    left = lambda j: thin(c.p, thin(_t(b.left), j)) + thin(b.right, thin(_t(c.q), j))  # noqa: E731
     return right, left
 
 
@@ -139,9 +141,9 @@ def _coordinates_of(
     g, gdot = point.residual, residual_tangent
 
     def one(s, h, hdot, jac, jdot, b: Bases) -> Coordinates:
-        a = jdot @ g + jac @ gdot
-        p = s * (h @ (_t(a) @ b.left) + hdot @ (_t(g) @ (_t(jac) @ b.left)))
-        q = s * _complement(b, a @ (_t(h) @ b.right) + jac @ (g @ (_t(hdot) @ b.right)))
+        a = thin(jdot, g) + thin(jac, gdot)
+        p = s * (thin(h, thin(_t(a), b.left)) + thin(hdot, thin(_t(g), thin(_t(jac), b.left))))
+        q = s * _complement(b, thin(a, thin(_t(h), b.right)) + thin(jac, thin(g, thin(_t(hdot), b.right))))
         return Coordinates(p, q)
 
     return Layers(

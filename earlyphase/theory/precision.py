@@ -1,7 +1,8 @@
 """JAX in float64, switched on only around the theory calls that need it.
 
-``jax.enable_x64`` is a context manager: wrapping the public entry points (rather than
-setting the global flag at import) leaves any other JAX user in the process untouched.
+``jax.enable_x64`` is a thread-local context: wrapping the public entry points (rather than
+setting the global flag at import) leaves any other JAX user in the process untouched, and
+every worker thread of ``predict_grid`` enters it for its own calls.
 """
 
 from __future__ import annotations

@@ -94,7 +94,7 @@ class PredictConfig:
                 f"sigma_w2 = 1 (got depth={self.depth}, examples={self.examples}, outputs={self.outputs}, "
                 f"parameterization={self.parameterization!r}, sigma_w2={self.sigma_w2}); use model 'linear' otherwise"
             )
-        self.net  # validates examples, outputs, parameterization, sigma_w2, target
+        _ = self.net  # LinearNet validates examples, outputs, parameterization, sigma_w2, target
 
     @classmethod
     def for_model(cls, model: str, **options: Any) -> PredictConfig:
@@ -141,6 +141,17 @@ class Prediction:
     def lambda0(self) -> np.ndarray:
         """lambda_H0 of every seed."""
         return self.sweep.sharpness[:, 0, 0]
+
+    @property
+    def work(self) -> dict[str, int]:
+        """runs: (seed, c) trajectories simulated (the loss scan); sharpness_runs: those whose
+        sharpness was tracked; hvps: Hessian-vector products spent on them."""
+        sharp = np.isfinite(self.sweep.sharpness[:, :, 1:]).any(axis=2)
+        return {
+            "runs": int(self.sweep.loss.shape[0] * self.sweep.loss.shape[1]),
+            "sharpness_runs": int(sharp.sum()),
+            "hvps": int(np.nansum(self.sweep.hvps)),
+        }
 
     def trajectory(self, seed_index: int, c_index: int) -> Trajectory:
         """The run of seed ``seed_index`` at the ``c_index``-th scanned c as a core record."""
@@ -281,6 +292,8 @@ def predict_grid(
     """Tidy table, one row per (depth, width, boundary) (``grid_rows``), over every pair.
 
     Depths of one width share one compilation (the hidden stack padded to the largest depth).
+    Cells run one after the other: XLA:CPU deadlocks when two of these programs execute
+    concurrently from threads, and it already spreads the large GEMMs over the cores.
     """
     configs = [PredictConfig.for_model(model, depth=d, width=w, seeds=seeds, **options) for w in widths for d in depths]
     padded = max(depths)
@@ -315,6 +328,7 @@ def grid_rows(prediction: Prediction) -> Iterable[dict[str, Any]]:
             "epsilon": config.epsilon,
             "lambda0_mean": float(np.mean(prediction.lambda0)),
             "loss0_mean": float(np.mean(prediction.loss0)),
+            **prediction.work,
         }
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -100,37 +101,63 @@ class ScaledConv2d(nn.Module):
         return out if self.multiplier == 1.0 else self.multiplier * out
 
 
-def _conv(in_channels: int, out_channels: int, gain2: float, parameterization: str, kernel: int = 3, stride: int = 1):
+def _conv(
+    in_channels: int, out_channels: int, gain2: float, parameterization: str, kernel: int = 3, stride: int = 1
+) -> ScaledConv2d:
+    """A square convolution of gain g^2 = ``gain2`` over its fan-in (in_channels * kernel^2)."""
     std, multiplier = layer_scale(in_channels * kernel * kernel, gain2, parameterization)
     return ScaledConv2d(in_channels, out_channels, std, multiplier, kernel, stride)
 
 
-def _readout(fan_in: int, num_outputs: int, readout: str, parameterization: str) -> ScaledLinear:
-    return ScaledLinear(fan_in, num_outputs, *readout_scale(fan_in, readout, parameterization))
+@dataclass(frozen=True)
+class NetOptions:
+    """The options all built-in networks share: the activation phi, the hidden gain sigma_w^2
+    (None: the activation's default, see ``default_sigma_w2``), the readout and the parameterisation."""
+
+    activation: str = "relu"
+    sigma_w2: float | None = None
+    readout: str = "standard"
+    parameterization: str = "standard"
+
+    def __post_init__(self) -> None:
+        require_choice("activation", self.activation, ACTIVATIONS)
+        require_choice("readout", self.readout, READOUTS)
+        require_choice("parameterization", self.parameterization, PARAMETERIZATIONS)
+        if self.sigma_w2 is not None:
+            require_positive("sigma_w2", self.sigma_w2)
+
+    @property
+    def gain2(self) -> float:
+        """g^2 of the hidden layers: sigma_w^2 if given, else the activation's default."""
+        return default_sigma_w2(self.activation) if self.sigma_w2 is None else self.sigma_w2
+
+    @property
+    def phi(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The activation function."""
+        return ACTIVATIONS[self.activation]
+
+    def linear(self, fan_in: int, fan_out: int) -> ScaledLinear:
+        """A hidden fully connected layer of gain g^2 = ``gain2``."""
+        return ScaledLinear(fan_in, fan_out, *layer_scale(fan_in, self.gain2, self.parameterization))
+
+    def conv(self, in_channels: int, out_channels: int, stride: int = 1) -> ScaledConv2d:
+        """A hidden 3x3 convolution of gain g^2 = ``gain2``."""
+        return _conv(in_channels, out_channels, self.gain2, self.parameterization, stride=stride)
+
+    def readout_layer(self, fan_in: int, num_outputs: int) -> ScaledLinear:
+        """The readout layer, scaled by ``readout_scale``."""
+        return ScaledLinear(fan_in, num_outputs, *readout_scale(fan_in, self.readout, self.parameterization))
 
 
 class FCN(nn.Module):
     """f(x) = W_d phi(... phi(W_1 vec(x))): depth weight layers, hidden width ``width``, no biases."""
 
-    def __init__(
-        self,
-        input_dim: int,
-        num_outputs: int,
-        depth: int,
-        width: int,
-        activation: str = "relu",
-        sigma_w2: float | None = None,
-        readout: str = "standard",
-        parameterization: str = "standard",
-    ) -> None:
+    def __init__(self, input_dim: int, num_outputs: int, depth: int, width: int, options: NetOptions) -> None:
         super().__init__()
-        gain2 = default_sigma_w2(activation) if sigma_w2 is None else sigma_w2
         fan_ins = [input_dim] + [width] * (depth - 1)
-        self.hidden = nn.ModuleList(
-            ScaledLinear(fan_in, width, *layer_scale(fan_in, gain2, parameterization)) for fan_in in fan_ins[:-1]
-        )
-        self.readout = _readout(fan_ins[-1], num_outputs, readout, parameterization)
-        self.activation = ACTIVATIONS[activation]
+        self.hidden = nn.ModuleList(options.linear(fan_in, width) for fan_in in fan_ins[:-1])
+        self.readout = options.readout_layer(fan_ins[-1], num_outputs)
+        self.activation = options.phi
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x.flatten(1)
@@ -148,29 +175,18 @@ def myrtle_stages(depth: int) -> tuple[int, int, int]:
 class MyrtleCNN(nn.Module):
     """Myrtle-style CNN: [conv3x3-phi] x n1, pool, [conv3x3-phi] x n2, pool, [conv3x3-phi] x n3, GAP, readout."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        num_outputs: int,
-        depth: int,
-        width: int,
-        activation: str = "relu",
-        sigma_w2: float | None = None,
-        readout: str = "standard",
-        parameterization: str = "standard",
-    ) -> None:
+    def __init__(self, in_channels: int, num_outputs: int, depth: int, width: int, options: NetOptions) -> None:
         super().__init__()
-        gain2 = default_sigma_w2(activation) if sigma_w2 is None else sigma_w2
         self.stages = nn.ModuleList()
         channels = in_channels
         for count in myrtle_stages(depth):
             stage = nn.ModuleList()
             for _ in range(count):
-                stage.append(_conv(channels, width, gain2, parameterization))
+                stage.append(options.conv(channels, width))
                 channels = width
             self.stages.append(stage)
-        self.readout = _readout(width, num_outputs, readout, parameterization)
-        self.activation = ACTIVATIONS[activation]
+        self.readout = options.readout_layer(width, num_outputs)
+        self.activation = options.phi
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x
@@ -185,15 +201,13 @@ class MyrtleCNN(nn.Module):
 class BasicBlock(nn.Module):
     """phi((shortcut(x) + W2 * phi(W1 * x)) / sqrt(2)); shortcut = 1x1 conv when the shape changes."""
 
-    def __init__(
-        self, in_channels: int, out_channels: int, stride: int, gain2: float, parameterization: str, activation: str
-    ) -> None:
+    def __init__(self, in_channels: int, out_channels: int, stride: int, options: NetOptions) -> None:
         super().__init__()
-        self.conv1 = _conv(in_channels, out_channels, gain2, parameterization, stride=stride)
-        self.conv2 = _conv(out_channels, out_channels, gain2, parameterization)
+        self.conv1 = options.conv(in_channels, out_channels, stride=stride)
+        self.conv2 = options.conv(out_channels, out_channels)
         reshape = stride != 1 or in_channels != out_channels
-        self.shortcut = _conv(in_channels, out_channels, 1.0, parameterization, 1, stride) if reshape else None
-        self.activation = ACTIVATIONS[activation]
+        self.shortcut = _conv(in_channels, out_channels, 1.0, options.parameterization, 1, stride) if reshape else None
+        self.activation = options.phi
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         branch = self.conv2(self.activation(self.conv1(x)))
@@ -204,31 +218,19 @@ class BasicBlock(nn.Module):
 class ResNet18(nn.Module):
     """ResNet-18 (CIFAR layout) without normalisation layers; base width ``width`` (64 in He et al.)."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        num_outputs: int,
-        width: int,
-        activation: str = "relu",
-        sigma_w2: float | None = None,
-        readout: str = "standard",
-        parameterization: str = "standard",
-    ) -> None:
+    def __init__(self, in_channels: int, num_outputs: int, width: int, options: NetOptions) -> None:
         super().__init__()
-        gain2 = default_sigma_w2(activation) if sigma_w2 is None else sigma_w2
-        self.stem = _conv(in_channels, width, gain2, parameterization)
+        self.stem = options.conv(in_channels, width)
         blocks = []
         channels = width
         for stage, stride in enumerate((1, 2, 2, 2)):
             out_channels = width * 2**stage
             for block in range(2):
-                blocks.append(
-                    BasicBlock(channels, out_channels, stride if block == 0 else 1, gain2, parameterization, activation)
-                )
+                blocks.append(BasicBlock(channels, out_channels, stride if block == 0 else 1, options))
                 channels = out_channels
         self.blocks = nn.Sequential(*blocks)
-        self.readout = _readout(channels, num_outputs, readout, parameterization)
-        self.activation = ACTIVATIONS[activation]
+        self.readout = options.readout_layer(channels, num_outputs)
+        self.activation = options.phi
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.blocks(self.activation(self.stem(x)))
@@ -264,18 +266,13 @@ def build_model(
     Convolutional nets need channels-first image inputs (C, H, W); FCNs take any shape (flattened).
     """
     check_architecture(arch, depth, width)
-    require_choice("activation", activation, ACTIVATIONS)
-    require_choice("readout", readout, READOUTS)
-    require_choice("parameterization", parameterization, PARAMETERIZATIONS)
-    if sigma_w2 is not None:
-        require_positive("sigma_w2", sigma_w2)
-    options = dict(activation=activation, sigma_w2=sigma_w2, readout=readout, parameterization=parameterization)
+    options = NetOptions(activation, sigma_w2, readout, parameterization)
     if arch != "fcn" and len(input_shape) != 3:
         raise ValueError(f"arch {arch!r} needs image inputs of shape (C, H, W), got input shape {tuple(input_shape)}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if arch == "fcn":
-            return FCN(math.prod(input_shape), num_outputs, depth, width, **options)
+            return FCN(math.prod(input_shape), num_outputs, depth, width, options)
         if arch == "cnn":
-            return MyrtleCNN(input_shape[0], num_outputs, depth, width, **options)
-        return ResNet18(input_shape[0], num_outputs, width, **options)
+            return MyrtleCNN(input_shape[0], num_outputs, depth, width, options)
+        return ResNet18(input_shape[0], num_outputs, width, options)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from earlyphase.core.validate import require_choice, require_int
@@ -38,42 +39,23 @@ def _synthetic(
     return load_synthetic_raw(n_train, n_test, input_dim, num_outputs, teacher_width, teacher_seed)
 
 
-def _mnist(
+def _idx(
+    name: str,
     path: str | os.PathLike | None,
     n_train: int | None,
     n_test: int | None,
     subset_seed: int,
     download: bool = True,
 ) -> RawData:
-    return take_subsets(load_mnist_raw("mnist", path, download), n_train, n_test, subset_seed)
-
-
-def _fashion_mnist(
-    path: str | os.PathLike | None,
-    n_train: int | None,
-    n_test: int | None,
-    subset_seed: int,
-    download: bool = True,
-) -> RawData:
-    return take_subsets(load_mnist_raw("fashion_mnist", path, download), n_train, n_test, subset_seed)
-
-
-def _cifar10(
-    path: str | os.PathLike | None,
-    n_train: int | None,
-    n_test: int | None,
-    subset_seed: int,
-    download: bool = True,
-    cache: bool = True,
-) -> RawData:
-    return load_cifar10_raw(path, n_train, n_test, subset_seed, download, cache)
+    """The n_train / n_test subsets of the IDX dataset ``name`` ("mnist" or "fashion_mnist")."""
+    return take_subsets(load_mnist_raw(name, path, download), n_train, n_test, subset_seed)
 
 
 LOADERS: dict[str, Callable[..., RawData]] = {
     "digits": _digits,
-    "mnist": _mnist,
-    "fashion_mnist": _fashion_mnist,
-    "cifar10": _cifar10,
+    "mnist": partial(_idx, "mnist"),
+    "fashion_mnist": partial(_idx, "fashion_mnist"),
+    "cifar10": load_cifar10_raw,
     "synthetic": _synthetic,
 }
 """name -> loader(path, n_train, n_test, subset_seed, **options) returning the subset RawData."""

@@ -13,24 +13,5 @@
     predict_grid(model, depths, widths, seeds, **options)           -> tidy pandas.DataFrame
 """
 
-from earlyphase.theory.predict import (
-    MODELS,
-    PREDICTED,
-    PredictConfig,
-    Prediction,
-    grid_rows,
-    predict_critical_values,
-    predict_grid,
-    sharpness_ratio,
-)
-
-__all__ = [
-    "MODELS",
-    "PREDICTED",
-    "PredictConfig",
-    "Prediction",
-    "grid_rows",
-    "predict_critical_values",
-    "predict_grid",
-    "sharpness_ratio",
-]
+from earlyphase.theory.predict import *  # noqa: F403 (the public API, listed once in predict.__all__)
+from earlyphase.theory.predict import __all__

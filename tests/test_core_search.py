@@ -6,6 +6,7 @@ bottom until the first divergence, thresholds read off by direct scans), and
 """
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -222,3 +223,13 @@ def test_flag_margins_follow_the_flags():
     assert flags.loss_margin == pytest.approx(math.log(1.3))
     assert flags.sharpness_margin == pytest.approx(math.log(2.3 / 2.0) - math.log(1.1))
     assert (flags.loss_margin > 0) == flags.loss_catapult and (flags.sharpness_margin > 0) == flags.sharpness_catapult
+
+
+def test_flag_margins_of_a_peak_at_zero_or_below_come_without_a_warning():
+    to_zero = Trajectory.from_arrays(3.0, 1.5, [1.0, 0.0, 0.0], "mse", sharpness=[2.0, 0.0, -0.5])
+    negative = Trajectory.from_arrays(3.0, 1.5, [1.0, 0.5, 0.2], "mse", sharpness=[2.0, -0.1, -0.5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        zero_flags, negative_flags = flags_of(to_zero), flags_of(negative)
+    assert zero_flags.loss_margin == -math.inf and zero_flags.sharpness_margin == -math.inf
+    assert math.isnan(negative_flags.sharpness_margin)

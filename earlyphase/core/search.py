@@ -85,11 +85,15 @@ def flags_of(trajectory: Trajectory, epsilon: float = 0.0) -> Flags:
 
 
 def _log_peak_ratio(values: np.ndarray) -> float:
-    """log(max_{t >= 1} v_t / v_0) over finite values; NaN when there are none."""
+    """log(max_{t >= 1} v_t / v_0) over finite values: -inf for a zero peak; NaN when there are
+    none, when v_0 is not positive, or for a negative peak."""
     later = values[1:][np.isfinite(values[1:])]
     if later.size == 0 or not values[0] > 0:
         return math.nan
-    return float(np.log(later.max() / values[0]))
+    ratio = later.max() / values[0]
+    if ratio <= 0:
+        return -math.inf if ratio == 0 else math.nan
+    return float(np.log(ratio))
 
 
 @dataclass(frozen=True)

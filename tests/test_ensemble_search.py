@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from earlyphase.core.search import BracketPlan, CGrid, Flags, GridPlan, run_search
-from earlyphase.empirical.curvature.lanczos import lanczos_top
+from earlyphase.empirical.curvature.lanczos import lanczos_top, reorthogonalise
 from earlyphase.empirical.ensemble.search import NO_FLAGS, run_lockstep, speculate
 
 GRID = CGrid(x_min=0.0, x_max=6.0, x_step=0.1)  # 61 points
@@ -123,3 +123,31 @@ def test_members_matvec_multiplies_only_the_members_still_iterating():
     for name in ("value", "vector", "residual", "matvecs", "converged"):
         torch.testing.assert_close(getattr(subset, name), getattr(full, name), rtol=1e-12, atol=1e-14)
     assert int(subset.matvecs[0]) == 1 and sum(rows) == int(subset.matvecs.sum())  # no product past convergence
+
+
+def test_finished_members_leave_the_recurrence_of_a_whole_batch_matvec():
+    matrices = torch.stack([random_symmetric(seed, 30) for seed in range(4)])
+    starts = torch.tensor(np.random.default_rng(5).standard_normal((4, 30)))
+    starts[2] = torch.linalg.eigh(matrices[2]).eigenvectors[:, -1]  # converges at once
+    zero_rows = []
+
+    def product(v):
+        zero_rows.append((v == 0).all(-1).tolist())
+        return torch.einsum("bij,bj->bi", matrices, v)
+
+    result = lanczos_top(product, starts, tol=1e-8)
+    assert int(result.matvecs[2]) == 1 and not zero_rows[0][2] and all(rows[2] for rows in zero_rows[1:])
+    for member in range(4):
+        alone = lanczos_top(lambda v, m=matrices[member]: m @ v, starts[member], tol=1e-8)
+        torch.testing.assert_close(result.vector[member], alone.vector, rtol=1e-10, atol=1e-12)
+        assert int(result.matvecs[member]) == int(alone.matvecs)
+
+
+def test_reorthogonalise_leaves_a_vector_orthogonal_to_each_members_basis():
+    rng = np.random.default_rng(11)
+    basis = torch.linalg.qr(torch.tensor(rng.standard_normal((3, 40, 6)))).Q.transpose(1, 2)  # (3, 6, 40) orthonormal rows
+    vectors = torch.tensor(rng.standard_normal((3, 40)))
+    projected = reorthogonalise(basis, vectors)
+    assert float(torch.einsum("kmn,kn->km", basis, projected).abs().max()) < 1e-13
+    expected = vectors - torch.einsum("kmn,km->kn", basis, torch.einsum("kmn,kn->km", basis, vectors))
+    torch.testing.assert_close(projected, expected, rtol=1e-12, atol=1e-12)

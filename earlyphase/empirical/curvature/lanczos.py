@@ -67,9 +67,23 @@ def project_out(basis: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
     return vector - torch.einsum("...mn,...m->...n", basis, coefficients)
 
 
+def reorthogonalise(basis: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
+    """w <- w - Q (Q^T w), twice (classical Gram-Schmidt with reorthogonalisation), for the rows
+    w of ``vectors`` (K, n) against their bases Q (K, m, n).
+
+    On the CPU the members go one at a time: one member's basis stays in the cache across the
+    four passes, while a batch of them streams from memory every pass (measured 4x faster at
+    16 members x 8 x 59k float64). On an accelerator the batch is one kernel per pass.
+    """
+    if vectors.device.type != "cpu":
+        return project_out(basis, project_out(basis, vectors))
+    return torch.stack([project_out(q, project_out(q, w)) for q, w in zip(basis, vectors)])
+
+
 def grow(basis: torch.Tensor, capacity: int) -> torch.Tensor:
-    """The basis buffer (..., m, n) copied into a zero buffer of ``capacity`` rows."""
-    larger = basis.new_zeros(*basis.shape[:-2], capacity, basis.shape[-1])
+    """The basis buffer (..., m, n) copied into a buffer of ``capacity`` rows (the new rows are
+    uninitialised: row j is written before it is read)."""
+    larger = basis.new_empty(*basis.shape[:-2], capacity, basis.shape[-1])
     larger[..., : basis.shape[-2], :] = basis
     return larger
 
@@ -118,14 +132,19 @@ class RitzTracker:
         return bool(self.done.all())
 
 
-def _pending_products(matvec: Callable[..., torch.Tensor], q: torch.Tensor, pending: torch.Tensor) -> torch.Tensor:
-    """A q for the ``pending`` members (flat indices) by matvec(vectors, members), zero for the others."""
-    flat = q.reshape(-1, q.shape[-1])
-    if len(pending) == len(flat):
-        return matvec(flat, pending).reshape(q.shape)
-    products = torch.zeros_like(flat)
-    products[pending] = matvec(flat[pending], pending)
-    return products.reshape(q.shape)
+def _active_products(
+    matvec: Callable[..., torch.Tensor], q: torch.Tensor, active: torch.Tensor, batch: torch.Size, by_member: bool
+) -> torch.Tensor:
+    """A q for the ``active`` members (flat indices; q holds their rows): by matvec(q, active) when
+    ``by_member``, else by matvec on the whole batch with zero vectors for the finished members."""
+    if by_member:
+        return matvec(q, active)
+    members = batch.numel()
+    if len(active) == members:
+        return matvec(q.reshape(*batch, q.shape[-1])).reshape(q.shape)
+    full = q.new_zeros(members, q.shape[-1])
+    full[active] = q
+    return matvec(full.reshape(*batch, q.shape[-1])).reshape(members, -1)[active]
 
 
 def lanczos_top(
@@ -140,57 +159,86 @@ def lanczos_top(
 
     Stops when every member has relative residual beta_j |s_j| / |theta| <= tol (tested on the
     host every ``check_every`` iterations), or after min(max_iter, n) products; ``matvecs``
-    counts the products each member used.
+    counts the products each member used. At each check the members that are done leave the
+    recurrence: their Ritz vectors are formed and their rows dropped, so the vector work (the
+    reorthogonalisation streams the basis) shrinks with the members still iterating.
 
     ``by_member``: ``matvec`` is called as matvec(vectors, members), the products of the members
     with flat indices ``members`` (K,) (into the leading axes of ``start``) for their vectors
-    (K, n), and only for the members still iterating at the last host check (the others, whose
-    results are final, get a zero product): a member that converged early costs no more products.
-    ``members`` is the same tensor object for as long as that set does not change.
+    (K, n), and only for the members still iterating at the last host check: a member that
+    converged early costs no more products. ``members`` is the same tensor object for as long
+    as that set does not change. Otherwise ``matvec`` takes the whole batch (..., n), with zero
+    vectors in the rows of finished members.
     """
     if tol <= 0 or max_iter < 1 or check_every < 1:
         raise ValueError(
             f"lanczos needs tol > 0, max_iter >= 1 and check_every >= 1, got tol={tol!r}, "
             f"max_iter={max_iter!r}, check_every={check_every!r}"
         )
-    steps = min(max_iter, start.shape[-1])
+    n = start.shape[-1]
+    steps = min(max_iter, n)
     batch, device = start.shape[:-1], start.device
-    norm = torch.linalg.vector_norm(start, dim=-1, keepdim=True)
+    flat_start = start.reshape(-1, n)
+    norm = torch.linalg.vector_norm(flat_start, dim=-1, keepdim=True)
     if bool((norm == 0).any()):
         raise ValueError("lanczos start vector must be non-zero")
-    q = start / norm
-    basis = start.new_zeros(*batch, min(steps, INITIAL_CAPACITY), start.shape[-1])
-    alphas = start.new_zeros(*batch, steps)
-    betas = start.new_zeros(*batch, steps)
-    tracker = RitzTracker(batch.numel(), steps, tol, start.dtype)
+    members = flat_start.shape[0]
+    q = flat_start / norm  # rows: the active members, in the order of ``active``
+    active_host = torch.arange(members)  # flat indices of the members still iterating
+    active = active_host.to(device)
+    basis = start.new_empty(members, min(steps, INITIAL_CAPACITY), n)
+    alphas = start.new_zeros(members, steps)
+    betas = start.new_zeros(members, steps)
+    vectors = torch.empty_like(flat_start)
+    tracker = RitzTracker(members, steps, tol, start.dtype)
     tiny = torch.finfo(start.dtype).tiny
-    pending = torch.arange(batch.numel(), device=device)
     for j in range(steps):
         if j == basis.shape[-2]:
             basis = grow(basis, min(2 * j, steps))
-        basis[..., j, :] = q
-        w = _pending_products(matvec, q, pending) if by_member else matvec(q)
-        alphas[..., j] = alpha = torch.sum(q * w, dim=-1)
-        w = w - alpha[..., None] * q
+        basis[:, j, :] = q
+        w = _active_products(matvec, q, active, batch, by_member)
+        alpha = torch.sum(q * w, dim=-1)
+        alphas[active, j] = alpha
+        w = w - alpha[:, None] * q
         if j > 0:
-            w = w - betas[..., j - 1, None] * basis[..., j - 1, :]
-        w = project_out(basis[..., : j + 1, :], project_out(basis[..., : j + 1, :], w))
-        betas[..., j] = beta = torch.linalg.vector_norm(w, dim=-1)
+            w = w - betas[active, j - 1, None] * basis[:, j - 1, :]
+        w = reorthogonalise(basis[:, : j + 1, :], w)
+        beta = torch.linalg.vector_norm(w, dim=-1)
+        betas[active, j] = beta
         if (j + 1) % check_every == 0 or j + 1 == steps:
-            flat = (-1, j + 1)
-            if tracker.update(alphas[..., : j + 1].reshape(flat).cpu(), betas[..., : j + 1].reshape(flat).cpu()):
+            all_done = tracker.update(alphas[:, : j + 1].cpu(), betas[:, : j + 1].cpu())
+            finished = tracker.done[active_host]
+            if bool(finished.any()):
+                rows = torch.nonzero(finished).flatten()
+                done = rows.to(device)
+                vectors[active[done]] = _ritz_vectors(basis[done], tracker.coefficients[active_host[rows]], j + 1)
+                keep_host = torch.nonzero(~finished).flatten()
+                keep = keep_host.to(device)
+                active_host, active = active_host[keep_host], active[keep]
+                basis, w, beta = _rows(basis, keep, j + 1), w[keep], beta[keep]
+            if all_done:
                 break
-            if int((~tracker.done).sum()) < len(pending):  # the same tensor while the set is unchanged
-                pending = torch.nonzero(~tracker.done).flatten().to(device)
-        q = torch.where(beta[..., None] > 0, w / beta.clamp_min(tiny)[..., None], torch.zeros_like(w))
-    used = basis.shape[-2]
-    coefficients = tracker.coefficients[:, :used].reshape(*batch, used).to(device)
-    vector = torch.einsum("...mn,...m->...n", basis, coefficients)
-    vector = vector / torch.linalg.vector_norm(vector, dim=-1, keepdim=True)
+        q = torch.where(beta[:, None] > 0, w / beta.clamp_min(tiny)[:, None], 0.0)
+    if len(active):
+        vectors[active] = _ritz_vectors(basis, tracker.coefficients[active_host], j + 1)
+    vectors = vectors / torch.linalg.vector_norm(vectors, dim=-1, keepdim=True)
     return LanczosResult(
         value=tracker.value.reshape(batch).to(device),
-        vector=vector,
+        vector=vectors.reshape(start.shape),
         residual=tracker.residual.reshape(batch).to(device),
         matvecs=tracker.matvecs.reshape(batch).to(device),
         converged=tracker.converged.reshape(batch).to(device),
     )
+
+
+def _rows(basis: torch.Tensor, members: torch.Tensor, used: int) -> torch.Tensor:
+    """The buffer of the ``members`` (row indices), copying only its first ``used`` basis vectors."""
+    kept = basis.new_empty(len(members), *basis.shape[1:])
+    kept[:, :used] = basis[members, :used]
+    return kept
+
+
+def _ritz_vectors(basis: torch.Tensor, coefficients: torch.Tensor, rows: int) -> torch.Tensor:
+    """y = Q s (unnormalised) from K members' bases (K, >= rows, n) and Ritz coefficients (K, >= rows)
+    on the host, over the first ``rows`` basis vectors."""
+    return torch.einsum("kmn,km->kn", basis[:, :rows, :], coefficients[:, :rows].to(basis.device))

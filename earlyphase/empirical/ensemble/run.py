@@ -216,18 +216,32 @@ def _solve(
     config: TrainConfig,
     options: EnsembleOptions,
 ) -> LanczosResult:
-    """Batched Lanczos multiplying only the members still iterating (their rows of theta); the
-    operator of one set of members is built once (it keeps its gradient graph between products)."""
+    """Batched Lanczos multiplying only the members still iterating (their rows of theta).
+
+    The operator of a set of members keeps its gradient graph between products; when members
+    finish, the graph is rebuilt for the others only once they are at most half of it (until
+    then the finished members get zero vectors): a rebuild costs a forward and backward pass.
+    """
     current_members: torch.Tensor | None = None
+    graph_members: torch.Tensor | None = None  # the members the operator's graph holds
+    rows: torch.Tensor | None = None  # positions of current_members in graph_members (None: the same)
     operator: Operator | None = None
 
     def matvec(vectors: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
-        nonlocal current_members, operator
+        nonlocal current_members, graph_members, rows, operator
         if members is not current_members:
-            operator = None  # free the previous graph first
-            operator = operator_at(theta if len(members) == len(theta) else theta[members])
             current_members = members
-        return operator(vectors)
+            if graph_members is None or 2 * len(members) <= len(graph_members):
+                operator = None  # free the previous graph first
+                operator = operator_at(theta if len(members) == len(theta) else theta[members])
+                graph_members, rows = members, None
+            else:
+                rows = torch.searchsorted(graph_members, members)
+        if rows is None:
+            return operator(vectors)
+        padded = vectors.new_zeros(len(graph_members), vectors.shape[-1])
+        padded[rows] = vectors
+        return operator(padded)[rows]
 
     return lanczos_top(matvec, start, config.lanczos_tol, config.lanczos_max_iter, options.check_every, by_member=True)
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from earlyphase.core.search import BracketPlan, CGrid, Flags, GridPlan, run_search
-from earlyphase.empirical.curvature.lanczos import lanczos_top, reorthogonalise
+from earlyphase.empirical.curvature.lanczos import lanczos_step, lanczos_steps, lanczos_top
 from earlyphase.empirical.ensemble.search import NO_FLAGS, run_lockstep, speculate
 
 GRID = CGrid(x_min=0.0, x_max=6.0, x_step=0.1)  # 61 points
@@ -143,11 +143,16 @@ def test_finished_members_leave_the_recurrence_of_a_whole_batch_matvec():
         assert int(result.matvecs[member]) == int(alone.matvecs)
 
 
-def test_reorthogonalise_leaves_a_vector_orthogonal_to_each_members_basis():
+def test_the_cpu_step_one_member_at_a_time_equals_the_batched_step():
     rng = np.random.default_rng(11)
-    basis = torch.linalg.qr(torch.tensor(rng.standard_normal((3, 40, 6)))).Q.transpose(1, 2)  # (3, 6, 40) orthonormal rows
-    vectors = torch.tensor(rng.standard_normal((3, 40)))
-    projected = reorthogonalise(basis, vectors)
-    assert float(torch.einsum("kmn,kn->km", basis, projected).abs().max()) < 1e-13
-    expected = vectors - torch.einsum("kmn,km->kn", basis, torch.einsum("kmn,kn->km", basis, vectors))
-    torch.testing.assert_close(projected, expected, rtol=1e-12, atol=1e-12)
+    members, n, j = 3, 40, 5
+    basis = torch.linalg.qr(torch.tensor(rng.standard_normal((members, n, j + 1)))).Q.transpose(1, 2)  # orthonormal rows
+    product = torch.tensor(rng.standard_normal((members, n)))
+    beta_previous = torch.tensor(rng.uniform(0.5, 1.0, members))
+    batched = lanczos_step(basis, product, beta_previous, j)
+    for got, expected in zip(lanczos_steps(basis, product, beta_previous, j), batched):
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-13)
+    alpha, beta, q_next = batched
+    torch.testing.assert_close(alpha, torch.einsum("kn,kn->k", basis[:, j], product))
+    assert float(torch.einsum("kmn,kn->km", basis, q_next).abs().max()) < 1e-13  # orthogonal to Q_j
+    torch.testing.assert_close(torch.linalg.vector_norm(q_next, dim=-1), torch.ones(members, dtype=torch.float64))

@@ -10,8 +10,11 @@
 2. direct: 16 values of c at width 64 (same data), ``run_at_c`` one after another vs one
    ``run_ensemble``, with 1 and with 2 torch threads (on a busy machine extra threads spin).
 3. precision: the ensemble sweep of part 1 in float64: are float32's critical values the same?
+4. hvp, the floor: one Hessian-vector product of 16 members at width 64 (the ensemble's
+   batched operator) against 16 products one member at a time, 1 thread. The products are
+   most of a run's arithmetic; when the batched one is not faster, no ensemble can be.
 
-    .venv/bin/python benchmarks/bench_ensemble.py [--jobs 2] [--threads 1] [--skip direct,precision]
+    .venv/bin/python benchmarks/bench_ensemble.py [--jobs 2] [--threads 1] [--skip direct,precision,hvp]
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from earlyphase.core import CRITICAL_NAMES
 from earlyphase.core.search import flags_of
 from earlyphase.empirical import TrainConfig, prepare, run_at_c
 from earlyphase.empirical.ensemble import Member, prepare_ensemble, run_ensemble
+from earlyphase.empirical.ensemble.run import hessian_products
+from earlyphase.empirical.objective import hessian_operator
 from earlyphase.empirical.sweep import LocalExecutor, run_sweep, spec_from_mapping
 from earlyphase.empirical.sweep.spec import merge
 from earlyphase.empirical.training import load_training_data
@@ -112,11 +117,39 @@ def part_precision(work: Path, args: argparse.Namespace, float32: pd.DataFrame |
           + "".join(f"\n      {d}" for d in diff), flush=True)  # fmt: skip
 
 
+def part_hvp() -> None:
+    torch.set_num_threads(1)
+    config = TrainConfig(dataset="fashion_mnist", n_train=4096, measure_size=512, depth=4, width=64, steps=10)
+    data = load_training_data(config)
+    ensemble, experiment = prepare_ensemble(config, [(0, 0)], dataset=data), prepare(config, data)
+    members = 16
+    generator = torch.Generator().manual_seed(0)
+    theta = experiment.theta0 + 0.01 * torch.randn(members, experiment.theta0.numel(), generator=generator)
+    vectors = torch.randn(members, experiment.theta0.numel(), dtype=torch.float64, generator=generator)
+    probe, method = experiment.probe, ensemble.shared.hvp_method
+    batched = hessian_products(ensemble.shared.probe, method)(theta)
+    singles = [hessian_operator(probe.model, probe.loss_fn, theta[m], probe.measure_batch, method)[0] for m in range(members)]
+    batched_s = _best_of(lambda: batched(vectors))
+    singles_s = _best_of(lambda: [product(vector) for product, vector in zip(singles, vectors)])
+    print(f"[4] one HVP of {members} members (width 64, measurement batch 512, 1 thread): batched {batched_s * 1e3:.1f} ms, "
+          f"one member at a time {singles_s * 1e3:.1f} ms, ratio {singles_s / batched_s:.2f}x", flush=True)  # fmt: skip
+
+
+def _best_of(function, repeats: int = 5) -> float:
+    function()
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=2, help="sweep worker processes")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per sweep worker")
-    parser.add_argument("--skip", default="", help="comma-separated parts to skip: sweep, direct, precision")
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: sweep, direct, precision, hvp")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     print(f"machine: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), load average "
@@ -128,6 +161,8 @@ def main() -> None:
             part_direct(args)
         if "precision" not in skip:
             part_precision(work, args, float32)
+        if "hvp" not in skip:
+            part_hvp()
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

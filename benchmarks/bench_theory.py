@@ -28,6 +28,7 @@ from jax.flatten_util import ravel_pytree
 
 from earlyphase.theory.linear import Layers, LinearNet, dense_loss, empty_factors, init_weights, inputs, targets
 from earlyphase.theory.linear_hessian import point_at, subspace_hessian
+from earlyphase.theory.precision import x64
 from earlyphase.theory.predict import predict_grid
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,7 +68,7 @@ def bench_grid() -> None:
 
 
 def bench_hvp(depth: int = 8, width: int = 512, seeds: int = 16, cs: int = 16) -> None:
-    with jax.enable_x64(True):
+    with x64():
         net = LinearNet(depth, width)
         weights = Layers(*(jnp.asarray(w) for w in init_weights(net, range(seeds))))
         x, y = inputs(net), targets(net)

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from earlyphase.theory.lanczos import LanczosSettings, lanczos_top
+from earlyphase.theory.precision import x64
 
 DIM = 30
 SETTINGS = LanczosSettings(iterations=12, max_cycles=20, tol=1e-10)
@@ -15,7 +16,7 @@ SETTINGS = LanczosSettings(iterations=12, max_cycles=20, tol=1e-10)
 
 @pytest.fixture(autouse=True)
 def float64():
-    with jax.enable_x64(True):
+    with x64():
         yield
 
 

@@ -22,6 +22,7 @@ from earlyphase.theory.linear import (
     targets,
 )
 from earlyphase.theory.linear_hessian import constrain, point_at, subspace_hessian
+from earlyphase.theory.precision import x64
 from earlyphase.theory.predict import predict_critical_values, predict_grid, sharpness_ratio
 from earlyphase.theory.uv import uv_init
 
@@ -36,7 +37,7 @@ CASES = [
 
 @pytest.fixture(autouse=True)
 def float64():
-    with jax.enable_x64(True):
+    with x64():
         yield
 
 
@@ -152,7 +153,7 @@ TINY = {
 
 @pytest.fixture(scope="module")
 def tiny():
-    with jax.enable_x64(True):
+    with x64():
         return predict_critical_values("linear", 3, 5, **TINY)
 
 

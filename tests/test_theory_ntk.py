@@ -15,11 +15,12 @@ from earlyphase.theory.ntk import (
     linearized_trajectories,
     predicted_sharpness0,
 )
+from earlyphase.theory.precision import x64
 
 
 @pytest.fixture(autouse=True)
 def float64():
-    with jax.enable_x64(True):
+    with x64():
         yield
 
 
@@ -131,14 +132,21 @@ def test_tanh_and_unknown_activations_are_refused():
         infinite_width_ntk(x, 2, "gelu")
 
 
-def test_neural_tangents_analytic_kernel():
+@pytest.mark.parametrize("activation", ["relu", "erf", "linear"])
+@pytest.mark.parametrize("parameterization", ["ntk", "standard"])
+@pytest.mark.parametrize("sigma_w2", [1.0, 2.0])
+def test_neural_tangents_analytic_kernel(activation, parameterization, sigma_w2):
+    """The recursion against neural-tangents' analytic NTK (the ``ntk`` extra); in standard
+    parameterisation both are the kernel of a width-64 network to leading order in the width."""
     nt = pytest.importorskip("neural_tangents")
     stax = nt.stax
+    phi = {"relu": stax.Relu(), "erf": stax.Erf(), "linear": stax.Identity()}[activation]
     x = np.random.default_rng(5).standard_normal((4, 7))
-    sigma_w2 = 2.0
+    width = 64
     layers = []
     for _ in range(3):
-        layers += [stax.Dense(512, W_std=np.sqrt(sigma_w2), b_std=None, parameterization="ntk"), stax.Relu()]
-    _, _, kernel_fn = stax.serial(*layers, stax.Dense(1, W_std=1.0, b_std=None, parameterization="ntk"))
+        layers += [stax.Dense(width, W_std=np.sqrt(sigma_w2), b_std=None, parameterization=parameterization), phi]
+    _, _, kernel_fn = stax.serial(*layers, stax.Dense(1, W_std=1.0, b_std=None, parameterization=parameterization))
     expected = np.asarray(kernel_fn(x, None, "ntk"))
-    np.testing.assert_allclose(infinite_width_ntk(x, 4, "relu", "ntk", sigma_w2), expected, rtol=1e-6)
+    got = infinite_width_ntk(x, 4, activation, parameterization, sigma_w2, width=width if parameterization == "standard" else None)
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12 * np.abs(expected).max())

@@ -16,8 +16,9 @@ grid at a given width.
 
 from __future__ import annotations
 
-from functools import partial
-from typing import NamedTuple
+from collections.abc import Callable
+from functools import cache, partial
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -26,6 +27,7 @@ from jax.flatten_util import ravel_pytree
 from earlyphase.theory.lanczos import Eigenpair, LanczosSettings, lanczos_top
 from earlyphase.theory.linear import Layers, LinearNet, empty_factors, gd_update, inputs, loss_gradient, mse, ntk_top, targets
 from earlyphase.theory.linear_hessian import Point, constrain, point_at, subspace_hessian, transfer
+from earlyphase.theory.precision import jit_options
 
 
 class SeedState(NamedTuple):
@@ -114,13 +116,7 @@ def _run(
     return tuple(jnp.concatenate([jnp.asarray(a, r.dtype)[None], r]) for a, r in zip(first, records))
 
 
-COMPILER_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
-"""No YNNPACK fusions: XLA:CPU otherwise fuses the thin low-rank products into the W0 GEMMs and
-the fused kernels run 2-3x slower than a plain GEMM plus a loop fusion (measured on the HVP)."""
-
-
-@partial(jax.jit, static_argnames=("net", "steps", "settings", "loss_max"), compiler_options=COMPILER_OPTIONS)
-def run_chunk(
+def chunk_program(
     net: LinearNet,
     steps: int,
     settings: LanczosSettings,
@@ -142,3 +138,13 @@ def run_chunk(
     states = jax.vmap(partial(_seed_state, net, settings, hidden))(weights, keys)
     per_seed = jax.vmap(partial(_run, net, steps, settings, loss_max, sharpness), in_axes=(None, 0))
     return jax.vmap(per_seed, in_axes=(0, None))(states, c_values)
+
+
+def run_chunk(*args: Any, **kwargs: Any) -> tuple[jnp.ndarray, ...]:
+    """``chunk_program`` compiled (once per static arguments) with the theory's ``jit_options``."""
+    return _compiled_chunk_program()(*args, **kwargs)
+
+
+@cache
+def _compiled_chunk_program() -> Callable[..., tuple[jnp.ndarray, ...]]:
+    return jax.jit(chunk_program, static_argnames=("net", "steps", "settings", "loss_max"), **jit_options())

@@ -39,6 +39,7 @@ from earlyphase.empirical.objective import hessian_operator
 from earlyphase.empirical.sweep import LocalExecutor, run_sweep, spec_from_mapping
 from earlyphase.empirical.sweep.spec import merge
 from earlyphase.empirical.training import load_training_data
+from timing import best_of
 
 REDUCED_EXAMPLE = {
     "name": "fcn-fashion-mnist-cpu-reduced",
@@ -129,20 +130,10 @@ def part_hvp() -> None:
     probe, method = experiment.probe, ensemble.shared.hvp_method
     batched = hessian_products(ensemble.shared.probe, method)(theta)
     singles = [hessian_operator(probe.model, probe.loss_fn, theta[m], probe.measure_batch, method)[0] for m in range(members)]
-    batched_s = _best_of(lambda: batched(vectors))
-    singles_s = _best_of(lambda: [product(vector) for product, vector in zip(singles, vectors)])
+    batched_s = best_of(lambda: batched(vectors), repeats=5)
+    singles_s = best_of(lambda: [product(vector) for product, vector in zip(singles, vectors)], repeats=5)
     print(f"[4] one HVP of {members} members (width 64, measurement batch 512, 1 thread): batched {batched_s * 1e3:.1f} ms, "
           f"one member at a time {singles_s * 1e3:.1f} ms, ratio {singles_s / batched_s:.2f}x", flush=True)  # fmt: skip
-
-
-def _best_of(function, repeats: int = 5) -> float:
-    function()
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - started)
-    return best
 
 
 def main() -> None:

@@ -30,18 +30,9 @@ from earlyphase.theory.linear import Layers, LinearNet, dense_loss, empty_factor
 from earlyphase.theory.linear_hessian import point_at, subspace_hessian
 from earlyphase.theory.precision import x64
 from earlyphase.theory.predict import predict_grid
+from timing import best_of
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _best_of(function, repeats: int = 3) -> float:
-    function()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def bench_uv_cli() -> None:
@@ -80,14 +71,14 @@ def bench_hvp(depth: int = 8, width: int = 512, seeds: int = 16, cs: int = 16) -
 
         batched = jax.jit(jax.vmap(jax.vmap(one, in_axes=(None, 0)), in_axes=(0, None)))
         scales = jnp.linspace(1.0, 2.0, cs)
-        subspace = _best_of(lambda: batched(weights, scales).block_until_ready()) / (seeds * cs)
+        subspace = best_of(lambda: batched(weights, scales).block_until_ready()) / (seeds * cs)
 
         single = Layers(*(w[0] for w in weights))
         flat, unravel = ravel_pytree(single)
         loss = lambda theta: dense_loss(net, unravel(theta), x, y)  # noqa: E731
         dense_hvp = jax.jit(lambda theta, v: jax.jvp(jax.grad(loss), (theta,), (v,))[1])
         direction = jnp.ones_like(flat)
-        dense = _best_of(lambda: dense_hvp(flat, direction).block_until_ready())
+        dense = best_of(lambda: dense_hvp(flat, direction).block_until_ready())
     print(
         f"one HVP at d={depth}, w={width} ({net.num_params} parameters): range subspace {subspace * 1e3:.2f} ms per run "
         f"(batched {seeds} seeds x {cs} c) vs dense forward-over-reverse {dense * 1e3:.2f} ms: {dense / subspace:.1f}x"

@@ -67,6 +67,26 @@ def test_non_monotone_flags_use_the_smallest_c():
     assert result.c_max == Threshold("c_max", 3.0, 3.0, 4.0)
 
 
+def test_runs_above_the_first_divergence_do_not_count():
+    # c = 5 trains again above the divergence at c = 4, with a sharpness rise and a barrier:
+    # the scan ends at c = 4, so c_sharp and c_barrier stay unfound with the bracket's top at 4.
+    result = critical_values(
+        C,
+        loss_catapult=[False, True, True, True, True, True],
+        sharpness_catapult=[False, False, False, False, True, True],
+        diverged=[False, False, False, True, False, True],
+        barrier=[False, False, False, False, True, True],
+    )
+    assert result.c_max == Threshold("c_max", 3.0, 3.0, 4.0)
+    assert result.c_sharp == Threshold("c_sharp", None, 4.0, None)
+    assert result.c_barrier == Threshold("c_barrier", 3.0, 3.0, 4.0)  # none trainable had one: c_max
+
+
+def test_the_initial_loss_never_counts_as_divergence():
+    # L_0 above L_max (a lowered bound) is the start, not a divergence (the window is t = 1..T).
+    assert divergence_flag(np.array([[2e5, 1e3, 10.0], [2e5, 3e5, 10.0]])).tolist() == [False, True]
+
+
 def test_thresholds_outside_the_range_are_not_invented():
     result = critical_values(
         C,

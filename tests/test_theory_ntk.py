@@ -150,3 +150,9 @@ def test_neural_tangents_analytic_kernel(activation, parameterization, sigma_w2)
     expected = np.asarray(kernel_fn(x, None, "ntk"))
     got = infinite_width_ntk(x, 4, activation, parameterization, sigma_w2, width=width if parameterization == "standard" else None)
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12 * np.abs(expected).max())
+
+
+def test_sigma_w2_defaults_to_the_activations():
+    x = np.random.default_rng(2).standard_normal((3, 5))
+    for activation, sigma_w2 in (("relu", 2.0), ("linear", 1.0), ("erf", 1.0)):
+        np.testing.assert_array_equal(infinite_width_ntk(x, 3, activation), infinite_width_ntk(x, 3, activation, sigma_w2=sigma_w2))

@@ -28,6 +28,12 @@ def describe_loss(name: str) -> str:
     return f"{name}: {LOSS_CONVENTIONS[name]}"
 
 
+def default_sigma_w2(activation: str) -> float:
+    """sigma_w^2 of the input and hidden layers (SCIENCE.md section 6): 2 for ReLU (He), 1 for
+    the others (linear, tanh, and erf, tanh's closed-form stand-in in the theory)."""
+    return 2.0 if activation == "relu" else 1.0
+
+
 def is_diverged(loss: ArrayLike, loss_max: float = DEFAULT_LOSS_MAX) -> np.ndarray:
     """Divergence of a loss value: not finite, or L > L_max (elementwise)."""
     loss = np.asarray(loss, dtype=float)

@@ -54,8 +54,8 @@ def sharpness_catapult_flag(sharpness: ArrayLike, epsilon: float = 0.0) -> np.nd
 
 
 def divergence_flag(loss: ArrayLike, loss_max: float = DEFAULT_LOSS_MAX) -> np.ndarray:
-    """exists t with a non-finite L_t or L_t > L_max (step axis last)."""
-    return is_diverged(loss, loss_max).any(axis=-1)
+    """exists t >= 1 with a non-finite L_t or L_t > L_max (step axis last; t = 0 is the initial loss)."""
+    return is_diverged(np.asarray(loss, dtype=float)[..., 1:], loss_max).any(axis=-1)
 
 
 def barrier_flag(path_loss: ArrayLike, loss0: ArrayLike) -> np.ndarray:
@@ -146,7 +146,10 @@ def critical_values(
 ) -> CriticalValues:
     """Thresholds of one sweep from per-run flags (one entry per c, any order).
 
-    ``barrier`` may be None (not measured): c_barrier is then reported not found.
+    The scan ends at the first divergent c: runs at larger c (an overshoot, or a run that
+    trains again above a divergence) are left out of every threshold, so c_sharp and c_barrier
+    never exceed the first divergence. ``barrier`` may be None (not measured): c_barrier is
+    then reported not found.
     """
     c = np.asarray(c, dtype=float)
     if len({c.shape, np.shape(loss_catapult), np.shape(sharpness_catapult), np.shape(diverged)}) != 1 or c.ndim != 1:
@@ -154,6 +157,10 @@ def critical_values(
     if np.unique(c).size != c.size:
         raise ValueError("c values of one sweep must be distinct")
     c_max = last_before_first_true("c_max", c, diverged)
+    if c_max.high is not None:
+        scanned = c <= c_max.high
+        c, loss_catapult, sharpness_catapult = c[scanned], np.asarray(loss_catapult)[scanned], np.asarray(sharpness_catapult)[scanned]
+        barrier = None if barrier is None else np.asarray(barrier)[scanned]
     if barrier is None:
         c_barrier = Threshold("c_barrier", None, None, None)
     else:

@@ -103,9 +103,9 @@ class Trajectory:
 
     @property
     def divergence_step(self) -> int | None:
-        """First step t with a non-finite loss or L_t > L_max, or None."""
-        flags = is_diverged(self.loss, self.loss_max)
-        return int(np.argmax(flags)) if flags.any() else None
+        """First step t >= 1 with a non-finite loss or L_t > L_max, or None (L_0 is the start)."""
+        flags = is_diverged(self.loss[1:], self.loss_max)
+        return int(np.argmax(flags)) + 1 if flags.any() else None
 
     @property
     def diverged(self) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from earlyphase.core.conventions import DEFAULT_LOSS_MAX, LOSS_CONVENTIONS
+from earlyphase.core.conventions import DEFAULT_LOSS_MAX, LOSS_CONVENTIONS, default_sigma_w2
 from earlyphase.core.validate import require_choice, require_int, require_positive
 from earlyphase.empirical.curvature.hvp import HVP_METHODS
 from earlyphase.empirical.curvature.lanczos import DEFAULT_MAX_ITER, DEFAULT_TOL
@@ -15,7 +15,6 @@ from earlyphase.empirical.models import (
     PARAMETERIZATIONS,
     READOUTS,
     check_architecture,
-    default_sigma_w2,
 )
 
 CUSTOM_ARCH = "custom"

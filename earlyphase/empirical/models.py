@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from earlyphase.core.conventions import default_sigma_w2
 from earlyphase.core.validate import require_choice, require_int, require_positive
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -51,11 +52,6 @@ READOUTS = ("standard", "zero", "mup")
 PARAMETERIZATIONS = ("standard", "ntk")
 CNN_MIN_DEPTH = 4
 RESNET_DEPTH = 18
-
-
-def default_sigma_w2(activation: str) -> float:
-    """sigma_w^2 = 2 for ReLU (He), 1 for linear and tanh."""
-    return 2.0 if require_choice("activation", activation, ACTIVATIONS) == "relu" else 1.0
 
 
 def layer_scale(fan_in: int, gain2: float, parameterization: str) -> tuple[float, float]:

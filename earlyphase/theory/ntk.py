@@ -36,7 +36,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import ArrayLike
 
-from earlyphase.core.conventions import DEFAULT_LOSS_MAX
+from earlyphase.core.conventions import DEFAULT_LOSS_MAX, default_sigma_w2
 from earlyphase.core.critical import (
     CriticalValues,
     critical_values,
@@ -128,15 +128,16 @@ _DUALS: dict[str, Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]] = {"rel
 
 
 def layer_contributions(
-    x: ArrayLike, depth: int, activation: str = "relu", sigma_w2: float = 2.0, sigma_out2: float = 1.0
+    x: ArrayLike, depth: int, activation: str = "relu", sigma_w2: float | None = None, sigma_out2: float = 1.0
 ) -> list[np.ndarray]:
     """Theta^(l), l = 1..d, the infinite-width NTK contributions of each weight layer in the ntk
-    parameterisation (module docstring); x is (n x d_in)."""
+    parameterisation (module docstring); x is (n x d_in); sigma_w2 None: the activation's default
+    (``earlyphase.core.default_sigma_w2``: 2 for ReLU, 1 otherwise)."""
     if activation == "tanh":
         raise ValueError("activation 'tanh' has no closed-form kernel; use 'erf' (its closed-form cousin)")
     dual = _DUALS[require_choice("activation", activation, ACTIVATIONS)]
     depth = require_int("depth", depth, 1)
-    sigma2 = [require_positive("sigma_w2", sigma_w2)] * (depth - 1) + [require_positive("sigma_out2", sigma_out2)]
+    sigma2 = _layer_variances(activation, depth, sigma_w2, sigma_out2)
     x = np.asarray(x, dtype=float)
     if x.ndim != 2:
         raise ValueError(f"x must be a matrix (examples x input dimension), got shape {x.shape}")
@@ -155,12 +156,18 @@ def layer_contributions(
     return contributions
 
 
+def _layer_variances(activation: str, depth: int, sigma_w2: float | None, sigma_out2: float) -> list[float]:
+    """sigma_l^2 of the d weight layers: sigma_w^2 (default: the activation's) then sigma_out^2."""
+    hidden = default_sigma_w2(activation) if sigma_w2 is None else require_positive("sigma_w2", sigma_w2)
+    return [hidden] * (depth - 1) + [require_positive("sigma_out2", sigma_out2)]
+
+
 def infinite_width_ntk(
     x: ArrayLike,
     depth: int,
     activation: str = "relu",
     parameterization: str = "ntk",
-    sigma_w2: float = 2.0,
+    sigma_w2: float | None = None,
     sigma_out2: float = 1.0,
     width: int | None = None,
 ) -> np.ndarray:
@@ -174,7 +181,7 @@ def infinite_width_ntk(
         raise ValueError("the standard-parameterisation NTK grows with the width: give width")
     width = require_int("width", width, 1)
     fan_in = [np.shape(x)[1]] + [width] * (depth - 1)
-    sigma2 = [sigma_w2] * (depth - 1) + [sigma_out2]
+    sigma2 = _layer_variances(activation, depth, sigma_w2, sigma_out2)
     return sum(fan / s2 * term for fan, s2, term in zip(fan_in, sigma2, contributions))
 
 
@@ -184,7 +191,7 @@ def predicted_sharpness0(
     depth: int,
     activation: str = "relu",
     parameterization: str = "ntk",
-    sigma_w2: float = 2.0,
+    sigma_w2: float | None = None,
     sigma_out2: float = 1.0,
     width: int | None = None,
 ) -> float:

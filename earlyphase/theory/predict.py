@@ -162,7 +162,7 @@ class Prediction:
             c=c,
             eta=c / float(self.lambda0[seed_index]),
             loss=at("loss"),
-            loss_convention=MSE,
+            loss_convention=describe_loss(MSE),
             sharpness=at("sharpness"),
             sharpness_residual=at("residual"),
             hvp_count=at("hvps"),

@@ -14,6 +14,7 @@ from earlyphase.core import (
     critical_values,
     divergence_flag,
     loss_catapult_flag,
+    non_monotone,
     sharpness_catapult_flag,
     summarize_seeds,
 )
@@ -180,3 +181,20 @@ def test_c_grid():
 )
 def test_phase_labels(loss, sharpness, phase):
     assert classify(loss, sharpness) is phase
+
+
+def test_non_monotone_names_the_flags_that_switch_back():
+    # monotone; the divergent run's sharpness flag (False: not finite) is no switch back
+    assert non_monotone(C, [False, True, True, True, True, True], [False, False, True, True, True, False],
+                        [False] * 5 + [True], [False, False, False, True, True, True]) == ()  # fmt: skip
+    names = non_monotone(
+        C,
+        loss_catapult=[False, True, False, True, True, True],  # rises at 2, not at 3
+        sharpness_catapult=[False, False, True, False, True, False],  # rises at 3, not at 4
+        diverged=[False, False, False, False, False, True],
+        barrier=[False, True, None, False, False, True],  # True at 2, False at 4 (3 unmeasured)
+    )
+    assert names == ("c_loss", "c_sharp", "c_barrier")
+    # c_max: a run trains above a divergent one; flags above the first divergence do not count
+    names = non_monotone(C, [False, True, True, True, False, True], [False] * 6, [False, False, True, False, False, True])
+    assert names == ("c_max",)

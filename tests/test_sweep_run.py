@@ -20,6 +20,7 @@ from earlyphase.cli import main as cli_main
 from earlyphase.core import CRITICAL_NAMES, Trajectory
 from earlyphase.empirical.sweep import DaskExecutor, LocalExecutor, run_sweep, spec_from_mapping, sweep_status
 from earlyphase.empirical.sweep.spec import merge, to_toml
+from earlyphase.empirical.sweep.tables import non_monotone_in, non_monotone_note
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -75,6 +76,7 @@ def test_tables_have_the_documented_columns_and_seed_means(tmp_path):
     per_seed = critical_table(tmp_path)
     for column in ("arch", "depth", "width", "d_over_w", "seed_init", "seed_sgd", "lambda0", "loss0"):
         assert column in per_seed.columns
+    assert per_seed["non_monotone"].isna().all()  # the toy's flags switch once in c (empty cells)
     for name in CRITICAL_NAMES:
         for suffix in ("", "_low", "_high"):
             assert f"{name}{suffix}" in per_seed.columns
@@ -230,3 +232,14 @@ def test_cli_runs_from_flags_alone_then_prints_the_tables(tmp_path, capsys):
     with pytest.raises(SystemExit):  # a bad flag value: one-line error, exit status 2
         cli_main(["sweep", "--out", str(tmp_path / "x"), "--depths", "0", "--widths", "8"])
     assert "model.depths" in capsys.readouterr().err
+
+
+def test_non_monotone_flags_of_a_search_are_named_from_its_runs():
+    def run(c, loss, sharp, diverged, barrier):
+        return {"c": c, "loss_catapult": loss, "sharpness_catapult": sharp, "diverged": diverged, "barrier": barrier}
+
+    runs = [run(1.0, False, False, False, False), run(2.0, True, False, False, True), run(4.0, True, True, False, False), run(8.0, True, False, True, None)]
+    assert non_monotone_in(runs) == ("c_barrier",)
+    note = non_monotone_note(pd.DataFrame({"non_monotone": [float("nan"), "c_barrier"]}))
+    assert "1 of 2 searches" in note and "c_barrier" in note
+    assert non_monotone_note(pd.DataFrame({"non_monotone": [float("nan")]})) is None

@@ -100,12 +100,23 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def _print_note(note: str | None) -> None:
+    if note is not None:
+        print(note)
+
+
 def main(args: argparse.Namespace) -> int:
     from earlyphase.empirical.sweep import driver
     from earlyphase.empirical.sweep.executors import DaskExecutor, LocalExecutor, cpu_count
     from earlyphase.empirical.sweep.spec import load_spec, merge, spec_from_mapping
     from earlyphase.empirical.sweep.store import Store, stored_spec
-    from earlyphase.empirical.sweep.tables import CRITICAL_MEANS_FILE, format_means, seed_mean_table
+    from earlyphase.empirical.sweep.tables import (
+        CRITICAL_MEANS_FILE,
+        CRITICAL_VALUES_FILE,
+        format_means,
+        non_monotone_note,
+        seed_mean_table,
+    )
 
     target = list(args.target)
     if target[:1] in (["status"], ["tables"]):
@@ -120,6 +131,7 @@ def main(args: argparse.Namespace) -> int:
         if per_seed is None:
             raise ValueError(f"no finished search in {root} yet")
         print(format_means(seed_mean_table(per_seed)))
+        _print_note(non_monotone_note(per_seed))
         return 0
     if target[:1] == ["run"]:
         target = target[1:]
@@ -144,5 +156,6 @@ def main(args: argparse.Namespace) -> int:
         import pandas as pd
 
         print(format_means(pd.read_csv(means)))
-        print(f"tables: {Path(args.out) / 'critical_values.csv'}, {means}")
+        _print_note(non_monotone_note(pd.read_csv(Path(args.out) / CRITICAL_VALUES_FILE)))
+        print(f"tables: {Path(args.out) / CRITICAL_VALUES_FILE}, {means}")
     return 1 if status.failed else 0

@@ -7,7 +7,7 @@
 - ``validate``: argument checks; ``provenance``: library versions for records.
 """
 
-from earlyphase.core.conventions import CROSS_ENTROPY, DEFAULT_LOSS_MAX, MSE, describe_loss, is_diverged
+from earlyphase.core.conventions import CROSS_ENTROPY, DEFAULT_LOSS_MAX, MSE, default_sigma_w2, describe_loss, is_diverged
 from earlyphase.core.critical import (
     CRITICAL_NAMES,
     CriticalValues,
@@ -17,6 +17,7 @@ from earlyphase.core.critical import (
     critical_values,
     divergence_flag,
     loss_catapult_flag,
+    non_monotone,
     sharpness_catapult_flag,
     summarize_seeds,
 )
@@ -39,11 +40,13 @@ __all__ = [
     "c_grid",
     "classify",
     "critical_values",
+    "default_sigma_w2",
     "describe_loss",
     "divergence_flag",
     "grid_point",
     "is_diverged",
     "loss_catapult_flag",
+    "non_monotone",
     "sharpness_catapult_flag",
     "summarize_seeds",
 ]

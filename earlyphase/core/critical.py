@@ -173,6 +173,41 @@ def critical_values(
     )
 
 
+def non_monotone(
+    c: ArrayLike,
+    loss_catapult: ArrayLike,
+    sharpness_catapult: ArrayLike,
+    diverged: ArrayLike,
+    barrier: ArrayLike | None = None,
+) -> tuple[str, ...]:
+    """Names of the thresholds whose flag switches back in c among the given runs: it holds at
+    some c and fails at a larger one (c_max: a run trains above a divergent one). Within the
+    scan (c_loss: up to the first divergence; c_sharp and c_barrier: the trainable runs, None
+    entries skipped).
+
+    A grid's thresholds are defined whatever the flags do; a bisection assumes a single switch,
+    so a name here warns that its answer may differ from the grid's by more than one step.
+    """
+    c = np.asarray(c, dtype=float)
+    diverged = np.asarray(diverged, dtype=bool)
+    first_divergent = c[diverged].min() if diverged.any() else np.inf
+    names = []
+    for name, flags, keep in (
+        ("c_loss", loss_catapult, c <= first_divergent),
+        ("c_sharp", sharpness_catapult, c < first_divergent),  # a divergent run's sharpness is not finite
+        ("c_max", diverged, np.ones(c.shape, dtype=bool)),
+        ("c_barrier", barrier, c < first_divergent),
+    ):
+        if flags is None:
+            continue
+        flags = np.asarray(flags, dtype=object)
+        keep = keep & np.array([flag is not None for flag in flags], dtype=bool)
+        ordered = _sorted(c[keep], flags[keep].astype(bool))[1]
+        if (ordered[:-1] & ~ordered[1:]).any():
+            names.append(name)
+    return tuple(names)
+
+
 def _barrier_threshold(c: np.ndarray, barrier: np.ndarray, c_max: Threshold) -> Threshold:
     """Smallest trainable c with a barrier; c_max (same bracket) when none has one."""
     first_divergent = c_max.high

@@ -3,7 +3,9 @@
 - ``critical_values.csv``: one row per (arch, depth, width, seed_init, seed_sgd) with d/w,
   lambda_H0, L_0 and, for each of c_loss, c_sharp, c_max, c_barrier, the estimate, the
   bracketing grid values ``_low`` / ``_high`` and ``_found`` (False: outside the scanned range,
-  estimate empty, the open side of the bracket empty; e.g. c_sharp above c_max).
+  estimate empty, the open side of the bracket empty; e.g. c_sharp above c_max), and
+  ``non_monotone``: the thresholds whose flag switched back in c among the search's runs (a
+  bisection's answer for them may differ from the grid's by more than one step).
 - ``critical_values_mean.csv``: one row per (arch, depth, width): seed statistics of each
   threshold by ``earlyphase.core.summarize_seeds`` (mean and std over the seeds where it was
   found, mean brackets, found count) and of lambda_H0 and L_0.
@@ -19,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from earlyphase.core.critical import CRITICAL_NAMES, Threshold, summarize_seeds
+from earlyphase.core.critical import CRITICAL_NAMES, Threshold, non_monotone, summarize_seeds
 from earlyphase.empirical.sweep.store import INDEX_FILE, write_atomic
 
 CRITICAL_VALUES_FILE = "critical_values.csv"
@@ -53,12 +55,39 @@ def per_seed_table(summaries: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
             row[f"{name}_found"] = threshold.found
         row["runs"] = len(summary["runs"])
         row["method"] = summary["search"]["method"]
+        row["non_monotone"] = " ".join(non_monotone_in(summary["runs"]))
         rows.append(row)
     columns = [*KEY_COLUMNS, *SEED_COLUMNS, "lambda0", "loss0"]
     columns += [f"{name}{suffix}" for name in CRITICAL_NAMES for suffix in ("", "_low", "_high", "_found")]
-    columns += ["runs", "method"]
+    columns += ["runs", "method", "non_monotone"]
     table = pd.DataFrame(rows, columns=columns)
     return table.sort_values([*KEY_COLUMNS[:3], *SEED_COLUMNS], ignore_index=True)
+
+
+def non_monotone_in(runs: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
+    """``earlyphase.core.non_monotone`` of a search's runs (their c and flags)."""
+    runs = list(runs)
+    return non_monotone(
+        [run["c"] for run in runs],
+        [run["loss_catapult"] for run in runs],
+        [run["sharpness_catapult"] for run in runs],
+        [run["diverged"] for run in runs],
+        [run.get("barrier") for run in runs],
+    )
+
+
+def non_monotone_note(per_seed: pd.DataFrame) -> str | None:
+    """A line naming the searches whose flags switched back in c (None when there are none)."""
+    cells = per_seed["non_monotone"].astype(object)
+    flagged = per_seed[cells.notna() & (cells.astype(str) != "")]
+    if flagged.empty:
+        return None
+    names = sorted({name for cell in flagged["non_monotone"] for name in str(cell).split()})
+    return (
+        f"note: {len(flagged)} of {len(per_seed)} searches saw flags switch back in c ({', '.join(names)}; column "
+        "non_monotone of critical_values.csv): a bisection's value for them may differ from the grid's by more "
+        "than one step; rerun those points with method = \"grid\" or confirm = 2 to check"
+    )
 
 
 def seed_mean_table(per_seed: pd.DataFrame) -> pd.DataFrame:

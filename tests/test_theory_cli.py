@@ -58,3 +58,17 @@ def test_bad_input_is_a_one_line_error_naming_the_parameter(arguments, name, cap
     assert exit_info.value.code == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("earlyphase: error:") and name in error and "\n" not in error
+
+
+def test_predict_builds_only_its_own_options_and_never_imports_torch():
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from earlyphase.cli import main; "
+        "assert main(['predict', '--model', 'uv', '--width', '8', '--seeds', '1', '--json']) == 0; "
+        "assert 'torch' not in sys.modules, 'predict imported torch'"
+    )
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout)["model"] == "uv"

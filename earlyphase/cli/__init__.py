@@ -1,7 +1,10 @@
 """The ``earlyphase`` command-line program.
 
-Every module of this package that defines ``register(subparsers)`` adds one subcommand;
-``register`` must call ``parser.set_defaults(run=FUNCTION)`` where FUNCTION(args) -> int.
+Every module of this package that defines ``register(subparsers)`` adds one subcommand, named
+after the module; ``register`` must call ``parser.set_defaults(run=FUNCTION)`` where
+FUNCTION(args) -> int, and the module's ``HELP`` is its one-line summary. Modules import their
+heavy dependencies (torch, jax, pandas) inside functions: a command builds the options of the
+subcommand it runs only, so ``earlyphase predict`` never imports torch.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ Hessian eigenvalue at initialisation. Run `earlyphase SUBCOMMAND --help`.
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The program's parser: every subcommand with its options, or, with ``only``, that
+    subcommand's options and the others listed by name and HELP (their options unbuilt)."""
     parser = argparse.ArgumentParser(
         prog="earlyphase", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -31,13 +36,18 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         module = importlib.import_module(f"{__name__}.{module_info.name}")
         register = getattr(module, "register", None)
-        if register is not None:
+        if register is None:
+            continue
+        if only is None or module_info.name == only:
             register(subparsers)
+        else:
+            subparsers.add_parser(module_info.name, help=module.HELP)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(only=next((token for token in argv if not token.startswith("-")), ""))
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
         parser.print_help()

@@ -19,10 +19,14 @@ the same depth and width, on one example). `--theory none` draws the measurement
 """
 
 
+HELP = "overlay a theory's predicted phase boundaries on a sweep's measured ones"
+"""The one-line summary listed by ``earlyphase --help``."""
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "compare",
-        help="overlay a theory's predicted phase boundaries on a sweep's measured ones",
+        help=HELP,
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

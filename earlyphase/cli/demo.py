@@ -20,10 +20,14 @@ phase_diagram.png and report.txt.
 """
 
 
+HELP = "the whole pipeline on the embedded digits dataset (a few CPU minutes)"
+"""The one-line summary listed by ``earlyphase --help``."""
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="the whole pipeline on the embedded digits dataset (a few CPU minutes)",
+        help=HELP,
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

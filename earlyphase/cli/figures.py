@@ -21,10 +21,14 @@ tens of minutes on 2 cores) and rewrites FIGURES_DIR/data. The sweep's full reco
 """
 
 
+HELP = "redraw the committed figures from their stored results (or --recompute them)"
+"""The one-line summary listed by ``earlyphase --help``."""
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "figures",
-        help="redraw the committed figures from their stored results (or --recompute them)",
+        help=HELP,
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -35,10 +35,14 @@ GRID_DEPTHS = "2,3,4,5,6,7,8"
 GRID_WIDTHS = "16,32,64,128,256,512"
 
 
+HELP = "critical learning rates (c_loss, c_sharp, c_max) predicted by the uv / deep linear models"
+"""The one-line summary listed by ``earlyphase --help``."""
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "predict",
-        help="critical learning rates (c_loss, c_sharp, c_max) predicted by the uv / deep linear models",
+        help=HELP,
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -48,12 +48,16 @@ def _dest(section: str, key: str) -> str:
     return f"spec__{section}__{key}"
 
 
+HELP = "critical values over (c, depth, width, seed): run, resume, status, tables"
+"""The one-line summary listed by ``earlyphase --help``."""
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     from earlyphase.empirical.sweep.spec import HELP, is_list_key, spec_keys
 
     parser = subparsers.add_parser(
         "sweep",
-        help="critical values over (c, depth, width, seed): run, resume, status, tables",
+        help=HELP,
         usage=USAGE,
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -8,8 +8,6 @@ import json
 import math
 from pathlib import Path
 
-import torch
-
 from earlyphase.core.validate import require_int
 
 DESCRIPTION = """\
@@ -49,6 +47,10 @@ def _batch_size(text: str) -> int | None:
         raise argparse.ArgumentTypeError(f"batch size must be an integer or 'full', got {text!r}") from None
 
 
+HELP = "train one network at eta = c / lambda_H0, tracking loss and sharpness"
+"""The one-line summary listed by ``earlyphase --help``."""
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     from earlyphase.core.conventions import LOSS_CONVENTIONS
     from earlyphase.empirical.config import DTYPES, EVAL_SETS
@@ -58,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d = _defaults()
     parser = subparsers.add_parser(
         "train",
-        help="train one network at eta = c / lambda_H0, tracking loss and sharpness",
+        help=HELP,
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -162,6 +164,8 @@ def summary(trajectory, record: Path) -> dict:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    import torch
+
     from earlyphase.empirical.training import prepare, run_at_c
 
     if args.threads is not None:

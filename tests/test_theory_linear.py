@@ -123,20 +123,23 @@ def test_loss_gradient_hvp_and_top_eigenvalue_against_dense_autodiff(net, pad):
 
 
 def _dense_replay(net: LinearNet, seed: int, c: float, steps: int):
-    """GD on the dense weights with autodiff, the top Hessian eigenvalue by eigh at every step."""
+    """GD on the dense weights with autodiff, the top Hessian eigenvalue by eigh at every step,
+    and the largest loss on the straight path from the initial to the final weights."""
     weights = Layers(*(jnp.asarray(w[0]) for w in init_weights(net, [seed])))
     flat, unravel = ravel_pytree(weights)
     x, y = inputs(net), targets(net)
     loss = jax.jit(lambda theta: dense_loss(net, unravel(theta), x, y))
     grad, hess = jax.jit(jax.grad(loss)), jax.jit(jax.hessian(loss))
     losses, tops = [], []
-    eta = None
-    for _ in range(steps + 1):
+    eta, start = None, flat
+    for step in range(steps + 1):
         losses.append(float(loss(flat)))
         tops.append(np.linalg.eigvalsh(np.asarray(hess(flat)))[-1])
         eta = c / tops[0] if eta is None else eta
-        flat = flat - eta * grad(flat)
-    return np.array(losses), np.array(tops)
+        if step < steps:
+            flat = flat - eta * grad(flat)
+    barrier = max(float(loss((1 - s) * start + s * flat)) for s in np.linspace(0.0, 1.0, 101)[1:])
+    return np.array(losses), np.array(tops), barrier
 
 
 TINY = {
@@ -164,8 +167,9 @@ def test_runs_match_dense_gd_and_dense_eigh_step_by_step(tiny):
     for seed in range(2):
         for index in (0, 10, 14):  # c = 1, 2, 2.64
             c = tiny.sweep.c[index]
-            losses, tops = _dense_replay(net, tiny.config.seed_list[seed], c, tiny.config.steps)
+            losses, tops, barrier = _dense_replay(net, tiny.config.seed_list[seed], c, tiny.config.steps)
             np.testing.assert_allclose(tiny.sweep.loss[seed, index], losses, rtol=1e-9, atol=1e-14)
+            assert tiny.sweep.barrier[seed, index] == pytest.approx(barrier, rel=1e-9)
             np.testing.assert_allclose(tiny.sweep.sharpness[seed, index], tops, rtol=1e-9)
             assert np.nanmax(tiny.sweep.residual[seed, index]) <= tiny.config.lanczos.tol
 
@@ -184,6 +188,7 @@ def test_depth_two_ntk_linear_network_is_the_uv_model():
     np.testing.assert_allclose(linear.sweep.loss, uv.sweep.loss[:, :scanned], rtol=1e-6, atol=1e-12)
     both = np.isfinite(linear.sweep.sharpness)
     np.testing.assert_allclose(linear.sweep.sharpness[both], uv.sweep.sharpness[:, :scanned][both], rtol=1e-7)
+    np.testing.assert_allclose(linear.sweep.barrier, uv.sweep.barrier[:, :scanned], rtol=1e-6, atol=1e-12)
 
 
 def test_c_max_at_least_c_loss_for_every_seed(tiny):
@@ -205,9 +210,9 @@ def test_identical_seeds_give_identical_results(tiny):
 
 def test_grid_rows_agree_with_single_predictions(tiny):
     table = predict_grid("linear", depths=(2, 3), widths=(5,), progress=False, **TINY)
-    assert sorted(table["boundary"].unique()) == ["c_loss", "c_max", "c_sharp"]
+    assert sorted(table["boundary"].unique()) == ["c_barrier", "c_loss", "c_max", "c_sharp"]
     rows = table[table["depth"] == 3].set_index("boundary")
-    for name in ("c_loss", "c_sharp", "c_max"):
+    for name in ("c_loss", "c_sharp", "c_max", "c_barrier"):
         assert rows.loc[name, "mean"] == pytest.approx(tiny.summaries[name].mean)
     assert np.allclose(table["d_over_w"], table["depth"] / table["width"])
     assert (table["seeds"] == 3).all() and set(table["depth"]) == {2, 3}

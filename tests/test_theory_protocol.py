@@ -10,7 +10,7 @@ from earlyphase.theory.protocol import Sweep, scan_grid, scan_two_phase, seed_cr
 GRID = c_grid(0.0, 4.0)  # 41 values
 
 
-def _synthetic(loss_up: np.ndarray, sharp_up: np.ndarray, diverged: np.ndarray):
+def _synthetic(loss_up: np.ndarray, sharp_up: np.ndarray, diverged: np.ndarray, barrier_up: np.ndarray | None = None):
     """A fake model whose run at grid index k has the given flags (seeds x 41), and a log of calls."""
     calls: list[tuple[bool, tuple[float, ...]]] = []
 
@@ -28,7 +28,9 @@ def _synthetic(loss_up: np.ndarray, sharp_up: np.ndarray, diverged: np.ndarray):
             else:
                 sharpness[..., 1:] = np.nan
             nan = np.full(loss.shape, np.nan)
-            return Sweep(np.asarray(c), loss, sharpness, nan, nan, nan)
+            up = loss_up if barrier_up is None else barrier_up
+            barrier = np.where(diverged[:, index], np.nan, np.where(up[:, index], 1.2, 0.8))  # L_0 = 1
+            return Sweep(np.asarray(c), loss, sharpness, nan, nan, nan, barrier)
 
         return run
 
@@ -36,7 +38,7 @@ def _synthetic(loss_up: np.ndarray, sharp_up: np.ndarray, diverged: np.ndarray):
 
 
 flags = st.integers(1, 4).flatmap(
-    lambda seeds: st.tuples(*(st.lists(st.lists(st.booleans(), min_size=41, max_size=41), min_size=seeds, max_size=seeds) for _ in range(3)))
+    lambda seeds: st.tuples(*(st.lists(st.lists(st.booleans(), min_size=41, max_size=41), min_size=seeds, max_size=seeds) for _ in range(4)))
 )
 
 
@@ -44,16 +46,18 @@ flags = st.integers(1, 4).flatmap(
 @given(flags=flags, sparse=st.floats(0.0, 0.95), chunk=st.sampled_from([1, 5, 16]))
 def test_two_phase_scan_equals_the_reference_grid(flags, sparse, chunk):
     """Arbitrary (non-monotone) flags: the same per-seed thresholds as evaluating every grid point."""
-    loss_up, sharp_up, diverged = (np.array(f) for f in flags)
+    loss_up, sharp_up, diverged, barrier_up = (np.array(f) for f in flags)
     sharp_up &= np.random.default_rng(0).random(sharp_up.shape) > sparse  # often no sharpness catapult
     diverged &= np.random.default_rng(1).random(diverged.shape) > 0.8
-    runner, calls = _synthetic(loss_up, sharp_up, diverged)
+    runner, calls = _synthetic(loss_up, sharp_up, diverged, barrier_up)
     fast = seed_critical_values(scan_two_phase(runner(False), runner(True), GRID, chunk))
     reference = seed_critical_values(runner(True)(GRID))
     assert fast == reference
     for seed, cv in enumerate(reference):  # and the reference is core's definition on each seed's range
         end = int(np.argmax(diverged[seed])) + 1 if diverged[seed].any() else GRID.size
-        expected = critical_values(GRID[:end], loss_up[seed, :end] | diverged[seed, :end], sharp_up[seed, :end], diverged[seed, :end])
+        expected = critical_values(
+            GRID[:end], loss_up[seed, :end] | diverged[seed, :end], sharp_up[seed, :end], diverged[seed, :end], barrier_up[seed, :end]
+        )
         assert cv == expected
 
 

@@ -141,8 +141,22 @@ def test_prediction_uses_core_thresholds_of_the_same_runs():
             loss_catapult_flag(sweep.loss[seed, :end]),
             sharpness_catapult_flag(sweep.sharpness[seed, :end]),
             diverged[:end],
+            sweep.barrier[seed, :end] > sweep.loss[seed, :end, 0],
         )
         assert cv == expected
+
+
+def test_barrier_is_the_largest_loss_on_the_straight_path():
+    u, v = uv_init(32, [5])
+    eta = np.array([[0.5, 1.5, 5.0]])  # lazy, catapult, diverged
+    runs = uv_trajectories(u[:, None], v[:, None], eta, steps=10)
+    for k in range(2):
+        u_t, v_t = u[0], v[0]
+        for _ in range(10):
+            u_t, v_t = uv_gd_step(u_t, v_t, eta[0, k])
+        path = [uv_output(u[0] + s * (u_t - u[0]), v[0] + s * (v_t - v[0])) ** 2 / 2 for s in np.linspace(0, 1, 101)[1:]]
+        assert runs.barrier[0, k] == pytest.approx(max(path), rel=1e-12)
+    assert np.isnan(runs.barrier[0, 2]) and np.isnan(runs.loss[0, 2, -1])
 
 
 def test_identical_seeds_identical_results():

@@ -145,7 +145,7 @@ def _run_one(args: argparse.Namespace, seeds: int) -> int:
 
 
 def _run_grid(args: argparse.Namespace, seeds: int) -> int:
-    from earlyphase.theory.predict import predict_grid
+    from earlyphase.theory.predict import PREDICTED, predict_grid
 
     depths, widths = _int_list("--depths", args.depths), _int_list("--widths", args.widths)
     out = Path(args.out)
@@ -161,13 +161,15 @@ def _run_grid(args: argparse.Namespace, seeds: int) -> int:
         print(json.dumps(json.loads(table.to_json(orient="records"))))
         return 0
     wide = table.pivot_table(index=["depth", "width", "d_over_w"], columns="boundary", values="mean").reset_index()
-    wide = wide.sort_values(["d_over_w", "depth"])[["depth", "width", "d_over_w", "c_loss", "c_sharp", "c_max"]]
+    wide = wide.sort_values(["d_over_w", "depth"])[["depth", "width", "d_over_w", *PREDICTED]]
     print(wide.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"wrote {out} ({len(table)} rows: one per depth, width and boundary, seed means over {seeds} seeds)")
     return 0
 
 
 def _describe(result: dict) -> str:
+    from earlyphase.theory.predict import PREDICTED
+
     lines = [
         f"{result['model']} model: d = {result['depth']}, w = {result['width']} (d/w = {result['d_over_w']:.4g}), "
         f"n = {result['examples']}, k = {result['outputs']}, {result['parameterization']} parameterisation, "
@@ -175,7 +177,7 @@ def _describe(result: dict) -> str:
         f"  lambda_H0 = {result['lambda0']['mean']:.4g} +- {result['lambda0']['std']:.2g}"
         f"   L_0 = {result['loss0']['mean']:.4g} +- {result['loss0']['std']:.2g}",
     ]
-    for name in ("c_loss", "c_sharp", "c_max"):
+    for name in PREDICTED:
         s = result[name]
         if s["mean"] is None:
             lines.append(f"  {name:<8} not found in c = 1 .. {result['grid']['c_scanned_max']:.3g} for any seed")

@@ -58,6 +58,15 @@ def divergence_flag(loss: ArrayLike, loss_max: float = DEFAULT_LOSS_MAX) -> np.n
     return is_diverged(np.asarray(loss, dtype=float)[..., 1:], loss_max).any(axis=-1)
 
 
+BARRIER_STEP = 0.01
+"""Spacing of the interpolation parameter s in [0, 1] of the straight path (SCIENCE.md section 3)."""
+
+
+def interpolation_grid(step: float = BARRIER_STEP) -> np.ndarray:
+    """s = 0, step, 2 step, ..., 1: where the loss on theta(s) = (1-s) theta_0 + s theta_T is read."""
+    return np.linspace(0.0, 1.0, int(round(1.0 / step)) + 1)
+
+
 def barrier_flag(path_loss: ArrayLike, loss0: ArrayLike) -> np.ndarray:
     """max_s L(theta(s)) > L_0 along the straight line theta(s) = (1-s) theta_0 + s theta_T."""
     path_loss = np.asarray(path_loss, dtype=float)

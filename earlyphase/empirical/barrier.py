@@ -7,14 +7,6 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-BARRIER_STEP = 0.01
-"""Spacing of the interpolation parameter s in [0, 1]."""
-
-
-def interpolation_grid(step: float = BARRIER_STEP) -> np.ndarray:
-    """s = 0, step, 2 step, ..., 1."""
-    return np.linspace(0.0, 1.0, int(round(1.0 / step)) + 1)
-
 
 def path_losses(
     loss_at: Callable[[torch.Tensor], torch.Tensor], theta0: torch.Tensor, theta1: torch.Tensor, s: np.ndarray

@@ -29,9 +29,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from earlyphase.core.conventions import describe_loss, is_diverged
+from earlyphase.core.critical import interpolation_grid
 from earlyphase.core.trajectory import Trajectory
 from earlyphase.core.validate import require_positive
-from earlyphase.empirical.barrier import interpolation_grid, path_losses
+from earlyphase.empirical.barrier import path_losses
 from earlyphase.empirical.config import CUSTOM_ARCH, TrainConfig
 from earlyphase.empirical.curvature.lanczos import LanczosResult
 from earlyphase.empirical.data import Dataset, load_dataset

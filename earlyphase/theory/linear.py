@@ -232,6 +232,37 @@ def forward(
     return Layers(x, stack, last), apply(weights.readout, factors.readout, scale.readout, last)
 
 
+def path_outputs(
+    net: LinearNet, weights: Layers[jnp.ndarray], factors: Layers[LowRank], x: jnp.ndarray, hidden: jnp.ndarray, s: jnp.ndarray
+) -> jnp.ndarray:
+    """f (len(s), k, n) on the straight path W_l(s) = W0_l + s U_l V_l^T from W0 (s = 0) to
+    W0 + U V^T (s = 1), through the first ``hidden`` hidden layers.
+
+    f(s) is a polynomial of degree <= d in s: h_l(s) = sum_j s^j a_{l,j} with
+
+        a_{0,0} = x,   a_{l,j} = s_l (W0_l a_{l-1,j} + U_l V_l^T a_{l-1,j-1}),
+
+    so one pass over the layers with d + 1 coefficient columns replaces a forward pass per s.
+    """
+    scale = net.multipliers
+    coefficients = jnp.zeros((net.depth + 1, *x.shape), x.dtype).at[0].set(x)
+
+    def through(weight: jnp.ndarray, low_rank: LowRank, multiplier: float, a: jnp.ndarray) -> jnp.ndarray:
+        shifted = jnp.concatenate([jnp.zeros_like(a[:1]), a[:-1]])  # a_{j-1}: one more power of s
+        return multiplier * (weight @ a + thin(low_rank.u, thin(transpose(low_rank.v), shifted)))
+
+    def layer(j: jnp.ndarray, carry: tuple) -> tuple:
+        a, stack = carry
+        weight, low_rank = hidden_layer(weights, factors, j)
+        return through(weight, low_rank, scale.hidden, a), stack
+
+    a = through(weights.first, factors.first, scale.first, coefficients)
+    a, _ = hidden_loop(hidden, layer, (a, weights.hidden))
+    a = through(weights.readout, factors.readout, scale.readout, a)
+    powers = s[:, None] ** jnp.arange(net.depth + 1)
+    return jnp.einsum("sj,jkn->skn", powers, a)
+
+
 def output_jacobians(
     net: LinearNet, weights: Layers[jnp.ndarray], factors: Layers[LowRank], hidden: jnp.ndarray
 ) -> Layers[jnp.ndarray]:

@@ -8,6 +8,8 @@ the previous eigenvector moved into the new subspace), its residual and HVP coun
 lambda_max(Theta) / (n k). A run is frozen at the first step where its loss diverges (``diverged``: core's rule, restated
 in JAX for the loop's control flow; the recorded losses are judged by ``earlyphase.core``): that
 step keeps its loss, later rows are NaN and cost no Lanczos work.
+After the T steps, the barrier loss max_s L((1 - s) W0 + s W_T) over s = 0.01, .., 1
+(``linear.path_outputs``: f(s) is a polynomial in s, one pass with d + 1 columns).
 
 The compiled functions take the network with its LARGEST depth (static shapes) and the number
 of hidden layers actually used as a traced value, so one compilation serves every depth of a
@@ -24,8 +26,20 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from earlyphase.core.critical import interpolation_grid
 from earlyphase.theory.lanczos import Eigenpair, LanczosSettings, lanczos_top
-from earlyphase.theory.linear import Layers, LinearNet, empty_factors, gd_update, inputs, loss_gradient, mse, ntk_top, targets
+from earlyphase.theory.linear import (
+    Layers,
+    LinearNet,
+    empty_factors,
+    gd_update,
+    inputs,
+    loss_gradient,
+    mse,
+    ntk_top,
+    path_outputs,
+    targets,
+)
 from earlyphase.theory.linear_hessian import Point, constrain, point_at, subspace_hessian, transfer
 from earlyphase.theory.precision import jit_options
 
@@ -111,9 +125,12 @@ def _run(
 
     factors = empty_factors(net, steps * net.examples, x.dtype)
     carry = (point0._replace(factors=factors), state.output, state.sharpness0.vector, jnp.array(True))
-    _, records = jax.lax.scan(step, carry, jnp.arange(steps))
+    (final, _, _, alive), records = jax.lax.scan(step, carry, jnp.arange(steps))
     first = (state.loss0, state.sharpness0.value, state.sharpness0.residual, state.sharpness0.matvecs, state.ntk0)
-    return tuple(jnp.concatenate([jnp.asarray(a, r.dtype)[None], r]) for a, r in zip(first, records))
+    s = jnp.asarray(interpolation_grid()[1:], x.dtype)  # s = 0 is L_0 itself (here only up to rounding)
+    path = path_outputs(net, point0.weights, final.factors, x, point0.hidden, s)
+    barrier = jnp.where(alive, jnp.max(jax.vmap(lambda f: mse(f, y))(path)), nan)  # max_s L(theta(s))
+    return (*(jnp.concatenate([jnp.asarray(a, r.dtype)[None], r]) for a, r in zip(first, records)), barrier)
 
 
 def chunk_program(
@@ -127,7 +144,10 @@ def chunk_program(
     hidden: jnp.ndarray,
     c_values: jnp.ndarray,
 ) -> tuple[jnp.ndarray, ...]:
-    """(loss, sharpness, residual, hvps, ntk_top), each (seeds, len(c_values), steps + 1).
+    """(loss, sharpness, residual, hvps, ntk_top), each (seeds, len(c_values), steps + 1), and
+    barrier (seeds, len(c_values)): max over s = 0.01, .., 1 of L((1 - s) W0 + s W_T), NaN for
+    a run that diverged (s = 0 is left out: it is L_0, which the polynomial reproduces only to
+    rounding, and a rounding above L_0 must not count as a barrier).
 
     ``weights``: stacked W0 of the seeds (hidden stacks of ``net.depth - 2`` layers, the first
     ``hidden`` used); ``keys``: their Lanczos noise keys. ``sharpness`` (a traced bool, so

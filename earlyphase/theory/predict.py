@@ -32,7 +32,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from earlyphase.core.conventions import DEFAULT_LOSS_MAX, MSE, describe_loss
-from earlyphase.core.critical import CriticalValues, SeedSummary, summarize_seeds
+from earlyphase.core.critical import CRITICAL_NAMES, CriticalValues, SeedSummary, summarize_seeds
 from earlyphase.core.grid import DEFAULT_X_STEP, c_grid
 from earlyphase.core.trajectory import Trajectory
 from earlyphase.core.validate import require_choice, require_int, require_positive
@@ -44,7 +44,8 @@ from earlyphase.theory.protocol import Sweep, evaluate_padded, scan_two_phase, s
 from earlyphase.theory.uv import uv_init, uv_ntk, uv_output, uv_sharpness, uv_trajectories
 
 MODELS = ("uv", "linear")
-PREDICTED = ("c_loss", "c_sharp", "c_max")
+PREDICTED = CRITICAL_NAMES
+"""The critical values a theory model predicts: all four of SCIENCE.md section 3."""
 DEFAULT_X_MAX = 6.0
 """The grid's top, c = 64: far above every divergence these models show."""
 CHUNK = 16
@@ -216,7 +217,7 @@ def _uv_runner(config: PredictConfig, sharpness: bool = True):
         eta = c[None, :] / lambda0[:, None]
         runs = uv_trajectories(u[:, None, :], v[:, None, :], eta, config.steps, config.target, config.loss_max)
         exact = np.where(np.isnan(runs.sharpness), np.nan, 0.0)
-        return Sweep(c, runs.loss, runs.sharpness, exact, exact, runs.ntk)
+        return Sweep(c, runs.loss, runs.sharpness, exact, exact, runs.ntk, runs.barrier)
 
     return run
 

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from earlyphase.core.conventions import DEFAULT_LOSS_MAX
 from earlyphase.core.critical import (
     CriticalValues,
+    barrier_flag,
     critical_values,
     divergence_flag,
     loss_catapult_flag,
@@ -33,12 +34,15 @@ from earlyphase.core.validate import require_int
 
 
 class Sweep(NamedTuple):
-    """Runs of S seeds at C values of c: ``c`` (C,), every other field (S, C, T + 1).
+    """Runs of S seeds at C values of c: ``c`` (C,), ``barrier`` (S, C), every other field
+    (S, C, T + 1).
 
     Row t is the state after t steps; NaN where not measured (after divergence, or a
     quantity the model does not have). ``residual``: ||Hv - lambda v|| / |lambda| of the
     sharpness solve; ``hvps``: Hessian-vector products it spent (0 for closed forms);
-    ``ntk_top``: lambda_max(Theta) / (n k).
+    ``ntk_top``: lambda_max(Theta) / (n k); ``barrier``: max over s in (0, 1] of
+    L((1 - s) theta_0 + s theta_T) on the straight path (``earlyphase.core.interpolation_grid``
+    without s = 0, which is L_0), NaN if diverged.
     """
 
     c: np.ndarray
@@ -47,6 +51,7 @@ class Sweep(NamedTuple):
     residual: np.ndarray
     hvps: np.ndarray
     ntk_top: np.ndarray
+    barrier: np.ndarray
 
     @property
     def seeds(self) -> int:
@@ -109,7 +114,9 @@ def scan_two_phase(
             break
     missing = losses.c.size - full.c.size
     pad = lambda a: np.concatenate([a, np.full((a.shape[0], missing, a.shape[2]), np.nan)], axis=1)  # noqa: E731
-    return Sweep(losses.c, losses.loss, pad(full.sharpness), pad(full.residual), pad(full.hvps), pad(full.ntk_top))
+    return Sweep(
+        losses.c, losses.loss, pad(full.sharpness), pad(full.residual), pad(full.hvps), pad(full.ntk_top), losses.barrier
+    )
 
 
 def evaluate_padded(
@@ -124,17 +131,21 @@ def evaluate_padded(
 
 
 def seed_critical_values(sweep: Sweep, epsilon: float = 0.0, loss_max: float = DEFAULT_LOSS_MAX) -> list[CriticalValues]:
-    """c_loss, c_sharp and c_max of every seed (c_barrier not measured: reported not found).
+    """c_loss, c_sharp, c_max and c_barrier of every seed.
 
     Flags: ``loss_catapult_flag``, ``sharpness_catapult_flag`` (epsilon), ``divergence_flag``
-    on the step axis; thresholds: ``critical_values`` over c up to the seed's first divergent c.
+    on the step axis, ``barrier_flag`` (the path maximum above L_0; NaN for diverged runs, which
+    c_barrier never reads); thresholds: ``critical_values`` over c up to the seed's first
+    divergent c.
     """
     loss_up = loss_catapult_flag(sweep.loss, loss_max)
     sharp_up = sharpness_catapult_flag(sweep.sharpness, epsilon)
     diverged = divergence_flag(sweep.loss, loss_max)
+    barrier = barrier_flag(sweep.barrier[..., None], sweep.loss[..., 0])
     first = sweep.first_divergent(loss_max)
     results = []
     for seed in range(sweep.seeds):
         end = sweep.c.size if first[seed] < 0 else first[seed] + 1
-        results.append(critical_values(sweep.c[:end], loss_up[seed, :end], sharp_up[seed, :end], diverged[seed, :end]))
+        flags = (loss_up[seed, :end], sharp_up[seed, :end], diverged[seed, :end], barrier[seed, :end])
+        results.append(critical_values(sweep.c[:end], *flags))
     return results

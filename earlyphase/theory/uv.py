@@ -27,16 +27,20 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from earlyphase.core.conventions import DEFAULT_LOSS_MAX, is_diverged
+from earlyphase.core.critical import interpolation_grid
 from earlyphase.core.validate import require_int
 
 
 class UVTrajectories(NamedTuple):
-    """Per-step arrays (..., T + 1) of an ensemble of uv runs; NaN after divergence."""
+    """Per-step arrays (..., T + 1) of an ensemble of uv runs, NaN after divergence; and
+    ``barrier`` (...,): max over s = 0.01, .., 1 of L((1 - s) theta_0 + s theta_T), NaN for a
+    run that diverged (s = 0 is L_0 itself)."""
 
     loss: np.ndarray
     sharpness: np.ndarray
     output: np.ndarray
     ntk: np.ndarray
+    barrier: np.ndarray
 
 
 def uv_init(width: int, seeds: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -134,8 +138,9 @@ def uv_trajectories(
     u = np.broadcast_to(u, (*shape, u.shape[-1])).copy()
     v = np.broadcast_to(v, (*shape, v.shape[-1])).copy()
     eta = np.broadcast_to(eta, shape)
-    columns = {name: np.full((*shape, steps + 1), np.nan) for name in UVTrajectories._fields}
+    columns = {name: np.full((*shape, steps + 1), np.nan) for name in UVTrajectories._fields[:-1]}
     alive = np.ones(shape, dtype=bool)
+    u0, v0 = u, v
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(steps + 1):
             if t:
@@ -148,4 +153,6 @@ def uv_trajectories(
             columns["output"][..., t] = np.where(record, f, np.nan)
             columns["ntk"][..., t] = np.where(alive, lam, np.nan)
             columns["sharpness"][..., t] = np.where(alive, uv_sharpness(f, lam, y, u.shape[-1]), np.nan)
-    return UVTrajectories(**columns)
+        path = np.stack([uv_output(u0 + s * (u - u0), v0 + s * (v - v0)) for s in interpolation_grid()[1:]])
+        barrier = np.where(alive, np.max((path - y) ** 2 / 2, axis=0), np.nan)
+    return UVTrajectories(**columns, barrier=barrier)

@@ -27,8 +27,9 @@ import torch
 from tqdm.auto import tqdm
 
 from earlyphase.core.conventions import is_diverged
+from earlyphase.core.critical import interpolation_grid
 from earlyphase.core.trajectory import Trajectory
-from earlyphase.empirical.barrier import interpolation_grid, path_losses
+from earlyphase.empirical.barrier import path_losses
 from earlyphase.empirical.config import TrainConfig
 from earlyphase.empirical.curvature.lanczos import LanczosResult, lanczos_top
 from earlyphase.empirical.curvature.operators import Operator

@@ -16,6 +16,7 @@ seed's initialisation, c = 2^x for x = 0, 0.1, 0.2, ... up to the first divergen
   c_loss   smallest c at which the loss rises above L_0 in the first T steps (loss catapult)
   c_sharp  smallest c at which the sharpness rises above lambda_H0 (sharpness catapult)
   c_max    largest c that does not diverge (loss non-finite or above --loss-max)
+  c_barrier smallest trainable c whose straight path theta_0 -> theta_T has a loss above L_0
 
 Each is reported as the seed mean, its spread, and the bracketing grid values (low, high).
 
@@ -35,7 +36,7 @@ GRID_DEPTHS = "2,3,4,5,6,7,8"
 GRID_WIDTHS = "16,32,64,128,256,512"
 
 
-HELP = "critical learning rates (c_loss, c_sharp, c_max) predicted by the uv / deep linear models"
+HELP = "critical learning rates (c_loss, c_sharp, c_max, c_barrier) predicted by the uv / deep linear models"
 """The one-line summary listed by ``earlyphase --help``."""
 
 

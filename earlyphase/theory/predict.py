@@ -174,7 +174,7 @@ class Prediction:
         )
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready summary: c_loss, c_sharp, c_max as {mean, std, low, high, found, seeds}."""
+        """A JSON-ready summary: c_loss, c_sharp, c_max, c_barrier as {mean, std, low, high, found, seeds}."""
         config = self.config
         return {
             "model": config.model,
@@ -259,7 +259,7 @@ def _predict(config: PredictConfig, padded_depth: int | None = None, progress: t
 def predict_critical_values(
     model: str = "linear", depth: int = 2, width: int = 64, seeds: int = 16, *, progress: bool = False, **options: Any
 ) -> Prediction:
-    """c_loss, c_sharp, c_max of ``model`` at (depth, width) over ``seeds`` initialisations.
+    """c_loss, c_sharp, c_max, c_barrier of ``model`` at (depth, width) over ``seeds`` initialisations.
 
     ``options``: any field of ``PredictConfig`` (first_seed, examples, outputs, steps,
     parameterization, sigma_w2, target, epsilon, loss_max, x_max, x_step, lanczos).

@@ -135,3 +135,16 @@ def test_recompute_on_a_tiny_configuration(tmp_path):
     assert {p.name for p in written} == {p.name for p in (tmp_path / "figs" / "data").iterdir()}
     assert len(written) == 8
     assert len(draw_figures(tmp_path / "figs", settings)) == 5
+
+
+def test_recompute_only_the_theory_tables(tmp_path):
+    settings = FigureSettings(depths=(2,), widths=(16,), seeds=(0,), theory_seeds=2)
+    written = recompute_data(tmp_path / "figs", tmp_path / "work", settings, jobs=1, groups=("theory",))
+    assert sorted(p.name for p in written) == [
+        "theory_linear.csv", "theory_linear_per_seed.csv", "theory_uv.csv", "theory_uv_per_seed.csv"
+    ]  # fmt: skip
+    linear = pd.read_csv(tmp_path / "figs" / "data" / "theory_linear.csv")
+    assert set(linear["boundary"]) == {"c_loss", "c_sharp", "c_max", "c_barrier"}
+    assert not (tmp_path / "work" / "sweep").exists()
+    with pytest.raises(ValueError, match="groups must be among"):
+        recompute_data(tmp_path / "figs", tmp_path / "work", settings, groups=("theroy",))

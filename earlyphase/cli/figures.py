@@ -16,7 +16,9 @@ theory-vs-measurement agreement, d/w collapse, seed spread):
 
 --recompute first reruns the experiments behind them on the CPU (a sweep of ReLU FCNs on
 scikit-learn's digits, the uv and deep-linear theory ensembles, early and long runs;
-tens of minutes on 2 cores) and rewrites FIGURES_DIR/data. The sweep's full records go to
+tens of minutes on 2 cores) and rewrites FIGURES_DIR/data; --recompute theory (or any
+comma-separated subset of sweep, theory, early_runs, long_run, saturation_runs) reruns
+only those. The sweep's full records go to
 --work DIR (default: runs/figures).
 """
 
@@ -33,18 +35,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("figures_dir", nargs="?", default="figures", metavar="FIGURES_DIR", help="default: ./figures")
-    parser.add_argument("--recompute", action="store_true", help="rerun the experiments and rewrite FIGURES_DIR/data first")
+    parser.add_argument(
+        "--recompute",
+        nargs="?",
+        const="all",
+        metavar="GROUPS",
+        help="rerun the experiments and rewrite FIGURES_DIR/data first: all of them, or a comma-separated "
+        "subset of sweep, theory, early_runs, long_run, saturation_runs (theory: under a minute)",
+    )
     parser.add_argument("--work", default="runs/figures", metavar="DIR", help="where --recompute keeps the sweep's records")
     parser.add_argument("--jobs", type=int, default=2, metavar="N", help="worker processes for the sweep (default: 2)")
     parser.set_defaults(run=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    from earlyphase.compare.figures import draw_figures, recompute_data
+    from earlyphase.compare.figures import DATA_GROUPS, draw_figures, recompute_data
     from earlyphase.core.validate import require_int
 
     if args.recompute:
-        for path in recompute_data(args.figures_dir, args.work, jobs=require_int("--jobs", args.jobs, minimum=1)):
+        groups = DATA_GROUPS if args.recompute == "all" else tuple(filter(None, args.recompute.split(",")))
+        jobs = require_int("--jobs", args.jobs, minimum=1)
+        for path in recompute_data(args.figures_dir, args.work, jobs=jobs, groups=groups):
             print(f"data:   {path}")
     for path in draw_figures(args.figures_dir):
         print(f"wrote:  {path}")

@@ -34,6 +34,9 @@ from earlyphase.compare.trajectories import early_trajectories_figure, sharpness
 
 DATA_DIR = "data"
 REPORT_FILE = "comparison.txt"
+DATA_GROUPS = ("sweep", "theory", "early_runs", "long_run", "saturation_runs")
+"""What ``recompute_data`` can rerun: the sweep (critical_values.csv), the theory ensembles
+(theory_*.csv) and the three trajectory tables."""
 
 
 @dataclass(frozen=True)
@@ -133,8 +136,16 @@ def draw_figures(figures_dir: str | Path, settings: FigureSettings = FigureSetti
     return written
 
 
-def recompute_data(figures_dir: str | Path, work_dir: str | Path, settings: FigureSettings = FigureSettings(), jobs: int = 2) -> list[Path]:
-    """Rerun every experiment behind the figures on the CPU and rewrite ``figures_dir``/data.
+def recompute_data(
+    figures_dir: str | Path,
+    work_dir: str | Path,
+    settings: FigureSettings = FigureSettings(),
+    jobs: int = 2,
+    groups: tuple[str, ...] = DATA_GROUPS,
+) -> list[Path]:
+    """Rerun the experiments behind the figures on the CPU and rewrite ``figures_dir``/data:
+    every one, or those of ``groups`` (names in ``DATA_GROUPS``; e.g. ("theory",) takes seconds,
+    the long run tens of minutes).
 
     The theory ensembles and the runs of figures 2-4 are independent tasks in a pool of
     ``jobs`` processes (the long run first); the sweep runs meanwhile with ``jobs`` workers of
@@ -142,6 +153,9 @@ def recompute_data(figures_dir: str | Path, work_dir: str | Path, settings: Figu
     critical_values.csv copied into the figure data. Each data file is written as soon as its
     tasks are done.
     """
+    unknown = sorted(set(groups) - set(DATA_GROUPS))
+    if unknown:
+        raise ValueError(f"groups must be among {', '.join(DATA_GROUPS)}; got {', '.join(unknown)}")
     from earlyphase.compare.experiments import runs_over_c, runs_to_tau, task_pool
     from earlyphase.compare.theory_overlay import model_pairs, predict_at
     from earlyphase.empirical.sweep import LocalExecutor, run_sweep, spec_from_mapping
@@ -167,14 +181,16 @@ def recompute_data(figures_dir: str | Path, work_dir: str | Path, settings: Figu
         "early_runs": [(runs_over_c, (base, [pair], c_values, (0,), False)) for pair in settings.early_pairs],
         "saturation_runs": [(runs_to_tau, (base, [pair], settings.saturation_c, settings.tau_k, False)) for pair in settings.saturation_pairs],
     }
+    tasks = {name: group for name, group in tasks.items() if ("theory" if name.startswith("theory_") else name) in groups}
     written = []
     with task_pool(jobs) as pool:
         futures = {name: [pool.submit(function, *args) for function, args in group] for name, group in tasks.items()}
-        status = run_sweep(spec, Path(work_dir) / "sweep", LocalExecutor(jobs=jobs), force_spec=True)
-        if status.failed:
-            raise RuntimeError(status.describe())
-        written.append(root / CRITICAL_VALUES_FILE)
-        pd.read_csv(Path(work_dir) / "sweep" / CRITICAL_VALUES_FILE).to_csv(written[-1], index=False)
+        if "sweep" in groups:
+            status = run_sweep(spec, Path(work_dir) / "sweep", LocalExecutor(jobs=jobs), force_spec=True)
+            if status.failed:
+                raise RuntimeError(status.describe())
+            written.append(root / CRITICAL_VALUES_FILE)
+            pd.read_csv(Path(work_dir) / "sweep" / CRITICAL_VALUES_FILE).to_csv(written[-1], index=False)
         pending = dict(futures)
         while pending:
             wait([f for group in pending.values() for f in group if not f.done()], return_when=FIRST_COMPLETED)

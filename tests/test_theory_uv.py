@@ -177,3 +177,4 @@ def test_trajectory_record_round_trip(tmp_path):
     loaded = type(record).load(record.save(tmp_path / "uv"))
     np.testing.assert_array_equal(loaded.sharpness, record.sharpness)
     assert "1/(2 B k)" in loaded.loss_convention  # the record names its loss normalisation
+    assert loaded.barrier_loss == pytest.approx(prediction.sweep.barrier[1, 12])

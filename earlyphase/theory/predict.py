@@ -169,6 +169,7 @@ class Prediction:
             hvp_count=at("hvps"),
             ntk_top=at("ntk_top"),
             loss_max=self.config.loss_max,
+            barrier_loss=float(at("barrier")),
             config=config,
             seeds={"init": self.config.seed_list[seed_index]},
         )

@@ -240,6 +240,8 @@ def test_non_monotone_flags_of_a_search_are_named_from_its_runs():
 
     runs = [run(1.0, False, False, False, False), run(2.0, True, False, False, True), run(4.0, True, True, False, False), run(8.0, True, False, True, None)]
     assert non_monotone_in(runs) == ("c_barrier",)
-    note = non_monotone_note(pd.DataFrame({"non_monotone": [float("nan"), "c_barrier"]}))
-    assert "1 of 2 searches" in note and "c_barrier" in note
-    assert non_monotone_note(pd.DataFrame({"non_monotone": [float("nan")]})) is None
+    note = non_monotone_note(pd.DataFrame({"non_monotone": [float("nan"), "c_barrier"], "method": ["bisect", "bisect"]}))
+    assert "1 of 2 searches" in note and "c_barrier" in note and "1 of them by bisection" in note
+    grid = non_monotone_note(pd.DataFrame({"non_monotone": ["c_loss"], "method": ["grid"]}))
+    assert "by definition" in grid and "--search grid" not in grid
+    assert non_monotone_note(pd.DataFrame({"non_monotone": [float("nan")], "method": ["bisect"]})) is None

@@ -77,16 +77,23 @@ def non_monotone_in(runs: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
 
 
 def non_monotone_note(per_seed: pd.DataFrame) -> str | None:
-    """A line naming the searches whose flags switched back in c (None when there are none)."""
+    """A line naming the searches whose flags switched back in c (None when there are none);
+    for bisection searches it says how to check them against the grid."""
     cells = per_seed["non_monotone"].astype(object)
     flagged = per_seed[cells.notna() & (cells.astype(str) != "")]
     if flagged.empty:
         return None
     names = sorted({name for cell in flagged["non_monotone"] for name in str(cell).split()})
-    return (
-        f"note: {len(flagged)} of {len(per_seed)} searches saw flags switch back in c ({', '.join(names)}; column "
-        "non_monotone of critical_values.csv): a bisection's value for them may differ from the grid's by more "
-        "than one step; rerun those points with method = \"grid\" or confirm = 2 to check"
+    note = (
+        f"note: {len(flagged)} of {len(per_seed)} searches saw flags switch back in c ({', '.join(names)}; "
+        "column non_monotone of critical_values.csv)"
+    )
+    bisected = int((flagged["method"] == "bisect").sum()) if "method" in flagged else 0
+    if not bisected:
+        return note + ": grid searches, whose thresholds are the grid's by definition"
+    return note + (
+        f": {bisected} of them by bisection, whose value may then differ from the grid's by more than one step; "
+        'check those points with [search] method = "grid" (--search grid) or confirm = 2'
     )
 
 

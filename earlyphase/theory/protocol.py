@@ -135,17 +135,11 @@ def seed_critical_values(sweep: Sweep, epsilon: float = 0.0, loss_max: float = D
 
     Flags: ``loss_catapult_flag``, ``sharpness_catapult_flag`` (epsilon), ``divergence_flag``
     on the step axis, ``barrier_flag`` (the path maximum above L_0; NaN for diverged runs, which
-    c_barrier never reads); thresholds: ``critical_values`` over c up to the seed's first
-    divergent c.
+    c_barrier never reads); thresholds: ``critical_values``, which reads each seed's runs up to
+    its first divergent c.
     """
     loss_up = loss_catapult_flag(sweep.loss, loss_max)
     sharp_up = sharpness_catapult_flag(sweep.sharpness, epsilon)
     diverged = divergence_flag(sweep.loss, loss_max)
     barrier = barrier_flag(sweep.barrier[..., None], sweep.loss[..., 0])
-    first = sweep.first_divergent(loss_max)
-    results = []
-    for seed in range(sweep.seeds):
-        end = sweep.c.size if first[seed] < 0 else first[seed] + 1
-        flags = (loss_up[seed, :end], sharp_up[seed, :end], diverged[seed, :end], barrier[seed, :end])
-        results.append(critical_values(sweep.c[:end], *flags))
-    return results
+    return [critical_values(sweep.c, loss_up[s], sharp_up[s], diverged[s], barrier[s]) for s in range(sweep.seeds)]

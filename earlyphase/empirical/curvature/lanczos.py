@@ -160,11 +160,18 @@ def _active_products(
     if by_member:
         return matvec(q, active)
     members = batch.numel()
-    if len(active) == members:
-        return matvec(q.reshape(*batch, q.shape[-1])).reshape(q.shape)
-    full = q.new_zeros(members, q.shape[-1])
-    full[active] = q
-    return matvec(full.reshape(*batch, q.shape[-1])).reshape(members, -1)[active]
+    whole = lambda vectors: matvec(vectors.reshape(*batch, q.shape[-1])).reshape(members, -1)  # noqa: E731
+    return whole(q) if len(active) == members else padded_product(whole, q, active, members)
+
+
+def padded_product(
+    product: Callable[[torch.Tensor], torch.Tensor], vectors: torch.Tensor, rows: torch.Tensor, size: int
+) -> torch.Tensor:
+    """Rows ``rows`` of product(V), V (size, n) holding ``vectors`` at ``rows`` and zeros elsewhere:
+    the products of some members by an operator built for more of them."""
+    padded = vectors.new_zeros(size, vectors.shape[-1])
+    padded[rows] = vectors
+    return product(padded)[rows]
 
 
 def lanczos_top(

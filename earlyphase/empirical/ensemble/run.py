@@ -31,7 +31,7 @@ from earlyphase.core.critical import interpolation_grid
 from earlyphase.core.trajectory import Trajectory
 from earlyphase.empirical.barrier import path_losses
 from earlyphase.empirical.config import TrainConfig
-from earlyphase.empirical.curvature.lanczos import LanczosResult, lanczos_top
+from earlyphase.empirical.curvature.lanczos import LanczosResult, lanczos_top, padded_product
 from earlyphase.empirical.curvature.operators import Operator
 from earlyphase.empirical.ensemble.batched import MEMBER_AXIS_OF_BATCH, StackedModel, member_losses, summed_loss
 from earlyphase.empirical.ensemble.members import Ensemble, Member
@@ -238,11 +238,7 @@ def _solve(
                 graph_members, rows = members, None
             else:
                 rows = torch.searchsorted(graph_members, members)
-        if rows is None:
-            return operator(vectors)
-        padded = vectors.new_zeros(len(graph_members), vectors.shape[-1])
-        padded[rows] = vectors
-        return operator(padded)[rows]
+        return operator(vectors) if rows is None else padded_product(operator, vectors, rows, len(graph_members))
 
     return lanczos_top(matvec, start, config.lanczos_tol, config.lanczos_max_iter, options.check_every, by_member=True)
 

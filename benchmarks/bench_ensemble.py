@@ -49,6 +49,9 @@ REDUCED_EXAMPLE = {
     "seeds": {"init": [0, 1, 2, 3], "sgd": [0]},
     "search": {"method": "bisect", "x_min": 0.0, "x_max": 7.0},
 }
+WIDTH_64 = TrainConfig(dataset="fashion_mnist", n_train=4096, measure_size=512, depth=4, width=64, steps=10)
+"""The one network of parts 2 and 4: FCN depth 4, width 64, on the reduced example's data."""
+
 THRESHOLD_COLUMNS = [f"{name}{suffix}" for name in CRITICAL_NAMES for suffix in ("", "_low", "_high", "_found")]
 
 
@@ -85,7 +88,7 @@ def part_sweep(work: Path, args: argparse.Namespace) -> pd.DataFrame:
 
 
 def part_direct(args: argparse.Namespace) -> None:
-    config = TrainConfig(dataset="fashion_mnist", n_train=4096, measure_size=512, depth=4, width=64, steps=10)
+    config = WIDTH_64
     data = load_training_data(config)
     cs = [2.0 ** (0.25 * k) for k in range(16)]
     print(f"[2] {len(cs)} values of c (1 .. {cs[-1]:.1f}), FCN depth 4 width 64, one at a time vs one ensemble", flush=True)
@@ -120,7 +123,7 @@ def part_precision(work: Path, args: argparse.Namespace, float32: pd.DataFrame |
 
 def part_hvp() -> None:
     torch.set_num_threads(1)
-    config = TrainConfig(dataset="fashion_mnist", n_train=4096, measure_size=512, depth=4, width=64, steps=10)
+    config = WIDTH_64
     data = load_training_data(config)
     ensemble, experiment = prepare_ensemble(config, [(0, 0)], dataset=data), prepare(config, data)
     members = 16

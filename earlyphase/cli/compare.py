@@ -41,9 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from earlyphase.compare.pipeline import compare_results
+    from earlyphase.core.paths import check_output_file
     from earlyphase.core.validate import require_int
 
-    out = Path(args.out) if args.out else Path(args.results_dir) / "phase_diagram.png"
+    out = check_output_file(Path(args.out) if args.out else Path(args.results_dir) / "phase_diagram.png", "--out")
     result = compare_results(
         args.results_dir,
         out,

@@ -50,9 +50,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from earlyphase.compare.figures import DATA_GROUPS, draw_figures, recompute_data
+    from earlyphase.core.paths import check_output_dir
     from earlyphase.core.validate import require_int
 
+    check_output_dir(args.figures_dir, "FIGURES_DIR")
     if args.recompute:
+        check_output_dir(args.work, "--work")
         groups = DATA_GROUPS if args.recompute == "all" else tuple(filter(None, args.recompute.split(",")))
         jobs = require_int("--jobs", args.jobs, minimum=1)
         for path in recompute_data(args.figures_dir, args.work, jobs=jobs, groups=groups):

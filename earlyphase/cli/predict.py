@@ -146,10 +146,11 @@ def _run_one(args: argparse.Namespace, seeds: int) -> int:
 
 
 def _run_grid(args: argparse.Namespace, seeds: int) -> int:
+    from earlyphase.core.paths import check_output_file
     from earlyphase.theory.predict import PREDICTED, predict_grid
 
     depths, widths = _int_list("--depths", args.depths), _int_list("--widths", args.widths)
-    out = Path(args.out)
+    out = check_output_file(args.out, "--out")
     if out.suffix not in (".csv", ".parquet"):
         raise ValueError(f"--out must end in .csv or .parquet, got {args.out!r}")
     table = predict_grid(args.model, depths, widths, seeds, progress=True, **_options(args))

@@ -110,6 +110,7 @@ def _print_note(note: str | None) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from earlyphase.core.paths import check_output_dir
     from earlyphase.empirical.sweep import driver
     from earlyphase.empirical.sweep.executors import DaskExecutor, LocalExecutor, cpu_count
     from earlyphase.empirical.sweep.spec import load_spec, merge, spec_from_mapping
@@ -143,6 +144,7 @@ def main(args: argparse.Namespace) -> int:
         raise ValueError(f"expected one spec file, got {target}")
     if args.out is None:
         raise ValueError("--out DIR is required to run a sweep")
+    check_output_dir(args.out, "--out")
     if any(n is not None and n < 1 for n in (args.jobs, args.workers, args.threads)):
         raise ValueError("--jobs, --workers and --threads must be >= 1")
     if sum(x is not None for x in (args.jobs, args.workers, args.scheduler)) > 1:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import math
 from pathlib import Path
 
+from earlyphase.core.paths import check_output_dir, check_record_name
 from earlyphase.core.validate import require_int
 
 DESCRIPTION = """\
@@ -106,7 +108,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     machine.add_argument("--chunk-size", type=int, default=None, help="examples per forward pass (bounds memory; default: whole batches)")
     machine.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     machine.add_argument("--out", required=True, help="directory for the record STEM.parquet + STEM.json")
-    machine.add_argument("--name", default=None, help="record stem (default: built from arch, depth, width, dataset, c and seeds)")
+    machine.add_argument("--name", default=None, help="record stem inside --out (default: arch, depth, width, dataset, c, seeds and a hash of every other setting)")
+    machine.add_argument("--overwrite", action="store_true", help="replace a record of the same name holding a different configuration")
     machine.add_argument("--json", action="store_true", help="print one JSON object with the results instead of a table")
     parser.set_defaults(run=run_train)
 
@@ -128,11 +131,31 @@ def config_from_args(args: argparse.Namespace):
 
 
 def record_stem(config, c: float) -> str:
-    """Default record name, e.g. fcn_d4_w128_digits_c2.5_si0_ss0_sm0."""
+    """Default record name, e.g. fcn_d4_w128_digits_c2.5_si0_ss0_sm0_3f2a9c1b04: the readable settings,
+    then a hash of the whole configuration, so two configurations never share a name."""
+    digest = hashlib.sha1(json.dumps(dataclasses.asdict(config), sort_keys=True).encode()).hexdigest()[:10]
     return (
         f"{config.arch}_d{config.depth}_w{config.width}_{config.dataset}_c{c:.6g}"
-        f"_si{config.seed_init}_ss{config.seed_sgd}_sm{config.seed_measure}"
+        f"_si{config.seed_init}_ss{config.seed_sgd}_sm{config.seed_measure}_{digest}"
     )
+
+
+def check_record_free(stem: Path, config, c: float) -> None:
+    """ValueError when STEM.json holds a run of another configuration or c (``--overwrite`` replaces it)."""
+    meta = stem.with_name(stem.name + ".json")
+    if not meta.is_file():
+        return
+    try:
+        stored = json.loads(meta.read_text())
+        old = {**stored["config"], "c": stored["c"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ValueError(f"--name: {meta} exists and is not a record; choose another --name or pass --overwrite") from None
+    new = {**json.loads(json.dumps(dataclasses.asdict(config))), "c": c}
+    changed = [f"{key}: {old.get(key)!r} -> {value!r}" for key, value in new.items() if old.get(key) != value]
+    if changed:
+        raise ValueError(
+            f"--name: {meta} holds a different run ({'; '.join(changed)}); choose another --name or pass --overwrite"
+        )
 
 
 def _finite_or_none(values) -> list[float | None]:
@@ -171,9 +194,13 @@ def run_train(args: argparse.Namespace) -> int:
     if args.threads is not None:
         torch.set_num_threads(require_int("threads", args.threads, minimum=1))
     config = config_from_args(args)
+    name = record_stem(config, args.c) if args.name is None else check_record_name(args.name, "--name")
+    stem = check_output_dir(args.out, "--out") / name
+    if not args.overwrite:
+        check_record_free(stem, config, args.c)
     experiment = prepare(config)
     trajectory = run_at_c(experiment, args.c, progress=not args.json)
-    record = trajectory.save(Path(args.out) / (args.name or record_stem(config, args.c)))
+    record = trajectory.save(stem)
     if args.json:
         print(json.dumps(summary(trajectory, record)))
         return 0

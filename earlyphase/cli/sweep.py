@@ -113,6 +113,7 @@ def main(args: argparse.Namespace) -> int:
     from earlyphase.core.paths import check_output_dir
     from earlyphase.empirical.sweep import driver
     from earlyphase.empirical.sweep.executors import DaskExecutor, LocalExecutor, cpu_count
+    from earlyphase.empirical.sweep.preflight import preflight
     from earlyphase.empirical.sweep.spec import load_spec, merge, spec_from_mapping
     from earlyphase.empirical.sweep.store import Store, stored_spec
     from earlyphase.empirical.sweep.tables import (
@@ -155,6 +156,7 @@ def main(args: argparse.Namespace) -> int:
         executor: Any = DaskExecutor(args.scheduler, args.workers or 1, threads_per_worker=threads, threads=args.threads)
     else:
         executor = LocalExecutor(jobs=args.jobs or cpu_count(), threads=args.threads)
+    preflight(spec, this_machine_runs=args.scheduler is None)
     status = driver.run_sweep(spec, args.out, executor, force_spec=args.force_spec, progress=not args.no_progress)
     print(status.describe())
     means = Path(args.out) / CRITICAL_MEANS_FILE

@@ -9,6 +9,11 @@ from earlyphase.core.validate import require_positive
 DEFAULT_X_STEP = 0.1
 """Default grid step in log2(c): 2**0.1 = 1.072, a 7.2 % step (SCIENCE.md section 2)."""
 
+X_LIMIT = 20.0
+"""Grid exponents x lie in [-X_LIMIT, X_LIMIT]: c = 2**x from about 1e-6 to 1e6 (no network
+trains at c = 1e6 since c_max is of order 4 to 40; beyond, 2**x soon overflows)."""
+MAX_GRID_POINTS = 100_000
+
 
 def c_grid(x_min: float = 0.0, x_max: float = 5.0, x_step: float = DEFAULT_X_STEP) -> np.ndarray:
     """Grid c_k = 2**(x_min + k * x_step) for k = 0, 1, ... while x <= x_max.
@@ -17,11 +22,26 @@ def c_grid(x_min: float = 0.0, x_max: float = 5.0, x_step: float = DEFAULT_X_STE
     identically however the grid is built (memoisation and resumption rely on it).
     """
     require_positive("x_step", x_step)
+    for name, value in (("x_min", x_min), ("x_max", x_max)):
+        require_exponent(name, value)
     if x_max < x_min:
         raise ValueError(f"x_max must be >= x_min ({x_min}), got {x_max}")
     count = int(np.floor((x_max - x_min) / x_step + 1e-9)) + 1
+    if count > MAX_GRID_POINTS:
+        raise ValueError(f"x_step must give at most {MAX_GRID_POINTS} grid points in [x_min, x_max], got {x_step!r} ({count} points)")
     # Python's float power, as in grid_point: np.power differs from it in the last bit
     return np.array([2.0 ** float(x) for x in grid_exponents(x_min, x_step, count)])
+
+
+def require_exponent(name: str, value: float) -> float:
+    """``value`` as a float if it is a finite grid exponent in [-X_LIMIT, X_LIMIT], else ValueError naming ``name``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number in [{-X_LIMIT:g}, {X_LIMIT:g}] (c = 2^{name}), got {value!r}") from None
+    if not -X_LIMIT <= number <= X_LIMIT:  # also refuses NaN
+        raise ValueError(f"{name} must be a finite number in [{-X_LIMIT:g}, {X_LIMIT:g}] (c = 2^{name}), got {value!r}")
+    return number
 
 
 def grid_exponents(x_min: float, x_step: float, count: int) -> np.ndarray:

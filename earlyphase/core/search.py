@@ -105,8 +105,6 @@ class CGrid:
     x_step: float = DEFAULT_X_STEP
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.x_min) and math.isfinite(self.x_max)):
-            raise ValueError(f"x_min and x_max must be finite, got {self.x_min}, {self.x_max}")
         c_grid(self.x_min, self.x_max, self.x_step)  # validates x_step > 0 and x_max >= x_min
 
     @property

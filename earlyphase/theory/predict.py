@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from earlyphase.core.conventions import DEFAULT_LOSS_MAX, MSE, describe_loss
 from earlyphase.core.critical import CRITICAL_NAMES, CriticalValues, SeedSummary, summarize_seeds
-from earlyphase.core.grid import DEFAULT_X_STEP, c_grid
+from earlyphase.core.grid import DEFAULT_X_STEP, X_LIMIT, c_grid
 from earlyphase.core.trajectory import Trajectory
 from earlyphase.core.validate import require_choice, require_int, require_positive
 from earlyphase.theory.lanczos import LanczosSettings
@@ -83,6 +83,9 @@ class PredictConfig:
         require_positive("epsilon", self.epsilon, allow_zero=True)
         require_positive("loss_max", self.loss_max)
         require_positive("x_step", self.x_step)
+        if not 0.0 <= self.x_max <= X_LIMIT:  # the scan is c = 1 .. 2^x_max (also refuses NaN)
+            raise ValueError(f"x_max must be a finite number in [0, {X_LIMIT:g}] (c = 1 .. 2^x_max), got {self.x_max!r}")
+        c_grid(0.0, self.x_max, self.x_step)
         if self.model == "uv" and (self.depth, self.examples, self.outputs, self.parameterization, self.sigma_w2) != (
             2,
             1,

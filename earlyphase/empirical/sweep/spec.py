@@ -34,6 +34,7 @@ from pathlib import Path
 from types import NoneType, UnionType
 from typing import Any
 
+from earlyphase.core.grid import require_exponent
 from earlyphase.core.search import BracketPlan, CGrid, GridPlan, SearchPlan
 from earlyphase.core.validate import require_choice, require_int, require_positive
 from earlyphase.empirical.config import TrainConfig
@@ -126,8 +127,7 @@ class SearchSpec:
         require_choice("search.method", self.method, SEARCH_METHODS)
         require_positive("search.x_step", self.x_step)
         for key in ("x_min", "x_max", "x_start"):
-            if not math.isfinite(getattr(self, key)):
-                raise ValueError(f"search.{key} must be a finite number, got {getattr(self, key)!r}")
+            require_exponent(f"search.{key}", getattr(self, key))
         if self.x_max < self.x_min:
             raise ValueError(f"search.x_max ({self.x_max}) must be >= search.x_min ({self.x_min}): the c range is upside down")
         if not self.x_min <= self.x_start <= self.x_max:

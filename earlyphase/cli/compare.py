@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 DESCRIPTION = """\
@@ -53,6 +54,8 @@ def main(args: argparse.Namespace) -> int:
         theory_seeds=require_int("--theory-seeds", args.theory_seeds, minimum=1),
         progress=not args.no_progress,
     )
+    for warning in result.warnings():
+        print(warning, file=sys.stderr)
     print(result.report)
     print(f"\nphase diagram written to {result.figure}")
     return 0

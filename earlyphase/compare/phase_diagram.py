@@ -1,9 +1,12 @@
 """Figure 1: the early-training phase diagram, measured boundaries with theory overlaid.
 
-c (log2 axis) against d/w (log axis), or against 1/w at one depth. Measured seed means of
-c_loss, c_sharp, c_max, c_barrier are markers with seed-std error bars (joined by lines where
-each x holds one (d, w); a hollow triangle at the top marks a boundary above the scanned c
-range); the phases between the measured boundaries are shaded:
+c (log2 axis) against d/w (log axis), or against 1/w at one depth. The measured c_loss,
+c_sharp, c_max, c_barrier of each (d, w) are drawn at their censored seed median (over all
+seeds, "not found above the scanned range" counted as +inf: ``earlyphase.core.SeedSummary``),
+with the seed std of the found estimates as error bars (joined by lines where each x holds
+one (d, w)); a hollow triangle at the top (bottom) marks a median above (below) the scanned c
+range, and a black ring a point with fewer seeds than its sweep's spec (column
+``expected_seeds``). The phases between the measured medians are shaded:
 
     c < c_loss                lazy / sharpness reduction (the loss falls monotonically)
     c_loss < c < c_sharp      loss catapult
@@ -56,10 +59,16 @@ def x_values(table: pd.DataFrame, x: str) -> np.ndarray:
     raise ValueError(f"x must be one of {sorted(X_AXES)}, got {x!r}")
 
 
+def centre(table: pd.DataFrame) -> pd.Series:
+    """The value a boundary is drawn at: the censored seed median (+-inf outside the scanned range),
+    or the seed mean for a table without medians (e.g. a stored theory table)."""
+    return table["median"] if "median" in table.columns else table["mean"]
+
+
 def boundary_curves(table: pd.DataFrame, x: str) -> pd.DataFrame:
-    """Seed means per x value (pairs sharing x averaged), one column per boundary, sorted by x."""
-    frame = table.assign(x=x_values(table, x))
-    return frame.pivot_table(index="x", columns="boundary", values="mean", aggfunc="mean").sort_index()
+    """Boundary values (``centre``) per x value (pairs sharing x averaged), one column per boundary, sorted by x."""
+    frame = table.assign(x=x_values(table, x), value=centre(table))
+    return frame.pivot_table(index="x", columns="boundary", values="value", aggfunc="mean").sort_index()
 
 
 def shade_phases(ax: Axes, measured: pd.DataFrame, x: str, c_top: float, c_bottom: float) -> None:
@@ -69,6 +78,7 @@ def shade_phases(ax: Axes, measured: pd.DataFrame, x: str, c_top: float, c_botto
     if xs.size == 1:  # one column of points: give the band a visible width
         xs = np.array([xs[0] / 1.3, xs[0] * 1.3])
         curves = pd.concat([curves, curves])
+    curves = curves.clip(lower=c_bottom, upper=c_top)  # medians outside the scanned range: at the edges
     top = curves["c_max"].fillna(c_top).to_numpy(float)
     loss = np.fmin(curves["c_loss"].fillna(c_top).to_numpy(float), top)
     sharp = np.clip(curves["c_sharp"].fillna(c_top).to_numpy(float), loss, top)
@@ -91,28 +101,38 @@ def plot_phase_diagram(
         theories = [t[t["depth"] == depth] for t in theories]
     if measured.empty:
         raise ValueError("no measured critical values to draw" + ("" if depth is None else f" at depth {depth}"))
-    values = pd.concat([measured["mean"], *(t["mean"] for t in theories)]).dropna()
+    values = pd.concat([centre(measured), *(t["mean"] for t in theories)]).replace([np.inf, -np.inf], np.nan).dropna()
+    if values.empty:
+        values = pd.Series([1.0, 8.0])
     c_bottom = min(1.0, float(values.min()) / 1.2)
     c_top = max(8.0, float(values.max()) * 1.6)
     shade_phases(ax, measured, x, c_top, c_bottom)
     one_curve = x == "inverse_width" or measured["d_over_w"].nunique() == len(measured.drop_duplicates(["depth", "width"]))
     for name in boundaries:
-        rows = measured[measured["boundary"] == name].assign(x=lambda f: x_values(f, x)).sort_values("x")
-        found = rows.dropna(subset=["mean"])
+        rows = measured[measured["boundary"] == name].assign(x=lambda f: x_values(f, x), value=centre).sort_values("x")
+        found = rows[np.isfinite(rows["value"].to_numpy(float))]
         if not found.empty:
             ax.errorbar(
-                found["x"], found["mean"], yerr=found["std"].fillna(0.0), color=BOUNDARY_COLORS[name],
+                found["x"], found["value"], yerr=found["std"].fillna(0.0), color=BOUNDARY_COLORS[name],
                 marker=BOUNDARY_MARKERS[name], markersize=8 if name == "c_barrier" else 6,
                 markerfacecolor="none" if name == "c_barrier" else BOUNDARY_COLORS[name],
                 linestyle="-" if one_curve else "none", linewidth=0.8, capsize=3,
                 label=f"measured {BOUNDARY_LABELS[name]}", zorder=4,
             )  # fmt: skip
-        above = rows[rows["mean"].isna() & rows["low"].notna()]
-        if not above.empty:
-            ax.plot(
-                above["x"], np.full(len(above), c_top / 1.12), linestyle="none", marker="^", markersize=9,
-                markerfacecolor="none", color=BOUNDARY_COLORS[name], label=f"{name} above the scanned c range", zorder=4,
-            )  # fmt: skip
+        for side, marker, level in (("above", "^", c_top / 1.12), ("below", "v", c_bottom * 1.12)):
+            outside = rows[rows["value"] == (np.inf if side == "above" else -np.inf)]
+            if not outside.empty:
+                ax.plot(
+                    outside["x"], np.full(len(outside), level), linestyle="none", marker=marker, markersize=9,
+                    markerfacecolor="none", color=BOUNDARY_COLORS[name], label=f"{name} {side} the scanned c range", zorder=4,
+                )  # fmt: skip
+        if "expected_seeds" in rows.columns:
+            short = found[found["seeds"] < found["expected_seeds"]]
+            if not short.empty:
+                ax.plot(
+                    short["x"], short["value"], linestyle="none", marker="o", markersize=13, markerfacecolor="none",
+                    color="black", label="fewer seeds than the sweep's spec", zorder=5,
+                )  # fmt: skip
     for theory in theories:
         for source, rows_of_source in theory.groupby("source", sort=False):
             for name in boundaries:
@@ -155,6 +175,6 @@ def phase_diagram_figure(
     fig.legend(handles.values(), handles.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
     theory_names = ", ".join(THEORY_LABELS.get(s, s) for t in theories for s in t["source"].unique())
     overlay = f" — lines: {theory_names} at the same (d, w)" if theory_names else ""
-    fig.suptitle(f"{title}: markers = measured seed mean ± std{overlay}", fontsize=11)
+    fig.suptitle(f"{title}: markers = measured seed median (censored) ± std{overlay}", fontsize=11)
     fig.tight_layout()
     return fig

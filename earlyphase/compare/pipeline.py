@@ -12,6 +12,7 @@ from earlyphase.compare.report import comparison_report
 from earlyphase.compare.style import figure_path, save_figure
 from earlyphase.compare.tables import read_critical_values, seed_average
 from earlyphase.compare.theory_overlay import TheoryTables, predict_at
+from earlyphase.empirical.sweep.store import stored_spec
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,16 @@ class Comparison:
     theory: TheoryTables | None
     report: str
     figure: Path
+    incomplete: tuple[tuple[int, int, int, int], ...] = ()
+    """(depth, width, seeds found, seeds in the spec) of every point with fewer seeds than its sweep's spec."""
+
+    def warnings(self) -> list[str]:
+        """One line per incomplete point, naming it and its seed count."""
+        return [
+            f"warning: d = {d}, w = {w} has {n} of {expected} seeds (the other searches failed or are pending; "
+            "its seed count is shown in the report and a black ring marks it in the figure)"
+            for d, w, n, expected in self.incomplete
+        ]
 
 
 def select_arch(per_seed: pd.DataFrame, arch: str | None) -> pd.DataFrame:
@@ -35,6 +46,34 @@ def select_arch(per_seed: pd.DataFrame, arch: str | None) -> pd.DataFrame:
     if arch not in present:
         raise ValueError(f"arch must be one of the architectures in the results {present}, got {arch!r}")
     return per_seed[per_seed["arch"] == arch]
+
+
+def expected_seeds(results_dir: str | Path, measured: pd.DataFrame) -> pd.DataFrame:
+    """``measured`` with the column expected_seeds (seeds per point in the sweep's stored spec; the
+    seeds found where the directory holds no spec), and the spec's points with no finished seed at all."""
+    try:
+        spec = stored_spec(results_dir)
+    except ValueError:
+        return measured.assign(expected_seeds=measured["seeds"])
+    count = len(spec.init_seeds) * len(spec.sgd_seeds)
+    return measured.assign(expected_seeds=count)
+
+
+def incomplete_points(results_dir: str | Path, measured: pd.DataFrame) -> tuple[tuple[int, int, int, int], ...]:
+    """(depth, width, seeds, expected) of the points with fewer seeds than the spec, the spec's unfinished points included."""
+    points = measured.drop_duplicates(["depth", "width"])
+    found = {(int(r.depth), int(r.width)): (int(r.seeds), int(r.expected_seeds)) for r in points.itertuples()}
+    try:
+        spec = stored_spec(results_dir)
+        arch = measured["arch"].iloc[0]
+        if spec.base.arch == arch:
+            count = len(spec.init_seeds) * len(spec.sgd_seeds)
+            for depth in spec.depths:
+                for width in spec.widths:
+                    found.setdefault((depth, width), (0, count))
+    except ValueError:
+        pass
+    return tuple((d, w, n, e) for (d, w), (n, e) in sorted(found.items()) if n < e)
 
 
 def width_panel_depth(measured: pd.DataFrame) -> int | None:
@@ -55,7 +94,7 @@ def compare_results(
     """Seed-average the sweep in ``results_dir``, predict with ``theory`` at the same (d, w), draw, report."""
     out = figure_path(out)
     per_seed = select_arch(read_critical_values(results_dir), arch)
-    measured = seed_average(per_seed)
+    measured = expected_seeds(results_dir, seed_average(per_seed))
     predicted = None
     if theory is not None:
         pairs = sorted({(int(d), int(w)) for d, w in zip(measured["depth"], measured["width"])})
@@ -64,4 +103,4 @@ def compare_results(
     figure = phase_diagram_figure(measured, theories, width_panel_depth(measured), title=f"Phase diagram of {per_seed['arch'].iloc[0]}")
     path = save_figure(figure, out)
     report = comparison_report(measured, per_seed, [] if predicted is None else [predicted])
-    return Comparison(per_seed, measured, predicted, report, path)
+    return Comparison(per_seed, measured, predicted, report, path, incomplete_points(results_dir, measured))

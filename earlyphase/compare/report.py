@@ -15,26 +15,39 @@ from earlyphase.core import CRITICAL_NAMES
 
 
 def format_critical_values(table: pd.DataFrame) -> str:
-    """One line per (d, w): each boundary's seed mean ± std, with 'found/seeds' when some seeds missed it."""
+    """One line per (d, w): each boundary's seed mean ± std over the seeds where it was found (found/seeds,
+    the seeds of the sweep's spec where the table has expected_seeds),
+    then its censored median over all seeds ("> c" when above the scanned range), where the table has one."""
     names = [name for name in CRITICAL_NAMES if name in set(table["boundary"])]
-    lines = [f"{'d':>3} {'w':>5} {'d/w':>7} " + " ".join(f"{name:>18}" for name in names)]
+    cell_width = 30 if "median" in table.columns else 22
+    lines = [f"{'d':>3} {'w':>5} {'d/w':>7} " + " ".join(f"{name:>{cell_width}}" for name in names)]
     for (d_over_w, depth, width), group in table.groupby(["d_over_w", "depth", "width"]):
         rows = group.set_index("boundary")
         cells = []
         for name in names:
             row = rows.loc[name]
             cell = "not found" if not np.isfinite(row["mean"]) else f"{row['mean']:.3g} ± {row['std']:.2g}"
-            if row["found"] < row["seeds"]:
-                cell += f" ({int(row['found'])}/{int(row['seeds'])})"
-            cells.append(f"{cell:>18}")
+            seeds = row["expected_seeds"] if "expected_seeds" in row.index else row["seeds"]  # the spec's, where known
+            cell += f" ({int(row['found'])}/{int(seeds)})"
+            if "median" in row.index:
+                cell += f" med {_median_text(row['median'], row.get('median_bound'))}"
+            cells.append(f"{cell:>{cell_width}}")
         lines.append(f"{depth:>3d} {width:>5d} {d_over_w:>7.4f} " + " ".join(cells))
     return "\n".join(lines)
+
+
+def _median_text(median: float, bound: float | None) -> str:
+    if median is None or np.isnan(median):
+        return "-"
+    if np.isinf(median):
+        return f"{'>' if median > 0 else '<'} {bound:.3g}"
+    return f"{median:.3g}"
 
 
 def comparison_report(measured: pd.DataFrame, per_seed: pd.DataFrame | None = None, theories: Sequence[TheoryTables] = ()) -> str:
     """Measured critical values; per theory its predictions, the agreement table and the seed
     spread in its own ensemble; the d/w collapse of c_loss; the measured seed spread."""
-    sections = ["Measured critical values (seed mean ± std; grid step 7.2 % in c):", format_critical_values(measured)]
+    sections = ["Measured critical values (mean ± std over the seeds where found (found/seeds), censored median over all seeds; grid step 7.2 % in c):", format_critical_values(measured)]
     for theory in theories:
         name = THEORY_NAMES[theory.model]
         table = agreement_table(measured, theory.boundaries)

@@ -3,7 +3,9 @@
 A *boundary table* has one row per (source, arch, depth, width, boundary) with the seed
 statistics of that critical value (``earlyphase.core.SeedSummary``):
 
-    source, arch, depth, width, d_over_w, boundary, mean, std, low, high, found, seeds
+    source, arch, depth, width, d_over_w, boundary, mean, std, low, high, found, seeds, median, median_bound
+
+(mean, std, low and high over the ``found`` seeds; median over all ``seeds``, censored.)
 
 ``source`` says who produced the row ("measured", or the theory model's name). Both the
 sweep's per-seed ``critical_values.csv`` and the theory's ``SeedSummary`` objects are
@@ -34,6 +36,8 @@ BOUNDARY_COLUMNS = (
     "high",
     "found",
     "seeds",
+    "median",
+    "median_bound",
 )
 MEASURED = "measured"
 CRITICAL_VALUES_FILE = "critical_values.csv"

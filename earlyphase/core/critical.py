@@ -25,6 +25,7 @@ Two layers, both used by theory and experiment:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -243,10 +244,19 @@ def _fmt(value: float | None) -> str:
 # --- seed aggregation --------------------------------------------------------------
 @dataclass(frozen=True)
 class SeedSummary:
-    """Seed statistics of one threshold: mean and std of the found estimates, mean bracket.
+    """Seed statistics of one threshold (docs/PROTOCOL.md section 3).
 
-    ``low``/``high`` are seed means of the bracketing grid values (over seeds where that
-    side is closed); ``found`` counts the seeds where the threshold lies in the scanned range.
+    Over the ``found`` seeds where the threshold lies in the scanned range (of ``seeds``):
+    ``mean`` and ``std`` (ddof = 0) of the estimates, and ``low``/``high`` the means of the
+    bracketing grid values of THOSE seeds, so low <= mean <= high; a side is None when a found
+    seed's bracket is open there.
+
+    Over all seeds, censored: ``median`` is the median of the per-seed thresholds with "not
+    found above the scanned range" counted as +inf and "below" as -inf (seeds with no bracket
+    at all, e.g. c_barrier not measured, are left out); None when undefined (no seed, or the two
+    middle values are -inf and +inf). When it is infinite, ``median_bound`` is the median with
+    each censored seed put at the end of its scanned range: the median is above it (+inf) or
+    below it (-inf).
     """
 
     mean: float | None
@@ -255,21 +265,60 @@ class SeedSummary:
     high: float | None
     found: int
     seeds: int
+    median: float | None = None
+    median_bound: float | None = None
 
     def as_dict(self) -> dict[str, float | int | None]:
         return asdict(self)
 
+    def describe_median(self) -> str:
+        """The censored median as text: "3.48", "> 64" (above the range), "< 1" or "-" (undefined)."""
+        if self.median is None:
+            return "-"
+        if math.isinf(self.median):
+            return f"{'>' if self.median > 0 else '<'} {self.median_bound:.4g}"
+        return f"{self.median:.4g}"
+
 
 def summarize_seeds(thresholds: Sequence[Threshold]) -> SeedSummary:
-    """Mean, std (ddof=0) and mean bracket of one threshold over seeds."""
-    estimates = [t.estimate for t in thresholds if t.estimate is not None]
-    lows = [t.low for t in thresholds if t.low is not None]
-    highs = [t.high for t in thresholds if t.high is not None]
+    """Mean, std (ddof=0) and mean bracket over the seeds where the threshold was found; censored median over all."""
+    found = [t for t in thresholds if t.found]
+    estimates = [t.estimate for t in found]
+    median, bound = _censored_median(thresholds)
     return SeedSummary(
         mean=float(np.mean(estimates)) if estimates else None,
         std=float(np.std(estimates)) if estimates else None,
-        low=float(np.mean(lows)) if lows else None,
-        high=float(np.mean(highs)) if highs else None,
-        found=len(estimates),
+        low=_mean_if_all([t.low for t in found]),
+        high=_mean_if_all([t.high for t in found]),
+        found=len(found),
         seeds=len(thresholds),
+        median=median,
+        median_bound=bound,
     )
+
+
+def _mean_if_all(values: Sequence[float | None]) -> float | None:
+    """Mean of ``values``, None if there are none or any is None (an open side stays open)."""
+    return float(np.mean(values)) if values and all(v is not None for v in values) else None
+
+
+def _censored_median(thresholds: Sequence[Threshold]) -> tuple[float | None, float | None]:
+    """(median with not-found counted as +-inf, the median with those put at the range's end instead)."""
+    values, ends = [], []
+    for t in thresholds:
+        if t.found:
+            values.append(t.estimate)
+            ends.append(t.estimate)
+        elif t.low is not None and t.high is None:  # above the scanned range: threshold > low
+            values.append(math.inf)
+            ends.append(t.low)
+        elif t.high is not None and t.low is None:  # below the scanned range: threshold < high
+            values.append(-math.inf)
+            ends.append(t.high)
+    if not values:
+        return None, None
+    with np.errstate(invalid="ignore"):
+        median = float(np.median(values))
+    if math.isnan(median):
+        return None, None
+    return median, (float(np.median(ends)) if math.isinf(median) else None)

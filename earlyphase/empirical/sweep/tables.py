@@ -7,8 +7,10 @@
   ``non_monotone``: the thresholds whose flag switched back in c among the search's runs (a
   bisection's answer for them may differ from the grid's by more than one step).
 - ``critical_values_mean.csv``: one row per (arch, depth, width): seed statistics of each
-  threshold by ``earlyphase.core.summarize_seeds`` (mean and std over the seeds where it was
-  found, mean brackets, found count) and of lambda_H0 and L_0.
+  threshold by ``earlyphase.core.summarize_seeds`` (mean, std and mean brackets over the seeds
+  where it was found, found count; ``_median``: the median over all seeds with "not found
+  above the range" as inf and "below" as -inf, ``_median_bound`` the end of the range an
+  infinite median lies beyond) and of lambda_H0 and L_0.
 - ``index.csv``: one row per run of every finished search with its flags.
 """
 
@@ -111,6 +113,7 @@ def seed_mean_table(per_seed: pd.DataFrame) -> pd.DataFrame:
             )
             row.update({f"{name}_mean": summary.mean, f"{name}_std": summary.std, f"{name}_low": summary.low})
             row.update({f"{name}_high": summary.high, f"{name}_found": summary.found})
+            row.update({f"{name}_median": summary.median, f"{name}_median_bound": summary.median_bound})
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -142,13 +145,23 @@ def write_tables(root: str | Path, summaries: Iterable[Mapping[str, Any]]) -> pd
     return per_seed
 
 
+def _median_text(row: Mapping[str, Any], name: str) -> str:
+    """The censored median of a row of the seed-mean table as text ("3.48", "> 64", "-")."""
+    median = _none(row.get(f"{name}_median"))
+    if median is None:
+        return "-"
+    if np.isinf(median):
+        return f"{'>' if median > 0 else '<'} {_none(row.get(f'{name}_median_bound')):.3g}"
+    return f"{median:.3g}"
+
+
 def _none(value: Any) -> float | None:
     return None if value is None or (isinstance(value, float) and np.isnan(value)) else float(value)
 
 
 def format_means(means: pd.DataFrame) -> str:
-    """The seed-averaged table as text: mean +- std (found / seeds) per threshold."""
-    header = f"{'arch':6} {'depth':>5} {'width':>5} {'d/w':>8} " + " ".join(f"{name:>22}" for name in CRITICAL_NAMES)
+    """The seed-averaged table as text: mean +- std (found / seeds), then the censored median, per threshold."""
+    header = f"{'arch':6} {'depth':>5} {'width':>5} {'d/w':>8} " + " ".join(f"{name:>34}" for name in CRITICAL_NAMES)
     lines = [header]
     for row in means.to_dict("records"):
         cells = []
@@ -156,6 +169,6 @@ def format_means(means: pd.DataFrame) -> str:
             found, seeds = int(row[f"{name}_found"]), int(row["seeds"])
             mean, std = _none(row[f"{name}_mean"]), _none(row[f"{name}_std"])
             value = "not found" if mean is None else f"{mean:.3g} +- {std:.2g}"
-            cells.append(f"{value} ({found}/{seeds})".rjust(22))
+            cells.append(f"{value} ({found}/{seeds}) med {_median_text(row, name)}".rjust(34))
         lines.append(f"{row['arch']:6} {row['depth']:>5} {row['width']:>5} {row['d_over_w']:>8.4f} " + " ".join(cells))
     return "\n".join(lines)

@@ -1,5 +1,6 @@
 """CIFAR-10: official python batches (restricted unpickler), the official archive, image folders and tars."""
 
+import hashlib
 import io
 import os
 import pickle
@@ -154,6 +155,7 @@ def test_download_of_official_archive_into_cache(tmp_path, monkeypatch):
     write_batches(tmp_path / "src")
     archive = official_archive(tmp_path / "src", tmp_path / "served.tar.gz")
     monkeypatch.setattr(cifar, "CIFAR_URLS", {"cifar-10-python.tar.gz": (archive.as_uri(),)})
+    monkeypatch.setattr(cifar, "CIFAR_SHA256", {"cifar-10-python.tar.gz": hashlib.sha256(archive.read_bytes()).hexdigest()})
     data = load_dataset("cifar10", n_measure=None, cache=False)
     assert data.source == str(tmp_path / "xdg" / "earlyphase" / "cifar10" / "cifar-10-python.tar.gz")
     monkeypatch.setattr(cifar, "CIFAR_URLS", {"cifar-10-python.tar.gz": ("file:///nonexistent.tar.gz",)})

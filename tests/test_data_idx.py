@@ -1,6 +1,7 @@
 """IDX (MNIST / Fashion-MNIST) files: parsing, every fault a file can have, search order, download."""
 
 import gzip
+import hashlib
 import struct
 from pathlib import Path
 
@@ -170,6 +171,8 @@ def test_download_into_cache_and_clear_error_when_it_fails(tmp_path, monkeypatch
     mirror = tmp_path / "mirror"
     arrays = write_mnist(mirror, seed=6)
     monkeypatch.setitem(idx.MNIST_URLS, "mnist", ("file:///nonexistent/", mirror.as_uri() + "/"))
+    pinned = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in mirror.glob("*.gz")}  # this mirror's files
+    monkeypatch.setitem(idx.MNIST_SHA256, "mnist", pinned)
     data = load_dataset("mnist", n_measure=None)  # first mirror fails, second serves the files
     cache = tmp_path / "xdg" / "earlyphase" / "mnist"
     assert data.source == str(cache) and (cache / (NAMES[0] + ".gz")).is_file()

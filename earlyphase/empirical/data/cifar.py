@@ -40,6 +40,8 @@ TEST_BATCH = "test_batch"
 BATCHES_DIR = "cifar-10-batches-py"
 OFFICIAL_ARCHIVE = "cifar-10-python.tar.gz"
 CIFAR_URLS = {OFFICIAL_ARCHIVE: ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",)}
+CIFAR_SHA256 = {OFFICIAL_ARCHIVE: "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"}
+"""sha256 of the official archive (170498071 bytes, md5 c58f30108f718f92721af3b95e74349a as published)."""
 CIFAR_EXPECTED = (
     f"the official {BATCHES_DIR} folder (data_batch_1..5, test_batch) or {OFFICIAL_ARCHIVE}, "
     "or an image folder train/<class>/*, test/<class>/* (a directory, or a tar archive named cifar*.tar[.gz])"
@@ -191,7 +193,7 @@ def load_cifar10_raw(
     the whole archive is decoded (official batches, or an image archive with n_train = None), and
     later loads read them. An image archive or tree with n_train given decodes only that subset.
     """
-    source = locate("cifar10", path, probe_cifar, CIFAR_URLS, download, CIFAR_EXPECTED)
+    source = locate("cifar10", path, probe_cifar, CIFAR_URLS, download, CIFAR_EXPECTED, CIFAR_SHA256)
     where = str(source.path)
     if source.kind == "batches":
         blobs = {

@@ -34,9 +34,29 @@ MNIST_URLS = {
     "mnist": (
         "https://ossci-datasets.s3.amazonaws.com/mnist/",
         "https://storage.googleapis.com/cvdf-datasets/mnist/",
-        "http://yann.lecun.com/exdb/mnist/",
     ),
-    "fashion_mnist": ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+    "fashion_mnist": (
+        "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+        # the official S3 website endpoint serves plain http only; the pinned sha256 protects it
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    ),
+}
+MNIST_SHA256 = {
+    # the digests tensorflow/datasets registers for these files (url_checksums/mnist.txt,
+    # url_checksums/fashion_mnist.txt); sizes 9912422, 28881, 1648877, 4542 and
+    # 26421880, 29515, 4422102, 5148 bytes, as in the upstream READMEs
+    "mnist": {
+        "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+    },
+    "fashion_mnist": {
+        "train-images-idx3-ubyte.gz": "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+        "train-labels-idx1-ubyte.gz": "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+        "t10k-images-idx3-ubyte.gz": "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+        "t10k-labels-idx1-ubyte.gz": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+    },
 }
 MNIST_EXPECTED = (
     "a directory with the four IDX files train-images-idx3-ubyte, train-labels-idx1-ubyte, "
@@ -138,7 +158,7 @@ def probe_mnist_dir(place: Path) -> Path | None:
 def load_mnist_raw(name: str, path: str | os.PathLike | None, download: bool = True) -> RawData:
     """The full train / test splits of ``name`` ("mnist" or "fashion_mnist"), located by ``locate``."""
     urls = {f"{stem}.gz": [base + f"{stem}.gz" for base in MNIST_URLS[name]] for stem in MNIST_FILES.values()}
-    directory = locate(name, path, probe_mnist_dir, urls, download, MNIST_EXPECTED)
+    directory = locate(name, path, probe_mnist_dir, urls, download, MNIST_EXPECTED, MNIST_SHA256[name])
     files = {role: find_idx_file(directory, stem) for role, stem in MNIST_FILES.items()}
     x_train, labels_train = read_mnist_split(files["train_images"], files["train_labels"])
     x_test, labels_test = read_mnist_split(files["test_images"], files["test_labels"])

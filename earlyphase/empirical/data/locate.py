@@ -10,14 +10,20 @@ Search order for a dataset ``name`` in ("mnist", "fashion_mnist", "cifar10"):
 5. the user cache directory ``cache_root()/<name>``: $XDG_CACHE_HOME/earlyphase/<name>, else
    ~/.cache/earlyphase/<name>; where nothing was found, the official files are downloaded here
    (only where a network exists; ``download=False`` turns this off).
+
+Every downloaded file must match its pinned sha256 before it is moved into place: a mismatch
+deletes the download and tries the next mirror, and a file with no pinned digest is never
+fetched. (Files found on disk in steps 1-4 are the user's and are not checksummed: Debian's
+Fashion-MNIST, for one, is recompressed and differs byte-wise from the upstream archives.)
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -63,12 +69,14 @@ def locate(
     urls: dict[str, Sequence[str]],
     download: bool,
     expected: str,
+    sha256: Mapping[str, str],
 ) -> Found:
     """Return ``probe(place)`` for the first searched place where it is not None.
 
     ``probe`` returns None where a place holds no copy of the dataset (and raises DataFileError
     where it holds a broken one). With no copy anywhere and ``download`` true, the files ``urls``
-    (file name -> mirror URLs) are downloaded into the cache directory and probed there. Failing
+    (file name -> mirror URLs) are downloaded into the cache directory, each checked against
+    ``sha256`` (file name -> hex digest), and probed there. Failing
     that, DatasetNotFoundError lists every place searched and ``expected`` (what a copy looks like).
     """
     places = candidate_paths(name, path)
@@ -86,7 +94,7 @@ def locate(
     if path is None and download:
         target = cache_root() / name
         try:
-            download_files(urls, target)
+            download_files(urls, target, sha256)
         except OSError as error:
             raise DatasetNotFoundError(
                 f"dataset {name!r} not found; looked in:\n{searched}\nexpected {expected}.\n"
@@ -100,8 +108,13 @@ def locate(
     )
 
 
-def download_files(urls: dict[str, Sequence[str]], target: Path) -> None:
-    """Download each file name from its first working mirror into ``target`` (atomic; OSError on failure)."""
+def download_files(urls: dict[str, Sequence[str]], target: Path, sha256: Mapping[str, str]) -> None:
+    """Download each file name from its first working mirror whose bytes match ``sha256[name]``
+    into ``target`` (atomic; a mismatching download is deleted; OSError when no mirror gives
+    the pinned file, ValueError for a file with no pinned digest)."""
+    unpinned = sorted(set(urls) - set(sha256))
+    if unpinned:
+        raise ValueError(f"no pinned sha256 for {unpinned}: refusing to download an unverifiable file")
     target.mkdir(parents=True, exist_ok=True)
     for file_name, mirrors in urls.items():
         destination = target / file_name
@@ -111,14 +124,22 @@ def download_files(urls: dict[str, Sequence[str]], target: Path) -> None:
         for url in mirrors:
             partial = destination.with_name(f"{destination.name}.{os.getpid()}.part")  # per process
             try:
+                digest = hashlib.sha256()
                 with (
                     urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response,
                     open(partial, "wb") as out,
                 ):
-                    shutil.copyfileobj(response, out)
+                    while chunk := response.read(1 << 20):
+                        digest.update(chunk)
+                        out.write(chunk)
+                if digest.hexdigest() != sha256[file_name].lower():
+                    raise OSError(
+                        f"sha256 mismatch: got {digest.hexdigest()}, pinned {sha256[file_name].lower()} "
+                        "(download deleted)"
+                    )
                 os.replace(partial, destination)
                 break
-            except OSError as error:  # URLError, HTTPError and timeouts are OSErrors
+            except OSError as error:  # URLError, HTTPError, timeouts and a wrong digest
                 partial.unlink(missing_ok=True)
                 errors.append(f"{url}: {error}")
         else:

@@ -384,10 +384,12 @@ def main(argv: list[str] | None = None) -> int:
         report["elapsed_s"] = round(elapsed(), 1)
         report_path.write_text(json.dumps(report, indent=1, default=str))
 
+    skip_reasons = dict.fromkeys(args.skip, "--skip")
+
     def run_part(name: str, share: float, function) -> Any:
-        if name in args.skip:
-            report["skipped"].append(f"{name}: --skip")
-            say(f"[{name}] skipped (--skip)")
+        if name in skip_reasons:
+            report["skipped"].append(f"{name}: {skip_reasons[name]}")
+            say(f"[{name}] skipped ({skip_reasons[name]})")
             return None
         deadline = min(time.perf_counter() + share, end)
         if deadline - time.perf_counter() < 5:
@@ -429,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError) as error:  # a missing or unreadable archive: the CIFAR parts cannot run
             report["data"] = {"error": str(error)}
             args.skip |= {"diagram", "speedup", "tf32"}
+            skip_reasons.update({part: skip_reasons.get(part, "no CIFAR-10 data") for part in ("diagram", "speedup", "tf32")})
             say(f"[data] cannot load CIFAR-10 from {args.data}: {error}\n[data] skipping diagram, speedup, tf32")
         else:
             load_s = round(time.perf_counter() - started, 1)

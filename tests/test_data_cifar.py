@@ -104,7 +104,7 @@ def _truncated():
     [
         (_truncated(), r"data_batch_2: not a readable CIFAR-10 batch"),
         (batch_pickle(np.zeros((4, 3071), np.uint8), [0] * 4), r"wrong shape: 'data' is uint8 \(4, 3071\)"),
-        (batch_pickle(np.zeros((4, 3072), np.float32), [0] * 4), r"wrong shape: 'data' is float32"),
+        (batch_pickle(np.zeros((4, 3072), np.float32), [0] * 4), r"wrong dtype: 'data' is float32"),
         (batch_pickle(np.zeros((4, 3072), np.uint8), [0] * 3), r"wrong count: 4 images but 3 labels"),
         (batch_pickle(np.zeros((4, 3072), np.uint8), [0, 1, 2, 10]), r"labels outside 0..9"),
         (pickle.dumps([1, 2], protocol=2), r"a CIFAR-10 batch is a dict, got list"),

@@ -18,7 +18,9 @@ seed's initialisation, c = 2^x for x = 0, 0.1, 0.2, ... up to the first divergen
   c_max    largest c that does not diverge (loss non-finite or above --loss-max)
   c_barrier smallest trainable c whose straight path theta_0 -> theta_T has a loss above L_0
 
-Each is reported as the seed mean, its spread, and the bracketing grid values (low, high).
+Each is reported as the seed mean and spread over the seeds where it was found, the mean
+bracketing grid values (low, high) of those seeds, and the median over all seeds with "not
+found above the range" counted as infinite ("> c" when that median lies above the range).
 
 models:
   uv      f = v.u / sqrt(w) (Lewkowycz et al. 2020); c_loss -> 2, c_max -> 4 as w grows
@@ -73,7 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     grid = parser.add_argument_group("grid of depths and widths")
     grid.add_argument("--grid", action="store_true", help="predict every (depth, width) of --depths x --widths and write a table")
-    grid.add_argument("--depths", default=GRID_DEPTHS, help="comma-separated depths (default %(default)s)")
+    grid.add_argument("--depths", default=None, help=f"comma-separated depths (default {GRID_DEPTHS}; uv: 2, the only depth it has)")
     grid.add_argument("--widths", default=GRID_WIDTHS, help="comma-separated widths (default %(default)s)")
     grid.add_argument("--out", default="predicted_critical_values.csv", help="table path, .csv or .parquet (default %(default)s)")
 
@@ -89,6 +91,16 @@ def _int_list(name: str, text: str) -> list[int]:
     if not values:
         raise ValueError(f"{name} must list at least one value, got {text!r}")
     return values
+
+
+def _grid_depths(args: argparse.Namespace) -> list[int]:
+    """--depths, by default GRID_DEPTHS for linear and 2 for uv (ValueError for other uv depths)."""
+    if args.depths is None:
+        return [2] if args.model == "uv" else _int_list("--depths", GRID_DEPTHS)
+    depths = _int_list("--depths", args.depths)
+    if args.model == "uv" and depths != [2]:
+        raise ValueError(f"--depths must be 2 for the uv model (f = v.u/sqrt(w) has two layers), got {args.depths!r}; use --model linear for deeper nets")
+    return depths
 
 
 def _options(args: argparse.Namespace) -> dict:
@@ -149,7 +161,7 @@ def _run_grid(args: argparse.Namespace, seeds: int) -> int:
     from earlyphase.core.paths import check_output_file
     from earlyphase.theory.predict import PREDICTED, predict_grid
 
-    depths, widths = _int_list("--depths", args.depths), _int_list("--widths", args.widths)
+    depths, widths = _grid_depths(args), _int_list("--widths", args.widths)
     out = check_output_file(args.out, "--out")
     if out.suffix not in (".csv", ".parquet"):
         raise ValueError(f"--out must end in .csv or .parquet, got {args.out!r}")
@@ -170,6 +182,7 @@ def _run_grid(args: argparse.Namespace, seeds: int) -> int:
 
 
 def _describe(result: dict) -> str:
+    from earlyphase.core import SeedSummary
     from earlyphase.theory.predict import PREDICTED
 
     lines = [
@@ -182,10 +195,13 @@ def _describe(result: dict) -> str:
     for name in PREDICTED:
         s = result[name]
         if s["mean"] is None:
-            lines.append(f"  {name:<8} not found in c = 1 .. {result['grid']['c_scanned_max']:.3g} for any seed")
+            lines.append(f"  {name:<9} not found in c = 1 .. {result['grid']['c_scanned_max']:.3g} for any seed")
             continue
         bracket = f"bracket {_fmt(s['low'])} .. {_fmt(s['high'])}"
-        lines.append(f"  {name:<8}= {s['mean']:.3f} +- {s['std']:.3f}   {bracket}   (found for {s['found']}/{s['seeds']} seeds)")
+        median = f"median {SeedSummary(**s).describe_median()}"
+        lines.append(
+            f"  {name:<9}= {s['mean']:.3f} +- {s['std']:.3f}   {bracket}   {median}   (found for {s['found']}/{s['seeds']} seeds)"
+        )
     ratio = result.get("sharpness_ratio")
     if ratio is not None:
         value = "all diverged" if ratio["mean"] is None else f"{ratio['mean']:.4f} +- {ratio['std']:.2g}"

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 USAGE = """\
-earlyphase sweep SPEC.toml --out DIR [--jobs N | --workers N | --scheduler ADDRESS] [SPEC FLAGS]
+earlyphase sweep [run] SPEC.toml --out DIR [--jobs N | --workers N | --scheduler ADDRESS] [SPEC FLAGS]
        earlyphase sweep --out DIR --depths D [D ...] --widths W [W ...] [SPEC FLAGS]
        earlyphase sweep status DIR
        earlyphase sweep tables DIR"""
@@ -16,7 +16,9 @@ DESCRIPTION = """\
 Search each (depth, width, init seed, SGD seed) of a sweep over c = eta * lambda_H0 for its
 critical values c_loss, c_sharp, c_max, c_barrier, each to the grid resolution c = 2^x (step
 0.1 in x), by bracketing search ("bisect") or the full reference grid up to the first
-divergence ("grid"). Every spec key is also a flag below; a flag overrides the file.
+divergence ("grid"). Every spec key is also a flag below (seeds.init, seeds.sgd, seeds.measure
+and search.method are --init-seeds, --sgd-seeds, --measure-seed and --search); a flag overrides
+the file. The spec is resolved (data found and sized, device present) before DIR is created.
 
 Results go to DIR: the spec, one record per run, DIR/critical_values.csv (per seed, with the
 bracketing grid values) and DIR/critical_values_mean.csv (seed means, spreads, found counts).

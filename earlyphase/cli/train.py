@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import sys
 from pathlib import Path
 
 from earlyphase.core.paths import check_output_dir, check_record_name
@@ -199,6 +200,10 @@ def run_train(args: argparse.Namespace) -> int:
     if not args.overwrite:
         check_record_free(stem, config, args.c)
     experiment = prepare(config)
+    n_train = len(experiment.train_x)
+    if config.batch_size is not None and config.batch_size > n_train:
+        note = f"note: batch size {config.batch_size} > n_train {n_train}: full-batch gradient descent on {n_train} examples (recorded as batch_size_used)"
+        print(note, file=sys.stderr if args.json else sys.stdout)
     trajectory = run_at_c(experiment, args.c, progress=not args.json)
     record = trajectory.save(stem)
     if args.json:

@@ -151,6 +151,7 @@ class Experiment:
             **asdict(self.config),
             "dataset_source": self.dataset.source,
             "n_train_used": int(len(self.dataset.x_train)),
+            "batch_size_used": min(self.config.batch_size or len(self.dataset.x_train), len(self.dataset.x_train)),
             "measure_batch_size": self.probe.measure_batch.size,
             "eval_examples": self.probe.eval_batch.size,
             "sigma_w2_used": self.config.sigma_w2_value,

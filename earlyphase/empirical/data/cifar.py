@@ -103,14 +103,12 @@ def read_batch(blob: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
     if missing:
         raise DataFileError(f"{where}: missing key(s) {missing} (keys: {sorted(map(str, fields))})")
     data, labels = fields["data"], fields["labels"]
-    if (
-        not isinstance(data, np.ndarray)
-        or data.dtype != np.uint8
-        or data.ndim != 2
-        or data.shape[1] != ROW_LENGTH
-    ):
-        described = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
-        raise DataFileError(f"{where}: wrong shape: 'data' is {described}, expected uint8 (n, {ROW_LENGTH})")
+    if not isinstance(data, np.ndarray):
+        raise DataFileError(f"{where}: wrong type: 'data' is {type(data).__name__}, expected a uint8 array (n, {ROW_LENGTH})")
+    if data.dtype != np.uint8:
+        raise DataFileError(f"{where}: wrong dtype: 'data' is {data.dtype} {data.shape}, expected uint8 (n, {ROW_LENGTH})")
+    if data.ndim != 2 or data.shape[1] != ROW_LENGTH:
+        raise DataFileError(f"{where}: wrong shape: 'data' is {data.dtype} {data.shape}, expected uint8 (n, {ROW_LENGTH})")
     if not isinstance(labels, (list, np.ndarray)) or not all(
         isinstance(label, (int, np.integer)) and not isinstance(label, bool) for label in labels
     ):

@@ -383,6 +383,10 @@ def load_spec(path: str | Path, overrides: Mapping[str, Mapping[str, Any]] | Non
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ValueError(f"spec file not found: {path}") from None
+    except UnicodeDecodeError as error:
+        raise ValueError(f"spec file {path} is not UTF-8 text (TOML files are UTF-8): byte {error.start}") from None
+    except OSError as error:
+        raise ValueError(f"spec file {path} cannot be read: {error.strerror or error}") from None
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"spec file {path} is not valid TOML: {error}") from None
     return spec_from_mapping(merge(data, overrides or {}))

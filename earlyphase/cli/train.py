@@ -205,7 +205,10 @@ def run_train(args: argparse.Namespace) -> int:
         note = f"note: batch size {config.batch_size} > n_train {n_train}: full-batch gradient descent on {n_train} examples (recorded as batch_size_used)"
         print(note, file=sys.stderr if args.json else sys.stdout)
     trajectory = run_at_c(experiment, args.c, progress=not args.json)
-    record = trajectory.save(stem)
+    try:
+        record = trajectory.save(stem)
+    except OSError as error:  # e.g. a full disk: nothing was replaced, the temporaries are gone
+        raise ValueError(f"--out: writing the record {stem} failed ({error.strerror or error}); no file was replaced") from None
     if args.json:
         print(json.dumps(summary(trajectory, record)))
         return 0

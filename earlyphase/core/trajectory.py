@@ -7,12 +7,16 @@ eigenvalue when not requested, everything after divergence).
 
 On disk a trajectory is two files with a common stem: ``STEM.parquet`` (the per-step
 columns) and ``STEM.json`` (scalars, configuration, seeds, library versions and the loss
-convention). Both are written atomically (temporary file, then rename), JSON last, so a
-record whose JSON exists is complete.
+convention). Both are first written in full to temporary files (a full disk fails here and
+leaves any previous record untouched, temporaries removed), then renamed into place, JSON last,
+so a record whose JSON exists is complete. The JSON holds the sha256 of its Parquet file:
+``load`` refuses a Parquet that is not the one written with the JSON (``RecordMismatchError``),
+and ``is_complete_record`` says whether a stem holds a whole, matching record.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -43,6 +47,10 @@ Hessian eigenvalue lambda_H_t on the measurement batch; ``sharpness_residual``:
 ||Hv - lambda v|| / |lambda|; ``hvp_count``: Hessian-vector products spent on that solve;
 ``ntk_top``: lambda_max(Theta) / (B k) on the measurement batch; ``accuracy``: on the
 evaluation set."""
+
+
+class RecordMismatchError(ValueError):
+    """A record's Parquet file is not the one written with its JSON (another run's, or damaged)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,14 +138,25 @@ class Trajectory:
         }
 
     def save(self, stem: str | os.PathLike[str]) -> Path:
-        """Write ``STEM.parquet`` then ``STEM.json`` atomically; return the JSON path."""
+        """Write ``STEM.parquet`` and ``STEM.json`` (with the Parquet's sha256) to temporary files,
+        then rename them into place, JSON last; return the JSON path. On a failed write nothing
+        is replaced and the temporaries are removed."""
         stem = Path(stem)
         stem.parent.mkdir(parents=True, exist_ok=True)
         parquet = stem.with_name(stem.name + ".parquet")
         meta = stem.with_name(stem.name + ".json")
-        _atomic_write(parquet, lambda tmp: self.steps.to_parquet(tmp, index=False))
-        text = json.dumps(self.metadata(), indent=2, default=_json_default)
-        _atomic_write(meta, lambda tmp: tmp.write_text(text))
+        parquet_tmp, meta_tmp = _temporary(parquet), _temporary(meta)
+        try:
+            self.steps.to_parquet(parquet_tmp, index=False)
+            _fsync(parquet_tmp)
+            metadata = {**self.metadata(), "parquet_sha256": _sha256(parquet_tmp)}
+            meta_tmp.write_text(json.dumps(metadata, indent=2, default=_json_default))
+            _fsync(meta_tmp)
+            os.replace(parquet_tmp, parquet)
+            os.replace(meta_tmp, meta)
+        finally:
+            parquet_tmp.unlink(missing_ok=True)
+            meta_tmp.unlink(missing_ok=True)
         return meta
 
     @classmethod
@@ -147,7 +166,13 @@ class Trajectory:
         if stem.suffix in (".json", ".parquet"):
             stem = stem.with_suffix("")
         meta = json.loads(stem.with_name(stem.name + ".json").read_text())
-        steps = pd.read_parquet(stem.with_name(stem.name + ".parquet"))
+        parquet = stem.with_name(stem.name + ".parquet")
+        if not _parquet_matches(parquet, meta):
+            raise RecordMismatchError(
+                f"record {stem}: {parquet.name} is not the Parquet written with {stem.name}.json "
+                "(its sha256 differs: another run's file, or a damaged one); delete both to recompute"
+            )
+        steps = pd.read_parquet(parquet)
         barrier = meta.get("barrier_loss")
         return cls(
             c=meta["c"],
@@ -162,12 +187,49 @@ class Trajectory:
         )
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write(tmp)
-    with open(tmp, "rb+") as handle:
+def is_complete_record(stem: str | os.PathLike[str]) -> bool:
+    """Whether ``STEM.json`` exists and ``STEM.parquet`` is the file written with it (records
+    older than the stored digest: whether the Parquet exists)."""
+    stem = Path(stem)
+    meta_path = stem.with_name(stem.name + ".json")
+    if not meta_path.is_file():
+        return False
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and _parquet_matches(stem.with_name(stem.name + ".parquet"), meta)
+
+
+def _parquet_matches(parquet: Path, meta: Mapping[str, Any]) -> bool:
+    if not parquet.is_file():
+        return False
+    expected = meta.get("parquet_sha256")
+    return expected is None or _sha256(parquet) == expected
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _temporary(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as handle:
         os.fsync(handle.fileno())
-    os.replace(tmp, path)
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    """Write ``path`` through ``write(temporary)``, fsync, rename; a failed write leaves ``path`` as it was."""
+    tmp = _temporary(path)
+    try:
+        write(tmp)
+        _fsync(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _json_default(value: Any) -> Any:

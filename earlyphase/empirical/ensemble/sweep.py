@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from earlyphase.core.search import flags_of
-from earlyphase.core.trajectory import Trajectory
+from earlyphase.core.trajectory import Trajectory, is_complete_record
 from earlyphase.empirical.ensemble.members import Ensemble, Member, prepare_ensemble
 from earlyphase.empirical.ensemble.run import EnsembleOptions, run_ensemble
 from earlyphase.empirical.ensemble.search import run_lockstep
@@ -72,7 +72,7 @@ def _search_ensemble(task: EnsembleTask) -> dict[str, Any]:
         todo = []
         for position, (number, index) in enumerate(requests):
             path = stem(number, index)
-            if path.with_name(path.name + ".json").is_file():
+            if is_complete_record(path):  # a foreign or missing Parquet: recomputed
                 runs[position] = (Trajectory.load(path), False)
             else:
                 todo.append(position)

@@ -20,7 +20,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from earlyphase.core.search import Flags, SearchResult, flags_of, run_search
-from earlyphase.core.trajectory import Trajectory
+from earlyphase.core.trajectory import Trajectory, is_complete_record
 from earlyphase.empirical.sweep.spec import SweepPoint, SweepSpec
 from earlyphase.empirical.sweep.store import Store
 
@@ -67,7 +67,7 @@ def _search_point(task: PointTask) -> dict[str, Any]:
 
     def evaluate(index: int) -> Flags:
         stem = store.run_stem(point, grid.x(index))
-        if stem.with_name(stem.name + ".json").is_file():
+        if is_complete_record(stem):  # a foreign or missing Parquet: recomputed
             trajectory = Trajectory.load(stem)
             state.loaded += 1
         else:

@@ -8,10 +8,13 @@ x >= x_div, with the thresholds known in closed form (``toy_thresholds``). Sweep
 
 Environment: TOY_SLEEP (seconds per run) slows runs down for the kill-and-resume test;
 TOY_PREPARE_LOG (a file) gets one line per ``prepare`` call. Width 13 raises (a failing run).
+TOY_KILL_MARKER (a file) and TOY_KILL_WIDTH: the first run at that width SIGKILLs its own
+process (a worker killed mid-run) and creates the marker, so the retry runs normally.
 """
 
 import math
 import os
+import signal
 import time
 from dataclasses import asdict, dataclass
 
@@ -55,6 +58,10 @@ def prepare(config: TrainConfig) -> ToyExperiment:
 
 def run_at_c(experiment: ToyExperiment, c: float) -> Trajectory:
     time.sleep(float(os.environ.get("TOY_SLEEP", "0")))
+    kill_marker = os.environ.get("TOY_KILL_MARKER")
+    if kill_marker and experiment.config.width == int(os.environ["TOY_KILL_WIDTH"]) and not os.path.exists(kill_marker):
+        open(kill_marker, "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)  # once: the worker process dies mid-search
     config, x = experiment.config, math.log2(c)
     at = toy_thresholds(config)
     steps = config.steps

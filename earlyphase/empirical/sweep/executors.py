@@ -20,8 +20,13 @@ import os
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
+
+POOL_RESTARTS = 2
+"""Times LocalExecutor replaces a pool whose worker process died; the tasks it held are rerun
+(a task that kills its worker every time is then reported failed, with the pool's error)."""
 
 Outcome = tuple[Any, dict[str, Any] | None, str | None]
 """(task, result, None) for a finished task, (task, None, error text) for a failed one."""
@@ -63,7 +68,9 @@ def _describe(error: BaseException) -> str:
 
 @dataclass(frozen=True)
 class LocalExecutor:
-    """``jobs`` worker processes (spawned; jobs = 1 runs the searches in this process).
+    """``jobs`` worker processes (spawned; jobs = 1 runs the searches in this process). A worker
+    that dies (killed, out of memory) breaks the pool: the unfinished tasks go to a fresh pool,
+    at most ``POOL_RESTARTS`` times.
 
     ``threads``: torch CPU threads per search (None: the cores divided among the jobs). On a
     busy machine or for small networks, 1 is fastest: extra threads spin instead of working.
@@ -100,23 +107,31 @@ class LocalExecutor:
                     yield task, None, _describe(error)
             return
         context = multiprocessing.get_context("spawn")
-        initializer, initargs = None, ()
-        if any(slot is not None for slot in slots):
-            queue = context.Manager().Queue()
-            for slot in slots[:jobs]:
-                queue.put(slot)
-            initializer, initargs = _pin_gpu, (queue,)
-        with ProcessPoolExecutor(jobs, mp_context=context, initializer=initializer, initargs=initargs) as pool:
-            futures: dict[Future, Any] = {pool.submit(function, task): task for task in tasks}
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    error = future.exception()
-                    if error is None:
-                        yield futures[future], future.result(), None
-                    else:
-                        yield futures[future], None, _describe(error)
+        remaining = list(tasks)
+        for restart in range(POOL_RESTARTS + 1):
+            initializer, initargs = None, ()
+            if any(slot is not None for slot in slots):
+                queue = context.Manager().Queue()
+                for slot in slots[:jobs]:
+                    queue.put(slot)
+                initializer, initargs = _pin_gpu, (queue,)
+            orphaned = []  # tasks lost with a worker process that died (killed, out of memory)
+            with ProcessPoolExecutor(jobs, mp_context=context, initializer=initializer, initargs=initargs) as pool:
+                futures: dict[Future, Any] = {pool.submit(function, task): task for task in remaining}
+                pending = set(futures)
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        error = future.exception()
+                        if error is None:
+                            yield futures[future], future.result(), None
+                        elif isinstance(error, BrokenProcessPool) and restart < POOL_RESTARTS:
+                            orphaned.append(futures[future])
+                        else:
+                            yield futures[future], None, _describe(error)
+            if not orphaned:
+                return
+            remaining = orphaned  # a fresh pool; their searches resume from the runs recorded
 
 
 @dataclass(frozen=True)

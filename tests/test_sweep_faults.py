@@ -1,0 +1,28 @@
+"""A worker process killed mid-search: the sweep goes on, nothing recorded is lost, the result is unchanged."""
+
+import pandas as pd
+
+from earlyphase.empirical.sweep import run_sweep, spec_from_mapping
+from earlyphase.empirical.sweep.executors import LocalExecutor
+
+SPEC = {
+    "runner": "test_sweep_toy",
+    "model": {"depths": [2], "widths": [64]},
+    "seeds": {"init": [0, 1]},
+    "search": {"method": "grid", "x_max": 4.0},
+}
+
+
+def test_a_killed_worker_is_replaced_and_its_search_redone(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOY_KILL_MARKER", str(tmp_path / "killed-once"))
+    monkeypatch.setenv("TOY_KILL_WIDTH", "64")
+    spec = spec_from_mapping(SPEC)
+    status = run_sweep(spec, tmp_path / "killed", LocalExecutor(jobs=2, threads=1), progress=False)
+    assert (tmp_path / "killed-once").exists()  # a worker was killed
+    assert not status.failed and not status.pending and len(status.done) == 2
+    monkeypatch.delenv("TOY_KILL_MARKER")
+    run_sweep(spec, tmp_path / "reference", LocalExecutor(jobs=1), progress=False)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "killed" / "critical_values.csv"), pd.read_csv(tmp_path / "reference" / "critical_values.csv")
+    )
+    assert not list((tmp_path / "killed").rglob("*.tmp"))

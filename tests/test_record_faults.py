@@ -80,3 +80,13 @@ def test_train_reports_a_full_disk_in_one_line(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and "No space left on device" in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_damaged_json_or_a_missing_parquet_is_not_a_complete_record(tmp_path):
+    _record(1.0).save(tmp_path / "a")
+    (tmp_path / "a.json").write_text('{"c": 1.0, "eta"')  # truncated by hand (writes are atomic)
+    assert not is_complete_record(tmp_path / "a")
+    _record(1.0).save(tmp_path / "b")
+    (tmp_path / "b.parquet").unlink()
+    assert not is_complete_record(tmp_path / "b")
+    assert not is_complete_record(tmp_path / "never-written")

@@ -26,3 +26,20 @@ def test_a_killed_worker_is_replaced_and_its_search_redone(tmp_path, monkeypatch
         pd.read_csv(tmp_path / "killed" / "critical_values.csv"), pd.read_csv(tmp_path / "reference" / "critical_values.csv")
     )
     assert not list((tmp_path / "killed").rglob("*.tmp"))
+
+
+def test_a_damaged_search_summary_is_named(tmp_path, capsys):
+    import pytest
+
+    from earlyphase.cli import main
+
+    spec = spec_from_mapping({**SPEC, "seeds": {"init": [0]}, "search": {"x_max": 3.0}})
+    run_sweep(spec, tmp_path, LocalExecutor(jobs=1), progress=False)
+    summary = next((tmp_path / "searches").glob("*.json"))
+    summary.write_text('{"broken')
+    with pytest.raises(SystemExit):
+        main(["sweep", "tables", str(tmp_path)])
+    assert summary.name in capsys.readouterr().err
+    summary.unlink()  # as the message says: the search is redone from its recorded runs
+    status = run_sweep(spec, tmp_path, LocalExecutor(jobs=1), progress=False)
+    assert len(status.done) == 1 and not status.failed

@@ -69,7 +69,12 @@ class Store:
     def load_search(self, point: SweepPoint) -> dict[str, Any] | None:
         """The finished search summary of ``point``, or None."""
         path = self.search_path(point)
-        return json.loads(path.read_text()) if path.is_file() else None
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except ValueError as error:  # written atomically, so damaged from outside
+            raise ValueError(f"{path}: damaged search summary ({error}); delete it to redo that search from its recorded runs") from None
 
     def save_search(self, point: SweepPoint, summary: dict[str, Any]) -> None:
         write_atomic(self.search_path(point), json.dumps(summary, indent=1))

@@ -6,7 +6,8 @@ import pytest
 
 from earlyphase.cli import main
 from earlyphase.compare.phase_diagram import boundary_curves
-from earlyphase.compare.tables import seed_average
+from earlyphase.compare.pipeline import expected_seeds, incomplete_points
+from earlyphase.compare.tables import read_critical_values, seed_average
 from earlyphase.empirical.sweep import run_sweep, spec_from_mapping
 from earlyphase.empirical.sweep.executors import LocalExecutor
 
@@ -38,13 +39,11 @@ def test_compare_warns_on_stderr_names_the_point_and_exits_0(one_seed_lost, tmp_
     assert "(1/3)" in captured.out  # the report's cell shows the seed count
 
 
-def test_the_figure_marks_the_incomplete_point(one_seed_lost, tmp_path):
-    from earlyphase.compare.pipeline import compare_results
-
-    result = compare_results(one_seed_lost, tmp_path / "d.png", theory=None, progress=False)
-    short = result.measured[result.measured["seeds"] < result.measured["expected_seeds"]]
+def test_the_incomplete_point_is_the_one_marked(one_seed_lost):
+    measured = expected_seeds(one_seed_lost, seed_average(read_critical_values(one_seed_lost)))
+    short = measured[measured["seeds"] < measured["expected_seeds"]]  # drawn with a black ring
     assert set(short["width"]) == {64} and (short["expected_seeds"] == 3).all()
-    assert result.incomplete == ((2, 64, 1, 3),)
+    assert incomplete_points(one_seed_lost, measured) == ((2, 64, 1, 3),)
 
 
 def test_the_phase_diagram_is_drawn_from_the_censored_median():

@@ -137,6 +137,14 @@ def test_recompute_on_a_tiny_configuration(tmp_path):
     assert len(draw_figures(tmp_path / "figs", settings)) == 5
 
 
+def test_recompute_refuses_unknown_groups(tmp_path):
+    settings = FigureSettings(depths=(2,), widths=(16,), seeds=(0,), theory_seeds=2)
+    with pytest.raises(ValueError, match="groups must be among"):
+        recompute_data(tmp_path / "figs", tmp_path / "work", settings, groups=("theroy",))
+    assert not (tmp_path / "figs").exists()
+
+
+@pytest.mark.slow  # 30-90 s; the theory tables' numbers are covered by test_uv_per_seed_table_matches_the_prediction
 def test_recompute_only_the_theory_tables(tmp_path):
     settings = FigureSettings(depths=(2,), widths=(16,), seeds=(0,), theory_seeds=2)
     written = recompute_data(tmp_path / "figs", tmp_path / "work", settings, jobs=1, groups=("theory",))

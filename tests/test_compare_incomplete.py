@@ -6,7 +6,7 @@ import pytest
 
 from earlyphase.cli import main
 from earlyphase.compare.phase_diagram import boundary_curves
-from earlyphase.compare.pipeline import expected_seeds, incomplete_points
+from earlyphase.compare.pipeline import expected_seeds, incomplete_points, stored_sweep
 from earlyphase.compare.tables import read_critical_values, seed_average
 from earlyphase.empirical.sweep import run_sweep, spec_from_mapping
 from earlyphase.empirical.sweep.executors import LocalExecutor
@@ -40,10 +40,12 @@ def test_compare_warns_on_stderr_names_the_point_and_exits_0(one_seed_lost, tmp_
 
 
 def test_the_incomplete_point_is_the_one_marked(one_seed_lost):
-    measured = expected_seeds(one_seed_lost, seed_average(read_critical_values(one_seed_lost)))
+    spec = stored_sweep(one_seed_lost)
+    measured = expected_seeds(spec, seed_average(read_critical_values(one_seed_lost)))
     short = measured[measured["seeds"] < measured["expected_seeds"]]  # drawn with a black ring
     assert set(short["width"]) == {64} and (short["expected_seeds"] == 3).all()
-    assert incomplete_points(one_seed_lost, measured) == ((2, 64, 1, 3),)
+    assert incomplete_points(spec, measured) == ((2, 64, 1, 3),)
+    assert incomplete_points(None, measured.assign(expected_seeds=measured["seeds"])) == ()
 
 
 def test_the_phase_diagram_is_drawn_from_the_censored_median():

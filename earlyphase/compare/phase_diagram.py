@@ -60,9 +60,11 @@ def x_values(table: pd.DataFrame, x: str) -> np.ndarray:
 
 
 def centre(table: pd.DataFrame) -> pd.Series:
-    """The value a boundary is drawn at: the censored seed median (+-inf outside the scanned range),
-    or the seed mean for a table without medians (e.g. a stored theory table)."""
-    return table["median"] if "median" in table.columns else table["mean"]
+    """The value a boundary is drawn at: the censored seed median (+-inf outside the scanned range);
+    where a row has no median (a table written without medians, e.g. a stored theory table), the
+    seed mean, or +inf when its bracket is open above (not found above the scanned range)."""
+    value = table["median"].fillna(table["mean"]) if "median" in table.columns else table["mean"]
+    return value.mask(value.isna() & table["low"].notna() & table["high"].isna(), np.inf)
 
 
 def boundary_curves(table: pd.DataFrame, x: str) -> pd.DataFrame:

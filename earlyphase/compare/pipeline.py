@@ -12,6 +12,7 @@ from earlyphase.compare.report import comparison_report
 from earlyphase.compare.style import figure_path, save_figure
 from earlyphase.compare.tables import read_critical_values, seed_average
 from earlyphase.compare.theory_overlay import TheoryTables, predict_at
+from earlyphase.empirical.sweep.spec import SweepSpec
 from earlyphase.empirical.sweep.store import stored_spec
 
 
@@ -48,31 +49,31 @@ def select_arch(per_seed: pd.DataFrame, arch: str | None) -> pd.DataFrame:
     return per_seed[per_seed["arch"] == arch]
 
 
-def expected_seeds(results_dir: str | Path, measured: pd.DataFrame) -> pd.DataFrame:
-    """``measured`` with the column expected_seeds (seeds per point in the sweep's stored spec; the
-    seeds found where the directory holds no spec), and the spec's points with no finished seed at all."""
+def stored_sweep(results_dir: str | Path) -> SweepSpec | None:
+    """The spec stored in ``results_dir`` by ``earlyphase sweep``, or None (no readable spec there)."""
     try:
-        spec = stored_spec(results_dir)
+        return stored_spec(results_dir)
     except ValueError:
-        return measured.assign(expected_seeds=measured["seeds"])
-    count = len(spec.init_seeds) * len(spec.sgd_seeds)
+        return None
+
+
+def expected_seeds(spec: SweepSpec | None, measured: pd.DataFrame) -> pd.DataFrame:
+    """``measured`` with the column expected_seeds: the seeds per point of ``spec`` (without a
+    spec, the seeds present)."""
+    count = measured["seeds"] if spec is None else len(spec.init_seeds) * len(spec.sgd_seeds)
     return measured.assign(expected_seeds=count)
 
 
-def incomplete_points(results_dir: str | Path, measured: pd.DataFrame) -> tuple[tuple[int, int, int, int], ...]:
-    """(depth, width, seeds, expected) of the points with fewer seeds than the spec, the spec's unfinished points included."""
+def incomplete_points(spec: SweepSpec | None, measured: pd.DataFrame) -> tuple[tuple[int, int, int, int], ...]:
+    """(depth, width, seeds, expected seeds) of every point with fewer seeds than ``spec`` (a point of
+    the spec with no finished seed at all included), sorted."""
     points = measured.drop_duplicates(["depth", "width"])
     found = {(int(r.depth), int(r.width)): (int(r.seeds), int(r.expected_seeds)) for r in points.itertuples()}
-    try:
-        spec = stored_spec(results_dir)
-        arch = measured["arch"].iloc[0]
-        if spec.base.arch == arch:
-            count = len(spec.init_seeds) * len(spec.sgd_seeds)
-            for depth in spec.depths:
-                for width in spec.widths:
-                    found.setdefault((depth, width), (0, count))
-    except ValueError:
-        pass
+    if spec is not None and spec.base.arch == measured["arch"].iloc[0]:
+        count = len(spec.init_seeds) * len(spec.sgd_seeds)
+        for depth in spec.depths:
+            for width in spec.widths:
+                found.setdefault((depth, width), (0, count))
     return tuple((d, w, n, e) for (d, w), (n, e) in sorted(found.items()) if n < e)
 
 
@@ -94,7 +95,8 @@ def compare_results(
     """Seed-average the sweep in ``results_dir``, predict with ``theory`` at the same (d, w), draw, report."""
     out = figure_path(out)
     per_seed = select_arch(read_critical_values(results_dir), arch)
-    measured = expected_seeds(results_dir, seed_average(per_seed))
+    spec = stored_sweep(results_dir)
+    measured = expected_seeds(spec, seed_average(per_seed))
     predicted = None
     if theory is not None:
         pairs = sorted({(int(d), int(w)) for d, w in zip(measured["depth"], measured["width"])})
@@ -103,4 +105,4 @@ def compare_results(
     figure = phase_diagram_figure(measured, theories, width_panel_depth(measured), title=f"Phase diagram of {per_seed['arch'].iloc[0]}")
     path = save_figure(figure, out)
     report = comparison_report(measured, per_seed, [] if predicted is None else [predicted])
-    return Comparison(per_seed, measured, predicted, report, path, incomplete_points(results_dir, measured))
+    return Comparison(per_seed, measured, predicted, report, path, incomplete_points(spec, measured))

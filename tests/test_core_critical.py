@@ -157,7 +157,9 @@ def test_seed_summary():
     seeds = [Threshold("c_loss", 2.0, 1.9, 2.0), Threshold("c_loss", 4.0, 3.8, 4.0), Threshold("c_loss", None, 5.0, None)]
     summary = summarize_seeds(seeds)
     assert summary.mean == 3.0 and summary.std == 1.0 and summary.found == 2 and summary.seeds == 3
-    assert summary.high == 3.0 and np.isclose(summary.low, (1.9 + 3.8 + 5.0) / 3)
+    # the bracket over the same (found) seeds as the mean; the censored median over all: [2, 4, inf]
+    assert summary.high == 3.0 and np.isclose(summary.low, (1.9 + 3.8) / 2) and summary.low <= summary.mean
+    assert summary.median == 4.0
 
 
 def test_c_grid():

@@ -1,6 +1,7 @@
 """A worker process killed mid-search: the sweep goes on, nothing recorded is lost, the result is unchanged."""
 
 import pandas as pd
+import pytest
 
 from earlyphase.empirical.sweep import run_sweep, spec_from_mapping
 from earlyphase.empirical.sweep.executors import LocalExecutor
@@ -13,6 +14,7 @@ SPEC = {
 }
 
 
+@pytest.mark.slow  # 25-80 s: three spawned worker processes importing torch
 def test_a_killed_worker_is_replaced_and_its_search_redone(tmp_path, monkeypatch):
     monkeypatch.setenv("TOY_KILL_MARKER", str(tmp_path / "killed-once"))
     monkeypatch.setenv("TOY_KILL_WIDTH", "64")
@@ -29,8 +31,6 @@ def test_a_killed_worker_is_replaced_and_its_search_redone(tmp_path, monkeypatch
 
 
 def test_a_damaged_search_summary_is_named(tmp_path, capsys):
-    import pytest
-
     from earlyphase.cli import main
 
     spec = spec_from_mapping({**SPEC, "seeds": {"init": [0]}, "search": {"x_max": 3.0}})

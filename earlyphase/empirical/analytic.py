@@ -17,18 +17,20 @@ one-step look-ahead, L(theta_1)/L_0 > 1, is then read on the whole c grid for fr
 
     c_loss = first grid c with L(c / lambda_H0) / L(0) > 1.
 
-The quadratic truncation gives c = 2 lambda_H0 g^T grad L / g^T H g (about 2); the terms
-m >= 3, products of a_j of order j >= 2, are what move c_loss up as depth/width grows: they
-are the network's curvature along its own gradient, which bends the ray away from the quadratic
-(how each |a_k| eta^k scales with d and w: benchmarks/bench_analytic_ray.py).
+The quadratic truncation gives c = 2 lambda_H0 g^T grad L / g^T H g (about 2). The terms
+m >= 3 (products with a_j, j >= 2: the network's curvature along its own gradient) grow against
+the first-order ones with d/w (digits, c = 4: rms a_3 eta^3 / rms a_1 eta = 0.15 at d = 8,
+w = 32 and 0.016 at d = 8, w = 512) and lift c_loss above 2; but with the gates of theta_0 they
+overshoot. Gates flip along the ray (at the exact c_loss: 15-44 % of them in w = 32 nets, 2-9 %
+at w = 128, d <= 4) and rectification keeps the true loss below the frozen polynomial, so the
+theta_0-frozen crossing comes too early where d/w is large: what makes c_loss grow with d/w is
+the gates that flip (numbers: benchmarks/bench_analytic_ray.py).
 
-Re-freezing (``refreeze`` > 0): the gates of theta_0 are right only up to the first gate flips
-along the ray; in deep narrow nets many flip before the loss turns up, and the theta_0-frozen
-polynomial rises too early (c_loss too small at large d/w). The polynomial with the gates of
-theta(eta_a) is exact near eta_a, so the prediction is iterated: anchor eta_a = c_loss / lambda_H0
-of the previous polynomial, until the anchor repeats (a self-consistent crossing: the loss of the
-polynomial with the gates of c_loss crosses L_0 at c_loss) or ``refreeze`` re-anchorings are
-spent. Each costs D + 3 forward passes; no grid of look-ahead evaluations is made.
+Re-freezing (``refreeze`` > 0): the polynomial with the gates of theta(eta_a) is exact near
+eta_a, so the prediction is iterated: anchor eta_a = c_loss / lambda_H0 of the previous
+polynomial, until the anchor repeats (a self-consistent crossing: the polynomial with the gates
+of c_loss crosses L_0 at c_loss) or ``refreeze`` re-anchorings are spent. Each costs D + 3
+forward passes; no grid of look-ahead evaluations is made.
 
 c_sharp, c_max and c_barrier are not predicted (reported not found, reasons in ``details``):
 the frozen Rayleigh quotient u_0^T H u_0 along the ray (tried) misses the rotation of the top
@@ -54,7 +56,7 @@ from earlyphase.empirical.ray_polynomial import FrozenRay, degree_bound, frozen_
 from earlyphase.empirical.training import Experiment, sgd_batches
 
 DEFAULT_REFREEZE = 4
-"""Re-anchorings of the gates at most (the digits FCNs settle within 2-4)."""
+"""Re-anchorings of the gates at most (the digits FCNs of depth 2-8 settle within 1-3)."""
 
 NOT_PREDICTED = {
     "c_sharp": "not predicted: the frozen-ray Rayleigh quotient along u_0 ignores the rotation of the top "

@@ -76,7 +76,7 @@ class GateFreezer(TorchFunctionMode):
         self._replaying, self._position = True, 0
         return self
 
-    def __exit__(self, *exc: Any) -> Any:
+    def __exit__(self, *exc: object) -> Any:
         result = super().__exit__(*exc)
         if self._replaying and exc[0] is None and self._position != len(self.gates):
             raise ValueError(

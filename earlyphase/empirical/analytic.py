@@ -155,7 +155,8 @@ def analytic_prediction(
     ratio_at_init = at_init[1:] / loss0
     threshold = first_true("c_loss", c, ratio_at_init > 1.0)
     anchors, ratio = [0.0], ratio_at_init
-    while len(anchors) <= refreeze and threshold.found and threshold.estimate not in anchors:
+    gated = rays[0].gate_calls > 0  # without gates (a linear net) the polynomial is the ray itself
+    while gated and len(anchors) <= refreeze and threshold.found and threshold.estimate not in anchors:
         anchors.append(threshold.estimate)
         ratio = loss_ratio(threshold.estimate)[0][1:] / loss0
         threshold = first_true("c_loss", c, ratio > 1.0)

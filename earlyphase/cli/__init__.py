@@ -5,6 +5,10 @@ after the module; ``register`` must call ``parser.set_defaults(run=FUNCTION)`` w
 FUNCTION(args) -> int, and the module's ``HELP`` is its one-line summary. Modules import their
 heavy dependencies (torch, jax, pandas) inside functions: a command builds the options of the
 subcommand it runs only, so ``earlyphase predict`` never imports torch.
+
+Bad input (``earlyphase.core.validate.ConfigError``, which the validators, the configurations,
+the data loaders and the results directories raise) is printed as one message with exit status
+2; any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import importlib
 import pkgutil
 import sys
 from collections.abc import Sequence
+
+from earlyphase.core.validate import ConfigError
 
 DESCRIPTION = """\
 earlyphase: the phase diagram of early neural-network training
@@ -54,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.run(args) or 0)
-    except ValueError as error:  # bad input: a clear message, no traceback
+    except ConfigError as error:  # bad input: a clear message, no traceback; anything else keeps its traceback
         parser.exit(2, f"earlyphase: error: {error}\n")
 
 

@@ -7,6 +7,8 @@ import json
 import math
 from pathlib import Path
 
+from earlyphase.core.validate import ConfigError
+
 DESCRIPTION = """\
 Predict the critical learning-rate constants of early training from a solvable model,
 with the protocol of the real networks: eta = c / lambda_H0 (lambda_H0: the model's own top
@@ -85,9 +87,9 @@ def _int_list(name: str, text: str) -> list[int]:
     try:
         values = [int(item) for item in text.split(",") if item.strip()]
     except ValueError:
-        raise ValueError(f"{name} must be comma-separated integers, got {text!r}") from None
+        raise ConfigError(f"{name} must be comma-separated integers, got {text!r}", name) from None
     if not values:
-        raise ValueError(f"{name} must list at least one value, got {text!r}")
+        raise ConfigError(f"{name} must list at least one value, got {text!r}", name)
     return values
 
 
@@ -151,7 +153,7 @@ def _run_grid(args: argparse.Namespace, seeds: int) -> int:
     depths, widths = _int_list("--depths", args.depths), _int_list("--widths", args.widths)
     out = Path(args.out)
     if out.suffix not in (".csv", ".parquet"):
-        raise ValueError(f"--out must end in .csv or .parquet, got {args.out!r}")
+        raise ConfigError(f"--out must end in .csv or .parquet, got {args.out!r}", "out")
     table = predict_grid(args.model, depths, widths, seeds, progress=True, **_options(args))
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".csv":

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from earlyphase.core.validate import ConfigError
+
 USAGE = """\
 earlyphase sweep SPEC.toml --out DIR [--jobs N | --workers N | --scheduler ADDRESS] [SPEC FLAGS]
        earlyphase sweep --out DIR --depths D [D ...] --widths W [W ...] [SPEC FLAGS]
@@ -125,7 +127,7 @@ def main(args: argparse.Namespace) -> int:
     target = list(args.target)
     if target[:1] in (["status"], ["tables"]):
         if len(target) != 2:
-            raise ValueError(f"usage: earlyphase sweep {target[0]} DIR")
+            raise ConfigError(f"usage: earlyphase sweep {target[0]} DIR")
         root = Path(target[1])
         status = driver.sweep_status(root)
         if target[0] == "status":
@@ -133,20 +135,20 @@ def main(args: argparse.Namespace) -> int:
             return 0
         per_seed = driver.rewrite_tables(Store(root, stored_spec(root)))
         if per_seed is None:
-            raise ValueError(f"no finished search in {root} yet")
+            raise ConfigError(f"no finished search in {root} yet")
         print(format_means(seed_mean_table(per_seed)))
         _print_note(non_monotone_note(per_seed))
         return 0
     if target[:1] == ["run"]:
         target = target[1:]
     if len(target) > 1:
-        raise ValueError(f"expected one spec file, got {target}")
+        raise ConfigError(f"expected one spec file, got {target}")
     if args.out is None:
-        raise ValueError("--out DIR is required to run a sweep")
+        raise ConfigError("--out DIR is required to run a sweep")
     if any(n is not None and n < 1 for n in (args.jobs, args.workers, args.threads)):
-        raise ValueError("--jobs, --workers and --threads must be >= 1")
+        raise ConfigError("--jobs, --workers and --threads must be >= 1")
     if sum(x is not None for x in (args.jobs, args.workers, args.scheduler)) > 1:
-        raise ValueError("choose one of --jobs, --workers and --scheduler")
+        raise ConfigError("choose one of --jobs, --workers and --scheduler")
     spec = load_spec(target[0], overrides(args)) if target else spec_from_mapping(merge({}, overrides(args)))
     if args.scheduler is not None or args.workers is not None:
         threads = spec.runs_per_device if spec.base.device.startswith("cuda") else 1

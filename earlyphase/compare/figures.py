@@ -31,6 +31,7 @@ from earlyphase.compare.style import save_figure
 from earlyphase.compare.tables import CRITICAL_VALUES_FILE, check_per_seed, seed_average
 from earlyphase.compare.theory_overlay import THEORY_NAMES, TheoryTables
 from earlyphase.compare.trajectories import early_trajectories_figure, sharpness_ratio_figure
+from earlyphase.core.validate import ConfigError
 
 DATA_DIR = "data"
 REPORT_FILE = "comparison.txt"
@@ -81,7 +82,7 @@ def data_dir(figures_dir: str | Path) -> Path:
 
 
 def read_data(figures_dir: str | Path) -> dict[str, pd.DataFrame]:
-    """Every committed data file of ``figures_dir``/data, by stem (ValueError naming a missing one)."""
+    """Every committed data file of ``figures_dir``/data, by stem (ConfigError naming a missing one)."""
     root = data_dir(figures_dir)
     files = {
         "critical_values": root / CRITICAL_VALUES_FILE,
@@ -96,7 +97,7 @@ def read_data(figures_dir: str | Path) -> dict[str, pd.DataFrame]:
         if path.is_file():
             data[name] = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
         elif not name.startswith("theory_"):
-            raise ValueError(f"figure data {path} is missing: run `earlyphase figures --recompute`")
+            raise ConfigError(f"figure data {path} is missing: run `earlyphase figures --recompute`", "figure data")
     check_per_seed(data["critical_values"])
     return data
 
@@ -155,7 +156,7 @@ def recompute_data(
     """
     unknown = sorted(set(groups) - set(DATA_GROUPS))
     if unknown:
-        raise ValueError(f"groups must be among {', '.join(DATA_GROUPS)}; got {', '.join(unknown)}")
+        raise ConfigError(f"groups must be among {', '.join(DATA_GROUPS)}; got {', '.join(unknown)}", "groups")
     from earlyphase.compare.experiments import runs_over_c, runs_to_tau, task_pool
     from earlyphase.compare.theory_overlay import model_pairs, predict_at
     from earlyphase.empirical.sweep import LocalExecutor, run_sweep, spec_from_mapping

@@ -37,6 +37,7 @@ from earlyphase.compare.style import (
     reference_lines,
 )
 from earlyphase.core import CRITICAL_NAMES
+from earlyphase.core.validate import ConfigError
 
 PHASES = (
     ("lazy / sharpness reduction", "#d9ead3"),
@@ -53,7 +54,7 @@ def x_values(table: pd.DataFrame, x: str) -> np.ndarray:
         return table["d_over_w"].to_numpy(float)
     if x == "inverse_width":
         return 1.0 / table["width"].to_numpy(float)
-    raise ValueError(f"x must be one of {sorted(X_AXES)}, got {x!r}")
+    raise ConfigError(f"x must be one of {sorted(X_AXES)}, got {x!r}", "x")
 
 
 def boundary_curves(table: pd.DataFrame, x: str) -> pd.DataFrame:
@@ -90,7 +91,7 @@ def plot_phase_diagram(
         measured = measured[measured["depth"] == depth]
         theories = [t[t["depth"] == depth] for t in theories]
     if measured.empty:
-        raise ValueError("no measured critical values to draw" + ("" if depth is None else f" at depth {depth}"))
+        raise ConfigError("no measured critical values to draw" + ("" if depth is None else f" at depth {depth}"), "results_dir")
     values = pd.concat([measured["mean"], *(t["mean"] for t in theories)]).dropna()
     c_bottom = min(1.0, float(values.min()) / 1.2)
     c_top = max(8.0, float(values.max()) * 1.6)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
+from earlyphase.core.validate import require_choice
+
 MSE = "mse"
 CROSS_ENTROPY = "cross_entropy"
 
@@ -23,8 +25,7 @@ DEFAULT_LOSS_MAX = 1e5
 
 def describe_loss(name: str) -> str:
     """The equation of loss convention ``name`` as a human-readable string."""
-    if name not in LOSS_CONVENTIONS:
-        raise ValueError(f"loss must be one of {sorted(LOSS_CONVENTIONS)}, got {name!r}")
+    require_choice("loss", name, LOSS_CONVENTIONS)
     return f"{name}: {LOSS_CONVENTIONS[name]}"
 
 

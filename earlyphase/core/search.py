@@ -39,7 +39,7 @@ from earlyphase.core.critical import (
 )
 from earlyphase.core.grid import DEFAULT_X_STEP, c_grid, grid_point
 from earlyphase.core.trajectory import Trajectory
-from earlyphase.core.validate import require_int
+from earlyphase.core.validate import ConfigError, require_int
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ class CGrid:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.x_min) and math.isfinite(self.x_max)):
-            raise ValueError(f"x_min and x_max must be finite, got {self.x_min}, {self.x_max}")
+            raise ConfigError(f"x_min and x_max must be finite, got {self.x_min}, {self.x_max}", "x_max")
         c_grid(self.x_min, self.x_max, self.x_step)  # validates x_step > 0 and x_max >= x_min
 
     @property

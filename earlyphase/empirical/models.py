@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from earlyphase.core.conventions import default_sigma_w2
-from earlyphase.core.validate import require_choice, require_int, require_positive
+from earlyphase.core.validate import ConfigError, require_choice, require_int, require_positive
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": F.relu,
@@ -234,7 +234,7 @@ class ResNet18(nn.Module):
 
 
 def check_architecture(arch: str, depth: int, width: int) -> None:
-    """Raise ValueError for an architecture name or a depth/width it does not support."""
+    """Raise ConfigError for an architecture name or a depth/width it does not support."""
     require_choice("arch", arch, ARCHITECTURES)
     require_int("width", width, minimum=1)
     if arch == "fcn":
@@ -242,7 +242,7 @@ def check_architecture(arch: str, depth: int, width: int) -> None:
     elif arch == "cnn":
         require_int("depth", depth, minimum=CNN_MIN_DEPTH)
     elif depth != RESNET_DEPTH:
-        raise ValueError(f"depth must be {RESNET_DEPTH} for arch 'resnet18', got {depth!r}")
+        raise ConfigError(f"depth must be {RESNET_DEPTH} for arch 'resnet18', got {depth!r}", "depth")
 
 
 def build_model(
@@ -264,7 +264,7 @@ def build_model(
     check_architecture(arch, depth, width)
     options = NetOptions(activation, sigma_w2, readout, parameterization)
     if arch != "fcn" and len(input_shape) != 3:
-        raise ValueError(f"arch {arch!r} needs image inputs of shape (C, H, W), got input shape {tuple(input_shape)}")
+        raise ConfigError(f"arch {arch!r} needs image inputs of shape (C, H, W), got input shape {tuple(input_shape)}", "arch")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if arch == "fcn":

@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from earlyphase.core.validate import require_choice, require_int, require_positive
+from earlyphase.core.validate import ConfigError, require_choice, require_int, require_positive
 
 PARAMETERIZATIONS = ("standard", "ntk")
 Item = TypeVar("Item")
@@ -84,7 +84,7 @@ class LinearNet:
         require_choice("parameterization", self.parameterization, PARAMETERIZATIONS)
         require_positive("sigma_w2", self.sigma_w2)
         if not math.isfinite(self.target):
-            raise ValueError(f"target must be a finite number, got {self.target!r}")
+            raise ConfigError(f"target must be a finite number, got {self.target!r}", "target")
 
     @property
     def d_in(self) -> int:

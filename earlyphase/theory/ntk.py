@@ -44,7 +44,7 @@ from earlyphase.core.critical import (
     loss_catapult_flag,
     sharpness_catapult_flag,
 )
-from earlyphase.core.validate import require_choice, require_int, require_positive
+from earlyphase.core.validate import ConfigError, require_choice, require_int, require_positive
 from earlyphase.theory.linear import PARAMETERIZATIONS
 
 ACTIVATIONS = ("relu", "erf", "linear")
@@ -134,7 +134,7 @@ def layer_contributions(
     parameterisation (module docstring); x is (n x d_in); sigma_w2 None: the activation's default
     (``earlyphase.core.default_sigma_w2``: 2 for ReLU, 1 otherwise)."""
     if activation == "tanh":
-        raise ValueError("activation 'tanh' has no closed-form kernel; use 'erf' (its closed-form cousin)")
+        raise ConfigError("activation 'tanh' has no closed-form kernel; use 'erf' (its closed-form cousin)", "activation")
     dual = _DUALS[require_choice("activation", activation, ACTIVATIONS)]
     depth = require_int("depth", depth, 1)
     sigma2 = _layer_variances(activation, depth, sigma_w2, sigma_out2)
@@ -178,7 +178,7 @@ def infinite_width_ntk(
     if parameterization == "ntk":
         return sum(contributions)
     if width is None:
-        raise ValueError("the standard-parameterisation NTK grows with the width: give width")
+        raise ConfigError("the standard-parameterisation NTK grows with the width: give width", "width")
     width = require_int("width", width, 1)
     fan_in = [np.shape(x)[1]] + [width] * (depth - 1)
     sigma2 = _layer_variances(activation, depth, sigma_w2, sigma_out2)

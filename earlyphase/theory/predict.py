@@ -35,7 +35,7 @@ from earlyphase.core.conventions import DEFAULT_LOSS_MAX, MSE, describe_loss
 from earlyphase.core.critical import CRITICAL_NAMES, CriticalValues, SeedSummary, summarize_seeds
 from earlyphase.core.grid import DEFAULT_X_STEP, c_grid
 from earlyphase.core.trajectory import Trajectory
-from earlyphase.core.validate import require_choice, require_int, require_positive
+from earlyphase.core.validate import ConfigError, require_choice, require_int, require_positive
 from earlyphase.theory.lanczos import LanczosSettings
 from earlyphase.theory.linear import PARAMETERIZATIONS, Layers, LinearNet, init_weights
 from earlyphase.theory.linear_ensemble import run_chunk
@@ -90,10 +90,11 @@ class PredictConfig:
             "ntk",
             1.0,
         ):
-            raise ValueError(
+            raise ConfigError(
                 "model 'uv' is f = v.u/sqrt(w): depth 2, one example, one output, ntk parameterisation, "
                 f"sigma_w2 = 1 (got depth={self.depth}, examples={self.examples}, outputs={self.outputs}, "
-                f"parameterization={self.parameterization!r}, sigma_w2={self.sigma_w2}); use model 'linear' otherwise"
+                f"parameterization={self.parameterization!r}, sigma_w2={self.sigma_w2}); use model 'linear' otherwise",
+                "model",
             )
         _ = self.net  # LinearNet validates examples, outputs, parameterization, sigma_w2, target
 

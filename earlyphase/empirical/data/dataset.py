@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from earlyphase.core.validate import require_int
+from earlyphase.core.validate import ConfigError, require_int
 
 SUBSET_SEED = 0
 """Default seed of the fixed permutation that draws the n_train / n_test subsets."""
@@ -140,9 +140,10 @@ def measure_indices(n_train: int, n_measure: int | None, seed: int) -> np.ndarra
         or not isinstance(n_measure, (int, np.integer))
         or not 1 <= n_measure <= n_train
     ):
-        raise ValueError(
+        raise ConfigError(
             f"n_measure must be an integer in [1, n_train = {n_train}] (or None for all {n_train}), "
-            f"got {n_measure!r}"
+            f"got {n_measure!r}",
+            "n_measure",
         )
     rng = np.random.default_rng(require_int("seed", seed, minimum=0))
     return np.sort(rng.choice(n_train, size=n_measure, replace=False)).astype(np.int64)
@@ -170,7 +171,7 @@ def subset_rows(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Rows of the n_train / n_test subsets (``subset_indices``); test rows None without a test split."""
     if n_test_total == 0 and n_test is not None:
-        raise ValueError(f"n_test was given ({n_test}) but this dataset has no test split ({where})")
+        raise ConfigError(f"n_test was given ({n_test}) but this dataset has no test split ({where})", "n_test")
     test = subset_indices("n_test", n_test_total, n_test, subset_seed) if n_test_total else None
     return subset_indices("n_train", n_train_total, n_train, subset_seed), test
 

@@ -52,10 +52,10 @@ HELP = "train one network at eta = c / lambda_H0, tracking loss and sharpness"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from earlyphase.core.conventions import LOSS_CONVENTIONS
+    from earlyphase.core.conventions import LOSS_CONVENTIONS, PARAMETERIZATIONS
     from earlyphase.empirical.config import DTYPES, EVAL_SETS
     from earlyphase.empirical.curvature.hvp import HVP_METHODS
-    from earlyphase.empirical.models import ACTIVATIONS, ARCHITECTURES, PARAMETERIZATIONS, READOUTS
+    from earlyphase.empirical.models import ACTIVATIONS, ARCHITECTURES, READOUTS
 
     d = _defaults()
     parser = subparsers.add_parser(

@@ -31,6 +31,7 @@ from earlyphase.compare.style import save_figure
 from earlyphase.compare.tables import CRITICAL_VALUES_FILE, check_per_seed, seed_average
 from earlyphase.compare.theory_overlay import THEORY_NAMES, TheoryTables
 from earlyphase.compare.trajectories import early_trajectories_figure, sharpness_ratio_figure
+from earlyphase.core.grid import DEFAULT_X_MAX
 from earlyphase.core.validate import ConfigError
 
 DATA_DIR = "data"
@@ -61,7 +62,7 @@ class FigureSettings:
     depths: tuple[int, ...] = (2, 4, 8)
     widths: tuple[int, ...] = (32, 64, 128, 256)
     seeds: tuple[int, ...] = (0, 1, 2, 3)
-    x_max: float = 6.0
+    x_max: float = DEFAULT_X_MAX
     steps: int = 10
     batch_size: int = 512
     theories: tuple[str, ...] = ("linear", "uv")

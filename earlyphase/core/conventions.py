@@ -1,4 +1,5 @@
-"""Loss conventions and the divergence rule, stated once for theory and experiment.
+"""Conventions stated once for theory and experiment: the loss normalisations, the divergence
+rule, the parameterisations and the accuracy to which the sharpness is solved.
 
 The sharpness lambda_H scales with the loss normalisation; the dimensionless
 c = eta * lambda_H0 does not. Every record names the convention that produced it.
@@ -21,6 +22,13 @@ LOSS_CONVENTIONS: dict[str, str] = {
 
 DEFAULT_LOSS_MAX = 1e5
 """Default divergence bound L_max (SCIENCE.md section 2); the catapult peak grows like O(width)."""
+
+PARAMETERIZATIONS = ("standard", "ntk")
+"""How a layer scales its weights: standard W ~ N(0, g^2/fan_in); ntk W ~ N(0, 1) times sqrt(g^2/fan_in)."""
+
+LANCZOS_TOL = 1e-3
+"""Default relative residual ||H v - lambda v|| / |lambda| of every sharpness solve (theory and
+experiment): the eigenvalue error is about residual^2 * lambda / gap, ~1e-6 relative."""
 
 
 def describe_loss(name: str) -> str:

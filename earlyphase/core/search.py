@@ -37,7 +37,7 @@ from earlyphase.core.critical import (
     loss_catapult_flag,
     sharpness_catapult_flag,
 )
-from earlyphase.core.grid import DEFAULT_X_STEP, c_grid, grid_point
+from earlyphase.core.grid import DEFAULT_X_MAX, DEFAULT_X_STEP, c_grid, grid_point
 from earlyphase.core.trajectory import Trajectory
 from earlyphase.core.validate import ConfigError, require_int
 
@@ -101,7 +101,7 @@ class CGrid:
     """The grid c_k = 2**(x_min + k * x_step), k = 0 .. size - 1 (x <= x_max)."""
 
     x_min: float = 0.0
-    x_max: float = 6.0
+    x_max: float = DEFAULT_X_MAX
     x_step: float = DEFAULT_X_STEP
 
     def __post_init__(self) -> None:

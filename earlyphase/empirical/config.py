@@ -5,14 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from earlyphase.core.conventions import DEFAULT_LOSS_MAX, LOSS_CONVENTIONS, default_sigma_w2
+from earlyphase.core.conventions import DEFAULT_LOSS_MAX, LOSS_CONVENTIONS, PARAMETERIZATIONS, default_sigma_w2
 from earlyphase.core.validate import ConfigError, require_choice, require_int, require_positive
 from earlyphase.empirical.curvature.hvp import HVP_METHODS
 from earlyphase.empirical.curvature.lanczos import DEFAULT_MAX_ITER, DEFAULT_TOL
 from earlyphase.empirical.models import (
     ACTIVATIONS,
     ARCHITECTURES,
-    PARAMETERIZATIONS,
     READOUTS,
     check_architecture,
 )

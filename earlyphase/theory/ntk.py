@@ -36,7 +36,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import ArrayLike
 
-from earlyphase.core.conventions import DEFAULT_LOSS_MAX, default_sigma_w2
+from earlyphase.core.conventions import DEFAULT_LOSS_MAX, PARAMETERIZATIONS, default_sigma_w2
 from earlyphase.core.critical import (
     CriticalValues,
     critical_values,
@@ -45,7 +45,6 @@ from earlyphase.core.critical import (
     sharpness_catapult_flag,
 )
 from earlyphase.core.validate import ConfigError, require_choice, require_int, require_positive
-from earlyphase.theory.linear import PARAMETERIZATIONS
 
 ACTIVATIONS = ("relu", "erf", "linear")
 

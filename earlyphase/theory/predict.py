@@ -31,13 +31,13 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from earlyphase.core.conventions import DEFAULT_LOSS_MAX, MSE, describe_loss
+from earlyphase.core.conventions import DEFAULT_LOSS_MAX, MSE, PARAMETERIZATIONS, describe_loss
 from earlyphase.core.critical import CRITICAL_NAMES, CriticalValues, SeedSummary, summarize_seeds
-from earlyphase.core.grid import DEFAULT_X_STEP, c_grid
+from earlyphase.core.grid import DEFAULT_X_MAX, DEFAULT_X_STEP, c_grid
 from earlyphase.core.trajectory import Trajectory
 from earlyphase.core.validate import ConfigError, require_choice, require_int, require_positive
 from earlyphase.theory.lanczos import LanczosSettings
-from earlyphase.theory.linear import PARAMETERIZATIONS, Layers, LinearNet, init_weights
+from earlyphase.theory.linear import Layers, LinearNet, init_weights
 from earlyphase.theory.linear_ensemble import run_chunk
 from earlyphase.theory.precision import float64
 from earlyphase.theory.protocol import Sweep, evaluate_padded, scan_two_phase, seed_critical_values
@@ -46,8 +46,6 @@ from earlyphase.theory.uv import uv_init, uv_ntk, uv_output, uv_sharpness, uv_tr
 MODELS = ("uv", "linear")
 PREDICTED = CRITICAL_NAMES
 """The critical values a theory model predicts: all four of SCIENCE.md section 3."""
-DEFAULT_X_MAX = 6.0
-"""The grid's top, c = 64: far above every divergence these models show."""
 CHUNK = 16
 """c values per batch: GEMM columns per seed (efficiency) against overshoot past divergence."""
 

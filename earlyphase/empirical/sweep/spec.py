@@ -34,6 +34,7 @@ from pathlib import Path
 from types import NoneType, UnionType
 from typing import Any
 
+from earlyphase.core.grid import DEFAULT_X_MAX, DEFAULT_X_STEP
 from earlyphase.core.search import BracketPlan, CGrid, GridPlan, SearchPlan
 from earlyphase.core.validate import ConfigError, require_choice, require_int, require_positive
 from earlyphase.empirical.config import TrainConfig
@@ -116,8 +117,8 @@ class SearchSpec:
 
     method: str = "bisect"
     x_min: float = 0.0
-    x_max: float = 6.0
-    x_step: float = 0.1
+    x_max: float = DEFAULT_X_MAX
+    x_step: float = DEFAULT_X_STEP
     x_start: float = 1.0
     expand_step: int = 6
     confirm: int = 1

@@ -112,7 +112,7 @@ def test_cli_flags_equal_the_toml_file(tmp_path):
     path.write_text(toml)
     argv = "sweep --out X --depths 2 3 --widths 8 16 --readout zero --batch-size full --steps 4 --momentum 0.5"
     argv += " --barrier false --init-seeds 0 1 --measure-seed 3 --search grid --x-min -1"
-    args = build_parser().parse_args(argv.split())
+    args = build_parser().parse_args(["sweep", "run", *argv.split()[1:]])
     assert spec_from_mapping(overrides(args)) == load_spec(path)
     assert load_spec(path) == spec_from_mapping(tomllib.loads(toml))
 

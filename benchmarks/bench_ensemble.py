@@ -1,4 +1,4 @@
-"""Ensembles on the CPU (issue 6): the same work one c at a time and as batched ensembles.
+"""Ensembles on the CPU: the same work one c at a time and as batched ensembles.
 
 1. sweep: the CPU sweep example (examples/fcn_fashion_cpu.toml) reduced to minutes on 2 cores
    (depth 4, widths 32 and 64, init seeds 0-3, 4096 Fashion-MNIST training examples, a

@@ -1,4 +1,4 @@
-"""Benchmark of the theory side (issue 2's performance targets), figures printed to stdout.
+"""Benchmark of the theory side, figures printed to stdout.
 
 1. ``earlyphase predict --model uv --width 1024 --seeds 32``, end to end in a subprocess (CLI
    start-up and imports included). Target: under 5 s on 2 CPU cores.

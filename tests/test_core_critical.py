@@ -1,4 +1,4 @@
-"""Critical-value extraction on hand-made trajectories (SCIENCE.md section 3)."""
+"""Critical-value extraction on hand-made trajectories (docs/PROTOCOL.md section 3)."""
 
 import numpy as np
 import pytest

@@ -21,7 +21,7 @@ LOSS_CONVENTIONS: dict[str, str] = {
 }
 
 DEFAULT_LOSS_MAX = 1e5
-"""Default divergence bound L_max (SCIENCE.md section 2); the catapult peak grows like O(width)."""
+"""Default divergence bound L_max (docs/PROTOCOL.md section 2); the catapult peak grows like O(width)."""
 
 PARAMETERIZATIONS = ("standard", "ntk")
 """How a layer scales its weights: standard W ~ N(0, g^2/fan_in); ntk W ~ N(0, 1) times sqrt(g^2/fan_in)."""
@@ -38,7 +38,7 @@ def describe_loss(name: str) -> str:
 
 
 def default_sigma_w2(activation: str) -> float:
-    """sigma_w^2 of the input and hidden layers (SCIENCE.md section 6): 2 for ReLU (He), 1 for
+    """sigma_w^2 of the input and hidden layers (docs/PROTOCOL.md section 6): 2 for ReLU (He), 1 for
     the others (linear, tanh, and erf, tanh's closed-form stand-in in the theory)."""
     return 2.0 if activation == "relu" else 1.0
 

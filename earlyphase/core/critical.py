@@ -1,4 +1,4 @@
-"""Critical learning-rate constants of a sweep over c (SCIENCE.md section 3).
+"""Critical learning-rate constants of a sweep over c (docs/PROTOCOL.md section 3).
 
 Two layers, both used by theory and experiment:
 
@@ -59,7 +59,7 @@ def divergence_flag(loss: ArrayLike, loss_max: float = DEFAULT_LOSS_MAX) -> np.n
 
 
 BARRIER_STEP = 0.01
-"""Spacing of the interpolation parameter s in [0, 1] of the straight path (SCIENCE.md section 3)."""
+"""Spacing of the interpolation parameter s in [0, 1] of the straight path (docs/PROTOCOL.md section 3)."""
 
 
 def interpolation_grid(step: float = BARRIER_STEP) -> np.ndarray:

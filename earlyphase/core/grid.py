@@ -7,7 +7,7 @@ import numpy as np
 from earlyphase.core.validate import ConfigError, require_positive
 
 DEFAULT_X_STEP = 0.1
-"""Default grid step in log2(c): 2**0.1 = 1.072, a 7.2 % step (SCIENCE.md section 2)."""
+"""Default grid step in log2(c): 2**0.1 = 1.072, a 7.2 % step (docs/PROTOCOL.md section 2)."""
 
 DEFAULT_X_MAX = 6.0
 """Default top of the grid, c = 2**6 = 64, for the theory and the experiments alike: above the

@@ -7,7 +7,7 @@ evaluates one run per requested index, in any way it likes (a loop, a worker poo
 ensemble advancing many searches in lockstep), and a search resumed from stored runs takes
 exactly the same path as an uninterrupted one.
 
-- ``GridPlan`` (the reference protocol, SCIENCE.md section 2): k = 0, 1, 2, ... until the
+- ``GridPlan`` (the reference protocol, docs/PROTOCOL.md section 2): k = 0, 1, 2, ... until the
   first divergent run (or the end of the grid).
 - ``BracketPlan``: expand from a start index until the first divergence is bracketed, bisect
   it to adjacent grid points, then do the same for the loss catapult, the sharpness catapult

@@ -1,4 +1,4 @@
-"""``TrainConfig``: everything that defines one early-training experiment (SCIENCE.md section 2)."""
+"""``TrainConfig``: everything that defines one early-training experiment (docs/PROTOCOL.md section 2)."""
 
 from __future__ import annotations
 

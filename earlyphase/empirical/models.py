@@ -1,4 +1,4 @@
-"""Networks of the empirical engine (SCIENCE.md section 6), all without biases or normalisation.
+"""Networks of the empirical engine (docs/PROTOCOL.md section 6), all without biases or normalisation.
 
 Every weight layer computes  h_out = m * W h_in  with W drawn once from N(0, s^2) at
 initialisation. For a layer of fan-in n and gain g^2:

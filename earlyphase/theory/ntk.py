@@ -1,4 +1,4 @@
-"""NTK-scale dynamics (SCIENCE.md section 5): the linearised model, and the infinite-width NTK
+"""NTK-scale dynamics (docs/PROTOCOL.md section 5): the linearised model, and the infinite-width NTK
 of fully connected networks by the layer-by-layer kernel recursion.
 
 Linearised model. With Theta the (n k x n k) NTK over (example, output) pairs and the MSE

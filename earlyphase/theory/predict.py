@@ -4,7 +4,7 @@
     sharpness_ratio(model, depth, width, c, seeds, **options)       -> np.ndarray  (lambda_T / lambda_0 per seed)
     predict_grid(model, depths, widths, seeds, **options)           -> pandas.DataFrame (tidy)
 
-The protocol is the real nets' (SCIENCE.md sections 2-3): eta = c / lambda_H0 with the model's
+The protocol is the real nets' (docs/PROTOCOL.md sections 2-3): eta = c / lambda_H0 with the model's
 own top Hessian eigenvalue (largest algebraic, MSE L = 1/(2 n k) sum (f - y)^2), T steps of
 full-batch GD from each seed's fixed initialisation, c = 2**x on the grid of
 ``earlyphase.core.grid.c_grid`` from x = 0 up to each seed's first divergent c; flags and
@@ -46,7 +46,7 @@ from earlyphase.theory.uv import uv_init, uv_ntk, uv_output, uv_sharpness, uv_tr
 
 MODELS = ("uv", "linear")
 PREDICTED = CRITICAL_NAMES
-"""The critical values a theory model predicts: all four of SCIENCE.md section 3."""
+"""The critical values a theory model predicts: all four of docs/PROTOCOL.md section 3."""
 GRID_DEPTHS = (2, 3, 4, 5, 6, 7, 8)
 GRID_WIDTHS = (16, 32, 64, 128, 256, 512)
 """The (depth, width) grid of ``predict_grid`` by default."""

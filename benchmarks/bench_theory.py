@@ -22,7 +22,6 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from earlyphase.theory.linear import Layers, LinearNet, dense_loss, empty_factors, init_weights, inputs, targets

@@ -40,7 +40,7 @@ HELP = "critical learning rates (c_loss, c_sharp, c_max, c_barrier) predicted by
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """The options of ``earlyphase predict``; every default is the library's (``PredictConfig``)."""
-    from earlyphase.theory.predict import GRID_DEPTHS, GRID_WIDTHS, PredictConfig as Defaults
+    from earlyphase.theory.predict import GRID_DEPTHS, GRID_WIDTHS, PredictConfig
 
     parser = subparsers.add_parser(
         "predict",
@@ -49,27 +49,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     model = parser.add_argument_group("model")
-    model.add_argument("--model", default=Defaults.model, help="uv or linear (default %(default)s)")
-    model.add_argument("--depth", type=int, default=Defaults.depth, help="number of weight layers d >= 2 (default %(default)s; uv: 2)")
-    model.add_argument("--width", type=int, default=Defaults.width, help="hidden units w >= 1 (default %(default)s)")
-    model.add_argument("--examples", type=int, default=Defaults.examples, help="training examples n (orthogonal inputs; default %(default)s)")
-    model.add_argument("--outputs", type=int, default=Defaults.outputs, help="outputs k (default %(default)s)")
+    model.add_argument("--model", default=PredictConfig.model, help="uv or linear (default %(default)s)")
+    model.add_argument("--depth", type=int, default=PredictConfig.depth, help="number of weight layers d >= 2 (default %(default)s; uv: 2)")
+    model.add_argument("--width", type=int, default=PredictConfig.width, help="hidden units w >= 1 (default %(default)s)")
+    model.add_argument("--examples", type=int, default=PredictConfig.examples, help="training examples n (orthogonal inputs; default %(default)s)")
+    model.add_argument("--outputs", type=int, default=PredictConfig.outputs, help="outputs k (default %(default)s)")
     model.add_argument(
         "--parameterization",
         default=None,
         help="standard (W ~ N(0, sigma^2/fan_in)) or ntk (W ~ N(0,1), times sigma/sqrt(fan_in)); "
         "default: standard for linear, ntk for uv",
     )
-    model.add_argument("--sigma-w2", type=float, default=Defaults.sigma_w2, help="input/hidden weight variance times fan-in (default %(default)s)")
-    model.add_argument("--target", type=float, default=Defaults.target, help="target y of every example and output (default %(default)s)")
+    model.add_argument("--sigma-w2", type=float, default=PredictConfig.sigma_w2, help="input/hidden weight variance times fan-in (default %(default)s)")
+    model.add_argument("--target", type=float, default=PredictConfig.target, help="target y of every example and output (default %(default)s)")
 
     protocol = parser.add_argument_group("protocol")
-    protocol.add_argument("--seeds", type=int, default=Defaults.seeds, help="initialisations (default %(default)s)")
-    protocol.add_argument("--first-seed", type=int, default=Defaults.first_seed, help="seeds are first-seed .. first-seed + seeds - 1 (default %(default)s)")
-    protocol.add_argument("--steps", type=int, default=Defaults.steps, help="early window T (default %(default)s)")
-    protocol.add_argument("--epsilon", type=float, default=Defaults.epsilon, help="sharpness catapult: lambda_t/lambda_0 > 1 + epsilon (default %(default)s)")
-    protocol.add_argument("--loss-max", type=float, default=Defaults.loss_max, help="divergence bound L_max (default %(default)g)")
-    protocol.add_argument("--x-max", type=float, default=Defaults.x_max, help="largest log2 c scanned (default %(default)s)")
+    protocol.add_argument("--seeds", type=int, default=PredictConfig.seeds, help="initialisations (default %(default)s)")
+    protocol.add_argument("--first-seed", type=int, default=PredictConfig.first_seed, help="seeds are first-seed .. first-seed + seeds - 1 (default %(default)s)")
+    protocol.add_argument("--steps", type=int, default=PredictConfig.steps, help="early window T (default %(default)s)")
+    protocol.add_argument("--epsilon", type=float, default=PredictConfig.epsilon, help="sharpness catapult: lambda_t/lambda_0 > 1 + epsilon (default %(default)s)")
+    protocol.add_argument("--loss-max", type=float, default=PredictConfig.loss_max, help="divergence bound L_max (default %(default)g)")
+    protocol.add_argument("--x-max", type=float, default=PredictConfig.x_max, help="largest log2 c scanned (default %(default)s)")
     protocol.add_argument("--ratio-at", type=float, default=None, metavar="C", help="also report lambda_T / lambda_0 after T steps at this c")
 
     grid = parser.add_argument_group("grid of depths and widths")

@@ -168,7 +168,12 @@ def run_sweep(args: argparse.Namespace) -> int:
     from earlyphase.empirical.sweep import driver
     from earlyphase.empirical.sweep.executors import DaskExecutor, LocalExecutor, cpu_count
     from earlyphase.empirical.sweep.spec import load_spec, merge, spec_from_mapping
-    from earlyphase.empirical.sweep.tables import CRITICAL_MEANS_FILE, CRITICAL_VALUES_FILE, format_means, non_monotone_note
+    from earlyphase.empirical.sweep.tables import (
+        CRITICAL_MEANS_FILE,
+        CRITICAL_VALUES_FILE,
+        format_means,
+        non_monotone_note,
+    )
 
     if args.out is None:
         raise ConfigError("--out DIR is required to run a sweep", "out")

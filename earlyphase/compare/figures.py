@@ -124,13 +124,13 @@ def draw_figures(figures_dir: str | Path, settings: FigureSettings = FigureSetti
     ]
     early = data["early_runs"]
     ordered = early[["depth", "width", "d_over_w"]].drop_duplicates().sort_values("d_over_w")
-    panels = [tuple(int(v) for v in ordered.iloc[i][["depth", "width"]]) for i in (0, len(ordered) - 1)]
+    panels = [(int(ordered.iloc[i]["depth"]), int(ordered.iloc[i]["width"])) for i in (0, len(ordered) - 1)]
     written.append(save_figure(early_trajectories_figure(early, panels), figures_dir / "early_trajectories.png"))
     written.append(save_figure(sharpness_ratio_figure(early), figures_dir / "sharpness_ratio.png"))
     long_run = long_run_figure(
         data["long_run"], data["saturation_runs"], settings.tau_k,
         run_label=f"({settings.long_activation}, full-batch GD)", saturation_label=f"(ReLU, SGD B = {settings.batch_size})",
-    )  # fmt: skip
+    )
     written.append(save_figure(long_run, figures_dir / "long_run_sharpness.png"))
     report_path = figures_dir / REPORT_FILE
     report_path.write_text(comparison_report(measured, per_seed, theories) + "\n")
@@ -172,7 +172,7 @@ def recompute_data(
     long_base = replace(
         base, activation=settings.long_activation, batch_size=None, eval_set="train",
         steps=settings.long_steps, measure_every=settings.long_measure_every,
-    )  # fmt: skip
+    )
     c_values = [2.0**x for x in settings.early_x]
     tasks: dict[str, list] = {
         "long_run": [(runs_over_c, (long_base, [(depth, width)], [c], (0,), False))],

@@ -107,13 +107,13 @@ def plot_phase_diagram(
                 markerfacecolor="none" if name == "c_barrier" else BOUNDARY_COLORS[name],
                 linestyle="-" if one_curve else "none", linewidth=0.8, capsize=3,
                 label=f"measured {BOUNDARY_LABELS[name]}", zorder=4,
-            )  # fmt: skip
+            )
         above = rows[rows["mean"].isna() & rows["low"].notna()]
         if not above.empty:
             ax.plot(
                 above["x"], np.full(len(above), c_top / 1.12), linestyle="none", marker="^", markersize=9,
                 markerfacecolor="none", color=BOUNDARY_COLORS[name], label=f"{name} above the scanned c range", zorder=4,
-            )  # fmt: skip
+            )
     for theory in theories:
         for source, rows_of_source in theory.groupby("source", sort=False):
             for name in boundaries:

@@ -111,5 +111,5 @@ def _none(value: object) -> float | None:
     """NaN / None / empty cell -> None, anything else -> float."""
     if value is None:
         return None
-    number = float(value)
+    number = float(value)  # type: ignore[arg-type]  # a table cell: a number or numeric text
     return None if math.isnan(number) else number

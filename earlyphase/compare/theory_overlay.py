@@ -20,8 +20,8 @@ from tqdm.auto import tqdm
 
 from earlyphase.compare.tables import BOUNDARY_COLUMNS
 from earlyphase.core import CRITICAL_NAMES
-from earlyphase.theory.predict import Prediction, grid_rows, predict_critical_values
 from earlyphase.core.validate import ConfigError
+from earlyphase.theory.predict import Prediction, grid_rows, predict_critical_values
 
 THEORY_NAMES = {"uv": "uv model", "linear": "deep linear net"}
 

@@ -7,7 +7,14 @@
 - ``validate``: argument checks and ``ConfigError``, the error of bad input; ``provenance``: library versions for records.
 """
 
-from earlyphase.core.conventions import CROSS_ENTROPY, DEFAULT_LOSS_MAX, MSE, default_sigma_w2, describe_loss, is_diverged
+from earlyphase.core.conventions import (
+    CROSS_ENTROPY,
+    DEFAULT_LOSS_MAX,
+    MSE,
+    default_sigma_w2,
+    describe_loss,
+    is_diverged,
+)
 from earlyphase.core.critical import (
     CRITICAL_NAMES,
     CriticalValues,

@@ -131,7 +131,10 @@ class CGrid:
 class SearchPlan(Protocol):
     """A pure search: the next grid index to evaluate given the flags evaluated so far."""
 
-    grid: CGrid
+    @property
+    def grid(self) -> CGrid:
+        """The grid searched."""
+        ...
 
     def next_index(self, evaluated: Mapping[int, Flags]) -> int | None:
         """The next index to evaluate, or None when the search is finished."""
@@ -285,7 +288,7 @@ def search_result(grid: CGrid, order: tuple[int, ...], flags: Mapping[int, Flags
         loss_catapult=[f.loss_catapult for f in chosen],
         sharpness_catapult=[f.sharpness_catapult for f in chosen],
         diverged=[f.diverged for f in chosen],
-        barrier=None if any(b is None for b in barrier) else barrier,
+        barrier=None if any(b is None for b in barrier) else barrier,  # type: ignore[arg-type]  # no None left
     )
     return SearchResult(grid=grid, order=tuple(order), flags=dict(flags), critical=critical)
 

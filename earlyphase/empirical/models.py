@@ -188,7 +188,7 @@ class MyrtleCNN(nn.Module):
         for index, stage in enumerate(self.stages):
             if index > 0:
                 h = F.avg_pool2d(h, 2)
-            for conv in stage:
+            for conv in stage:  # type: ignore[attr-defined]
                 h = self.activation(conv(h))
         return self.readout(h.mean(dim=(2, 3)))
 

@@ -175,7 +175,7 @@ def infinite_width_ntk(
     require_choice("parameterization", parameterization, PARAMETERIZATIONS)
     contributions = layer_contributions(x, depth, activation, sigma_w2, sigma_out2)
     if parameterization == "ntk":
-        return sum(contributions)
+        return sum(contributions)  # type: ignore[return-value]  # depth >= 1 arrays: an array
     if width is None:
         raise ConfigError("the standard-parameterisation NTK grows with the width: give width", "width")
     width = require_int("width", width, 1)

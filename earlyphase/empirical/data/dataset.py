@@ -61,7 +61,7 @@ class Dataset:
             )
         if (self.x_test is None) != (self.y_test is None):
             raise ValueError("x_test and y_test must both be given or both be None")
-        if self.x_test is not None and (
+        if self.x_test is not None and self.y_test is not None and (
             len(self.x_test) != len(self.y_test) or self.y_test.shape[1:] != self.y_train.shape[1:]
         ):
             raise ValueError(
@@ -182,7 +182,7 @@ def take_subsets(
     """Restrict a fully loaded RawData to the reproducible n_train / n_test subsets (``subset_rows``)."""
     n_test_total = 0 if raw.x_test is None else len(raw.x_test)
     train, test = subset_rows(len(raw.x_train), n_test_total, n_train, n_test, subset_seed, raw.source)
-    x_test, labels_test = (None, None) if test is None else (raw.x_test[test], raw.labels_test[test])
+    x_test, labels_test = (None, None) if test is None else (raw.x_test[test], raw.labels_test[test])  # type: ignore[index]
     return RawData(
         raw.x_train[train], raw.labels_train[train], x_test, labels_test, raw.num_classes, raw.source
     )
@@ -196,7 +196,7 @@ def build_dataset(name: str, raw: RawData, n_measure: int | None, seed: int) -> 
         x_train=standardise_per_sample(raw.x_train),
         y_train=one_hot(raw.labels_train, raw.num_classes),
         measure_index=measure_indices(len(raw.x_train), n_measure, seed),
-        x_test=standardise_per_sample(raw.x_test) if has_test else None,
-        y_test=one_hot(raw.labels_test, raw.num_classes) if has_test else None,
+        x_test=standardise_per_sample(raw.x_test) if has_test else None,  # type: ignore[arg-type]
+        y_test=one_hot(raw.labels_test, raw.num_classes) if has_test else None,  # type: ignore[arg-type]
         source=raw.source,
     )

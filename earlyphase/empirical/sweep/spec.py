@@ -58,7 +58,7 @@ _SECTION_FIELDS: dict[str, tuple[str, ...]] = {
     "protocol": ("batch_size", "steps", "loss", "momentum", "loss_max", "epsilon"),
     "measurement": (
         "barrier", "ntk", "measure_every", "lanczos_tol", "lanczos_max_iter", "warm_start", "hvp_method", "chunk_size",
-    ),  # fmt: skip
+    ),
     "execution": ("device", "dtype"),
 }
 ENGINE_SECTION = "engine"
@@ -197,7 +197,7 @@ class SweepSpec:
             elif section == "execution" and field_name is None:
                 value = getattr(self, key)
             else:
-                value = base[field_name]
+                value = base[field_name]  # type: ignore[index]  # a TrainConfig field here
             out.setdefault(section, {})[key] = value
         return out
 
@@ -221,7 +221,7 @@ def _spec_keys() -> tuple[tuple[str, str, str | None], ...]:
         and not any(f.name in names for names in _SECTION_FIELDS.values())
     ]
     sections: dict[str, list[tuple[str, str | None]]] = {
-        "model": [("depths", "depth"), ("widths", "width")] + [(n, n) for n in _SECTION_FIELDS["model"]],
+        "model": [("depths", "depth"), ("widths", "width"), *((n, n) for n in _SECTION_FIELDS["model"])],
         "data": [(n, n) for n in _SECTION_FIELDS["data"]],
         "protocol": [(n, n) for n in _SECTION_FIELDS["protocol"]],
         "measurement": [(n, n) for n in _SECTION_FIELDS["measurement"]],
@@ -242,7 +242,7 @@ def key_hint(section: str, key: str) -> Any:
     if (section, key) in (("execution", "runs_per_device"), ("execution", "ensemble")):
         return int
     field_name = dict(((s, k), f) for s, k, f in _spec_keys())[(section, key)]
-    return typing.get_type_hints(TrainConfig)[field_name]
+    return typing.get_type_hints(TrainConfig)[field_name]  # type: ignore[index]  # a TrainConfig field here
 
 
 def is_list_key(section: str, key: str) -> bool:

@@ -1,4 +1,4 @@
-"""Accelerator check (issue 6): the paper-sized phase diagram on one GPU, within a hard time limit.
+"""Accelerator check: the paper-sized phase diagram on one GPU, within a hard time limit.
 
     PYTHONPATH=. python3 benchmarks/bench_accelerator.py --data data_cache/cifar10-jpeg.tar.gz
 

@@ -1,4 +1,4 @@
-"""Sympy derivations of the uv model checked against the numeric model (SCIENCE.md section 5)."""
+"""Sympy derivations of the uv model checked against the numeric model (docs/PROTOCOL.md section 5)."""
 
 import numpy as np
 import pytest
@@ -17,7 +17,7 @@ def derived():
 
 
 def test_derived_map_is_the_stated_closed_map(derived):
-    """The map derived from the parameter update equals SCIENCE.md's formulas, symbolically."""
+    """The map derived from the parameter update equals the formulas of docs/PROTOCOL.md section 5, symbolically."""
     g = f - y
     assert sp.simplify(derived.f_next - (f - eta * lam * g + eta**2 / w * f * g**2)) == 0
     assert sp.simplify(derived.lam_next - (lam + eta * g / w * (eta * lam * g - 4 * f))) == 0

@@ -7,6 +7,8 @@ import json
 import math
 from pathlib import Path
 
+from earlyphase.core.validate import ConfigError
+
 DESCRIPTION = """\
 Predict the critical learning-rate constants of early training from a solvable model,
 with the protocol of the real networks: eta = c / lambda_H0 (lambda_H0: the model's own top
@@ -32,15 +34,14 @@ examples:
   earlyphase predict --model linear --grid --depths 2,4,8 --widths 16,64,256 --out theory.csv
 """
 
-GRID_DEPTHS = "2,3,4,5,6,7,8"
-GRID_WIDTHS = "16,32,64,128,256,512"
-
-
 HELP = "critical learning rates (c_loss, c_sharp, c_max, c_barrier) predicted by the uv / deep linear models"
 """The one-line summary listed by ``earlyphase --help``."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """The options of ``earlyphase predict``; every default is the library's (``PredictConfig``)."""
+    from earlyphase.theory.predict import GRID_DEPTHS, GRID_WIDTHS, PredictConfig
+
     parser = subparsers.add_parser(
         "predict",
         help=HELP,
@@ -48,46 +49,50 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     model = parser.add_argument_group("model")
-    model.add_argument("--model", default="linear", help="uv or linear (default %(default)s)")
-    model.add_argument("--depth", type=int, default=2, help="number of weight layers d >= 2 (default %(default)s; uv: 2)")
-    model.add_argument("--width", type=int, default=64, help="hidden units w >= 1 (default %(default)s)")
-    model.add_argument("--examples", type=int, default=1, help="training examples n (orthogonal inputs; default %(default)s)")
-    model.add_argument("--outputs", type=int, default=1, help="outputs k (default %(default)s)")
+    model.add_argument("--model", default=PredictConfig.model, help="uv or linear (default %(default)s)")
+    model.add_argument("--depth", type=int, default=PredictConfig.depth, help="number of weight layers d >= 2 (default %(default)s; uv: 2)")
+    model.add_argument("--width", type=int, default=PredictConfig.width, help="hidden units w >= 1 (default %(default)s)")
+    model.add_argument("--examples", type=int, default=PredictConfig.examples, help="training examples n (orthogonal inputs; default %(default)s)")
+    model.add_argument("--outputs", type=int, default=PredictConfig.outputs, help="outputs k (default %(default)s)")
     model.add_argument(
         "--parameterization",
         default=None,
         help="standard (W ~ N(0, sigma^2/fan_in)) or ntk (W ~ N(0,1), times sigma/sqrt(fan_in)); "
         "default: standard for linear, ntk for uv",
     )
-    model.add_argument("--sigma-w2", type=float, default=1.0, help="input/hidden weight variance times fan-in (default %(default)s)")
-    model.add_argument("--target", type=float, default=0.0, help="target y of every example and output (default %(default)s)")
+    model.add_argument("--sigma-w2", type=float, default=PredictConfig.sigma_w2, help="input/hidden weight variance times fan-in (default %(default)s)")
+    model.add_argument("--target", type=float, default=PredictConfig.target, help="target y of every example and output (default %(default)s)")
 
     protocol = parser.add_argument_group("protocol")
-    protocol.add_argument("--seeds", type=int, default=None, help="initialisations (default 16; 32 for uv)")
-    protocol.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed .. first-seed + seeds - 1 (default %(default)s)")
-    protocol.add_argument("--steps", type=int, default=10, help="early window T (default %(default)s)")
-    protocol.add_argument("--epsilon", type=float, default=0.0, help="sharpness catapult: lambda_t/lambda_0 > 1 + epsilon (default %(default)s)")
-    protocol.add_argument("--loss-max", type=float, default=1e5, help="divergence bound L_max (default %(default)g)")
-    protocol.add_argument("--x-max", type=float, default=6.0, help="largest log2 c scanned (default %(default)s, c = 64)")
+    protocol.add_argument("--seeds", type=int, default=PredictConfig.seeds, help="initialisations (default %(default)s)")
+    protocol.add_argument("--first-seed", type=int, default=PredictConfig.first_seed, help="seeds are first-seed .. first-seed + seeds - 1 (default %(default)s)")
+    protocol.add_argument("--steps", type=int, default=PredictConfig.steps, help="early window T (default %(default)s)")
+    protocol.add_argument("--epsilon", type=float, default=PredictConfig.epsilon, help="sharpness catapult: lambda_t/lambda_0 > 1 + epsilon (default %(default)s)")
+    protocol.add_argument("--loss-max", type=float, default=PredictConfig.loss_max, help="divergence bound L_max (default %(default)g)")
+    protocol.add_argument("--x-max", type=float, default=PredictConfig.x_max, help="largest log2 c scanned (default %(default)s)")
     protocol.add_argument("--ratio-at", type=float, default=None, metavar="C", help="also report lambda_T / lambda_0 after T steps at this c")
 
     grid = parser.add_argument_group("grid of depths and widths")
     grid.add_argument("--grid", action="store_true", help="predict every (depth, width) of --depths x --widths and write a table")
-    grid.add_argument("--depths", default=GRID_DEPTHS, help="comma-separated depths (default %(default)s)")
-    grid.add_argument("--widths", default=GRID_WIDTHS, help="comma-separated widths (default %(default)s)")
+    grid.add_argument("--depths", default=_comma(GRID_DEPTHS), help="comma-separated depths (default %(default)s)")
+    grid.add_argument("--widths", default=_comma(GRID_WIDTHS), help="comma-separated widths (default %(default)s)")
     grid.add_argument("--out", default="predicted_critical_values.csv", help="table path, .csv or .parquet (default %(default)s)")
 
     parser.add_argument("--json", action="store_true", help="print one JSON object (grid: a list of rows)")
     parser.set_defaults(run=run)
 
 
+def _comma(values: tuple[int, ...]) -> str:
+    return ",".join(str(value) for value in values)
+
+
 def _int_list(name: str, text: str) -> list[int]:
     try:
         values = [int(item) for item in text.split(",") if item.strip()]
     except ValueError:
-        raise ValueError(f"{name} must be comma-separated integers, got {text!r}") from None
+        raise ConfigError(f"{name} must be comma-separated integers, got {text!r}", name) from None
     if not values:
-        raise ValueError(f"{name} must list at least one value, got {text!r}")
+        raise ConfigError(f"{name} must list at least one value, got {text!r}", name)
     return values
 
 
@@ -115,10 +120,9 @@ def run(args: argparse.Namespace) -> int:
     require_choice("model", args.model, MODELS)
     if args.ratio_at is not None:
         require_positive("c (--ratio-at)", args.ratio_at)
-    seeds = args.seeds if args.seeds is not None else (32 if args.model == "uv" else 16)
     if args.grid:
-        return _run_grid(args, seeds)
-    return _run_one(args, seeds)
+        return _run_grid(args, args.seeds)
+    return _run_one(args, args.seeds)
 
 
 def _run_one(args: argparse.Namespace, seeds: int) -> int:
@@ -151,7 +155,7 @@ def _run_grid(args: argparse.Namespace, seeds: int) -> int:
     depths, widths = _int_list("--depths", args.depths), _int_list("--widths", args.widths)
     out = Path(args.out)
     if out.suffix not in (".csv", ".parquet"):
-        raise ValueError(f"--out must end in .csv or .parquet, got {args.out!r}")
+        raise ConfigError(f"--out must end in .csv or .parquet, got {args.out!r}", "out")
     table = predict_grid(args.model, depths, widths, seeds, progress=True, **_options(args))
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".csv":

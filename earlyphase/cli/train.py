@@ -52,10 +52,10 @@ HELP = "train one network at eta = c / lambda_H0, tracking loss and sharpness"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from earlyphase.core.conventions import LOSS_CONVENTIONS
+    from earlyphase.core.conventions import LOSS_CONVENTIONS, PARAMETERIZATIONS
     from earlyphase.empirical.config import DTYPES, EVAL_SETS
     from earlyphase.empirical.curvature.hvp import HVP_METHODS
-    from earlyphase.empirical.models import ACTIVATIONS, ARCHITECTURES, PARAMETERIZATIONS, READOUTS
+    from earlyphase.empirical.models import ACTIVATIONS, ARCHITECTURES, READOUTS
 
     d = _defaults()
     parser = subparsers.add_parser(
@@ -124,7 +124,7 @@ def config_from_args(args: argparse.Namespace):
         barrier=not args.no_barrier, ntk=args.ntk, measure_every=args.measure_every, lanczos_tol=args.lanczos_tol,
         lanczos_max_iter=args.lanczos_max_iter, warm_start=not args.cold_start, hvp_method=args.hvp_method,
         chunk_size=args.chunk_size, data_path=args.data_path,
-    )  # fmt: skip
+    )
 
 
 def record_stem(config, c: float) -> str:

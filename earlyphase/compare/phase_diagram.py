@@ -37,6 +37,7 @@ from earlyphase.compare.style import (
     reference_lines,
 )
 from earlyphase.core import CRITICAL_NAMES
+from earlyphase.core.validate import ConfigError
 
 PHASES = (
     ("lazy / sharpness reduction", "#d9ead3"),
@@ -53,7 +54,7 @@ def x_values(table: pd.DataFrame, x: str) -> np.ndarray:
         return table["d_over_w"].to_numpy(float)
     if x == "inverse_width":
         return 1.0 / table["width"].to_numpy(float)
-    raise ValueError(f"x must be one of {sorted(X_AXES)}, got {x!r}")
+    raise ConfigError(f"x must be one of {sorted(X_AXES)}, got {x!r}", "x")
 
 
 def boundary_curves(table: pd.DataFrame, x: str) -> pd.DataFrame:
@@ -90,7 +91,7 @@ def plot_phase_diagram(
         measured = measured[measured["depth"] == depth]
         theories = [t[t["depth"] == depth] for t in theories]
     if measured.empty:
-        raise ValueError("no measured critical values to draw" + ("" if depth is None else f" at depth {depth}"))
+        raise ConfigError("no measured critical values to draw" + ("" if depth is None else f" at depth {depth}"), "results_dir")
     values = pd.concat([measured["mean"], *(t["mean"] for t in theories)]).dropna()
     c_bottom = min(1.0, float(values.min()) / 1.2)
     c_top = max(8.0, float(values.max()) * 1.6)
@@ -106,13 +107,13 @@ def plot_phase_diagram(
                 markerfacecolor="none" if name == "c_barrier" else BOUNDARY_COLORS[name],
                 linestyle="-" if one_curve else "none", linewidth=0.8, capsize=3,
                 label=f"measured {BOUNDARY_LABELS[name]}", zorder=4,
-            )  # fmt: skip
+            )
         above = rows[rows["mean"].isna() & rows["low"].notna()]
         if not above.empty:
             ax.plot(
                 above["x"], np.full(len(above), c_top / 1.12), linestyle="none", marker="^", markersize=9,
                 markerfacecolor="none", color=BOUNDARY_COLORS[name], label=f"{name} above the scanned c range", zorder=4,
-            )  # fmt: skip
+            )
     for theory in theories:
         for source, rows_of_source in theory.groupby("source", sort=False):
             for name in boundaries:

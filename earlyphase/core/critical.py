@@ -1,4 +1,4 @@
-"""Critical learning-rate constants of a sweep over c (SCIENCE.md section 3).
+"""Critical learning-rate constants of a sweep over c (docs/PROTOCOL.md section 3).
 
 Two layers, both used by theory and experiment:
 
@@ -55,11 +55,11 @@ def sharpness_catapult_flag(sharpness: ArrayLike, epsilon: float = 0.0) -> np.nd
 
 def divergence_flag(loss: ArrayLike, loss_max: float = DEFAULT_LOSS_MAX) -> np.ndarray:
     """exists t >= 1 with a non-finite L_t or L_t > L_max (step axis last; t = 0 is the initial loss)."""
-    return is_diverged(np.asarray(loss, dtype=float)[..., 1:], loss_max).any(axis=-1)
+    return is_diverged(np.asarray(loss, dtype=float)[..., 1:], loss_max).any(axis=-1)  # type: ignore[return-value]
 
 
 BARRIER_STEP = 0.01
-"""Spacing of the interpolation parameter s in [0, 1] of the straight path (SCIENCE.md section 3)."""
+"""Spacing of the interpolation parameter s in [0, 1] of the straight path (docs/PROTOCOL.md section 3)."""
 
 
 def interpolation_grid(step: float = BARRIER_STEP) -> np.ndarray:

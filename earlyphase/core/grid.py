@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from earlyphase.core.validate import require_positive
+from earlyphase.core.validate import ConfigError, require_positive
 
 DEFAULT_X_STEP = 0.1
-"""Default grid step in log2(c): 2**0.1 = 1.072, a 7.2 % step (SCIENCE.md section 2)."""
+"""Default grid step in log2(c): 2**0.1 = 1.072, a 7.2 % step (docs/PROTOCOL.md section 2)."""
+
+DEFAULT_X_MAX = 6.0
+"""Default top of the grid, c = 2**6 = 64, for the theory and the experiments alike: above the
+divergence of the solvable models (c_max 4 to 6.4) and of most measured ReLU nets (10 to 42).
+A run family that has not diverged by then has c_max unbracketed (not found); raise x_max for it."""
 
 
-def c_grid(x_min: float = 0.0, x_max: float = 5.0, x_step: float = DEFAULT_X_STEP) -> np.ndarray:
+def c_grid(x_min: float = 0.0, x_max: float = DEFAULT_X_MAX, x_step: float = DEFAULT_X_STEP) -> np.ndarray:
     """Grid c_k = 2**(x_min + k * x_step) for k = 0, 1, ... while x <= x_max.
 
     The exponents are rounded to 10 decimals so that the same point is produced
@@ -18,7 +23,7 @@ def c_grid(x_min: float = 0.0, x_max: float = 5.0, x_step: float = DEFAULT_X_STE
     """
     require_positive("x_step", x_step)
     if x_max < x_min:
-        raise ValueError(f"x_max must be >= x_min ({x_min}), got {x_max}")
+        raise ConfigError(f"x_max must be >= x_min ({x_min}), got {x_max}", "x_max")
     count = int(np.floor((x_max - x_min) / x_step + 1e-9)) + 1
     # Python's float power, as in grid_point: np.power differs from it in the last bit
     return np.array([2.0 ** float(x) for x in grid_exponents(x_min, x_step, count)])

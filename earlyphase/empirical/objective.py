@@ -138,7 +138,7 @@ def ntk_gram_operator(model: FlatModel, theta: torch.Tensor, batch: Batch) -> Op
 
     For a model of stacked parameters J is block diagonal: J^T J u = (J_m^T J_m u_m)_m.
     """
-    grams = [ntk_operator(lambda t, x=x: model(t, x), theta) for x, _ in batch.chunks]
+    grams = [ntk_operator(lambda t, x=x: model(t, x), theta) for x, _ in batch.chunks]  # type: ignore[misc]
     return in_dtype(weighted_sum(grams, [1.0] * len(grams)), theta.dtype)
 
 

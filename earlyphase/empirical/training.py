@@ -1,4 +1,4 @@
-"""Early training at eta = c / lambda_H0 while tracking loss, sharpness and NTK (SCIENCE.md section 2).
+"""Early training at eta = c / lambda_H0 while tracking loss, sharpness and NTK (docs/PROTOCOL.md section 2).
 
     experiment = prepare(TrainConfig(...))      # data, network (seed_init), lambda_H0, L_0: once
     trajectory = run_at_c(experiment, c=2.0)    # SGD from the SAME theta_0 for every c

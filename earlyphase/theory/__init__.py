@@ -14,4 +14,4 @@
 """
 
 from earlyphase.theory.predict import *  # noqa: F403 (the public API, listed once in predict.__all__)
-from earlyphase.theory.predict import __all__
+from earlyphase.theory.predict import __all__ as __all__

@@ -1,4 +1,4 @@
-"""NTK-scale dynamics (SCIENCE.md section 5): the linearised model, and the infinite-width NTK
+"""NTK-scale dynamics (docs/PROTOCOL.md section 5): the linearised model, and the infinite-width NTK
 of fully connected networks by the layer-by-layer kernel recursion.
 
 Linearised model. With Theta the (n k x n k) NTK over (example, output) pairs and the MSE
@@ -36,7 +36,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import ArrayLike
 
-from earlyphase.core.conventions import DEFAULT_LOSS_MAX, default_sigma_w2
+from earlyphase.core.conventions import DEFAULT_LOSS_MAX, PARAMETERIZATIONS, default_sigma_w2
 from earlyphase.core.critical import (
     CriticalValues,
     critical_values,
@@ -44,8 +44,7 @@ from earlyphase.core.critical import (
     loss_catapult_flag,
     sharpness_catapult_flag,
 )
-from earlyphase.core.validate import require_choice, require_int, require_positive
-from earlyphase.theory.linear import PARAMETERIZATIONS
+from earlyphase.core.validate import ConfigError, require_choice, require_int, require_positive
 
 ACTIVATIONS = ("relu", "erf", "linear")
 
@@ -134,7 +133,7 @@ def layer_contributions(
     parameterisation (module docstring); x is (n x d_in); sigma_w2 None: the activation's default
     (``earlyphase.core.default_sigma_w2``: 2 for ReLU, 1 otherwise)."""
     if activation == "tanh":
-        raise ValueError("activation 'tanh' has no closed-form kernel; use 'erf' (its closed-form cousin)")
+        raise ConfigError("activation 'tanh' has no closed-form kernel; use 'erf' (its closed-form cousin)", "activation")
     dual = _DUALS[require_choice("activation", activation, ACTIVATIONS)]
     depth = require_int("depth", depth, 1)
     sigma2 = _layer_variances(activation, depth, sigma_w2, sigma_out2)
@@ -176,9 +175,9 @@ def infinite_width_ntk(
     require_choice("parameterization", parameterization, PARAMETERIZATIONS)
     contributions = layer_contributions(x, depth, activation, sigma_w2, sigma_out2)
     if parameterization == "ntk":
-        return sum(contributions)
+        return sum(contributions)  # type: ignore[return-value]  # depth >= 1 arrays: an array
     if width is None:
-        raise ValueError("the standard-parameterisation NTK grows with the width: give width")
+        raise ConfigError("the standard-parameterisation NTK grows with the width: give width", "width")
     width = require_int("width", width, 1)
     fan_in = [np.shape(x)[1]] + [width] * (depth - 1)
     sigma2 = _layer_variances(activation, depth, sigma_w2, sigma_out2)

@@ -1,4 +1,4 @@
-"""The early-window protocol on an ensemble of one theory model (SCIENCE.md sections 2-3).
+"""The early-window protocol on an ensemble of one theory model (docs/PROTOCOL.md sections 2-3).
 
 A model runs, for a chunk of c values, every seed from its OWN fixed initialisation with
 eta = c / lambda_H0 for T steps and returns per-step arrays (``Sweep``). ``seed_critical_values``

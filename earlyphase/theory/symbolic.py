@@ -1,4 +1,4 @@
-"""Symbolic derivations for the uv model (SCIENCE.md section 5), with sympy.
+"""Symbolic derivations for the uv model (docs/PROTOCOL.md section 5), with sympy.
 
 Each function derives its result from the model's definition rather than restating it:
 

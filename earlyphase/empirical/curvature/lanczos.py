@@ -33,7 +33,9 @@ from dataclasses import dataclass
 
 import torch
 
-DEFAULT_TOL = 1e-3
+from earlyphase.core.conventions import LANCZOS_TOL
+
+DEFAULT_TOL = LANCZOS_TOL
 DEFAULT_MAX_ITER = 100
 INITIAL_CAPACITY = 16
 """Basis vectors allocated at first; the buffer doubles when full (memory ~ iterations used)."""

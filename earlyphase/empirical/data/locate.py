@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -60,7 +60,7 @@ def locate(
     name: str,
     path: str | os.PathLike | None,
     probe: Callable[[Path], Found | None],
-    urls: dict[str, Sequence[str]],
+    urls: Mapping[str, Sequence[str]],
     download: bool,
     expected: str,
 ) -> Found:
@@ -100,7 +100,7 @@ def locate(
     )
 
 
-def download_files(urls: dict[str, Sequence[str]], target: Path) -> None:
+def download_files(urls: Mapping[str, Sequence[str]], target: Path) -> None:
     """Download each file name from its first working mirror into ``target`` (atomic; OSError on failure)."""
     target.mkdir(parents=True, exist_ok=True)
     for file_name, mirrors in urls.items():

@@ -100,7 +100,8 @@ class LocalExecutor:
                     yield task, None, _describe(error)
             return
         context = multiprocessing.get_context("spawn")
-        initializer, initargs = None, ()
+        initializer: Callable[..., None] | None = None
+        initargs: tuple[Any, ...] = ()
         if any(slot is not None for slot in slots):
             queue = context.Manager().Queue()
             for slot in slots[:jobs]:
@@ -112,11 +113,11 @@ class LocalExecutor:
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    error = future.exception()
-                    if error is None:
+                    failure = future.exception()
+                    if failure is None:
                         yield futures[future], future.result(), None
                     else:
-                        yield futures[future], None, _describe(error)
+                        yield futures[future], None, _describe(failure)
 
 
 @dataclass(frozen=True)

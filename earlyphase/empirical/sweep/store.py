@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from earlyphase.core.trajectory import _atomic_write
+from earlyphase.core.validate import ConfigError
 from earlyphase.empirical.sweep.spec import SweepPoint, SweepSpec, config_key, search_key, spec_from_mapping, to_toml
 
 SPEC_JSON = "spec.json"
@@ -100,7 +101,7 @@ class Store:
         except FileExistsError:
             holder = path.read_text().split() if path.is_file() else []
             if len(holder) == 2 and holder[0] == socket.gethostname() and _alive(int(holder[1])):
-                raise ValueError(f"results directory {self.root} is in use by process {holder[1]} (remove {path} if stale)") from None
+                raise ConfigError(f"results directory {self.root} is in use by process {holder[1]} (remove {path} if stale)", "out") from None
             path.unlink(missing_ok=True)
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         with os.fdopen(fd, "w") as handle:
@@ -128,17 +129,17 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def stored_spec(root: str | Path) -> SweepSpec:
-    """The spec kept in an existing results directory (ValueError if there is none)."""
+    """The spec kept in an existing results directory (ConfigError if there is none)."""
     path = Path(root) / SPEC_JSON
     if not path.is_file():
-        raise ValueError(f"{root} is not a sweep results directory (no {SPEC_JSON})")
+        raise ConfigError(f"{root} is not a sweep results directory (no {SPEC_JSON})", "out")
     return spec_from_mapping(json.loads(path.read_text()))
 
 
 def open_store(root: str | Path, spec: SweepSpec, force_spec: bool = False) -> Store:
     """The store of ``spec`` in ``root``, writing the spec there.
 
-    An existing directory holding a different spec is refused (ValueError listing the keys
+    An existing directory holding a different spec is refused (ConfigError listing the keys
     that differ) unless ``force_spec``; then the new spec replaces it, runs whose whole
     configuration is unchanged are reused and the others are recomputed.
     """
@@ -147,12 +148,13 @@ def open_store(root: str | Path, spec: SweepSpec, force_spec: bool = False) -> S
         old = stored_spec(root)
         changed = _differences(old.identity(), spec.identity())
         if changed and not force_spec:
-            raise ValueError(
+            raise ConfigError(
                 f"results directory {root} holds a different spec ({'; '.join(changed)}); "
-                "use another --out, or pass --force-spec to replace it (unchanged runs are kept)"
+                "use another --out, or pass --force-spec to replace it (unchanged runs are kept)",
+                "out",
             )
     elif root.exists() and any(root.iterdir()):
-        raise ValueError(f"--out {root} exists and is not a sweep results directory (no {SPEC_JSON}); choose an empty or new directory")
+        raise ConfigError(f"--out {root} exists and is not a sweep results directory (no {SPEC_JSON}); choose an empty or new directory", "out")
     write_atomic(root / SPEC_JSON, json.dumps(spec.to_dict(), indent=1))
     write_atomic(root / SPEC_TOML, to_toml(spec))
     return Store(root, spec)

@@ -120,11 +120,11 @@ def first_step_gradient(experiment: Experiment) -> tuple[torch.Tensor, Cost]:
 def analytic_prediction(
     experiment: Experiment,
     g0: torch.Tensor | None = None,
-    grid: CGrid = CGrid(),
+    grid: CGrid | None = None,
     refreeze: int = DEFAULT_REFREEZE,
     degree: int | None = None,
 ) -> tuple[CriticalValues, Cost, RayDetails]:
-    """c_loss of the frozen-gate one-step ray over ``grid``, re-frozen at most ``refreeze`` times
+    """c_loss of the frozen-gate one-step ray over ``grid`` (None: the default CGrid), re-frozen at most ``refreeze`` times
     (0: the gates of theta_0 only); c_sharp, c_max, c_barrier not found (reasons in the details).
 
     ``g0``: the first SGD batch's gradient (None: computed, one gradient added to the cost).
@@ -134,6 +134,7 @@ def analytic_prediction(
     evaluation set per anchor (record the gates, D + 1 nodes, the off-node check).
     """
     require_int("refreeze", refreeze, minimum=0)
+    grid = CGrid() if grid is None else grid
     cost = Cost()
     if g0 is None:
         g0, cost = first_step_gradient(experiment)
@@ -156,7 +157,7 @@ def analytic_prediction(
     threshold = first_true("c_loss", c, ratio_at_init > 1.0)
     anchors, ratio = [0.0], ratio_at_init
     gated = rays[0].gate_calls > 0  # without gates (a linear net) the polynomial is the ray itself
-    while gated and len(anchors) <= refreeze and threshold.found and threshold.estimate not in anchors:
+    while gated and len(anchors) <= refreeze and threshold.estimate is not None and threshold.estimate not in anchors:
         anchors.append(threshold.estimate)
         ratio = loss_ratio(threshold.estimate)[0][1:] / loss0
         threshold = first_true("c_loss", c, ratio > 1.0)

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from earlyphase.core.conventions import is_diverged
-from earlyphase.core.search import CGrid, GridPlan, flags_of, run_search
+from earlyphase.core.search import BracketPlan, CGrid, GridPlan, flags_of, run_search
 from earlyphase.empirical import TrainConfig, prepare, run_at_c
 from earlyphase.empirical.initial import measure_initial
 from earlyphase.empirical.lookahead import bisect_first_true, lookahead_prediction, ray_losses, ray_sharpness
@@ -39,7 +39,7 @@ def sweep(experiment, steps):
 )
 def test_one_step_lookahead_is_the_sweep_of_one_step_runs(depth, width, seed, options):
     experiment = experiment_of(depth, width, seed, **options)
-    predicted, cost, details = lookahead_prediction(experiment, measure_initial(experiment), GRID, steps=1)
+    predicted, cost, details = lookahead_prediction(experiment, measure_initial(experiment), GridPlan(GRID), steps=1)
     expected = sweep(experiment, 1)
     assert predicted.c_loss == expected.c_loss and predicted.c_sharp == expected.c_sharp
     assert predicted.c_max == expected.c_max
@@ -53,15 +53,21 @@ def test_one_step_lookahead_is_the_sweep_of_one_step_runs(depth, width, seed, op
 
 def test_k_step_c_max_and_c_loss_are_those_of_the_k_step_sweep():
     experiment = experiment_of(4, 32, 1)
-    predicted, cost, details = lookahead_prediction(experiment, measure_initial(experiment), GRID, steps=3)
+    measured = measure_initial(experiment)
+    predicted, cost, details = lookahead_prediction(experiment, measured, GridPlan(GRID), steps=3)
     expected = sweep(experiment, 3)
     assert predicted.c_max.found and predicted.c_max == expected.c_max
     assert details.c_loss_steps == expected.c_loss
     first_divergent = GRID.index_at_or_above(np.log2(predicted.c_max.high))
+    assert details.runs_order == tuple(range(first_divergent + 1))
     assert details.diverged[first_divergent] == 1.0 and (details.diverged[:first_divergent] == 0.0).all()
     assert np.isnan(details.diverged[first_divergent + 1 :]).all()  # not run above the first divergence
     steps_to_divergence = int(np.argmax(is_diverged(details.step_losses[first_divergent, 1:], experiment.config.loss_max))) + 1
     assert cost.gradients == 3 * first_divergent + steps_to_divergence
+    # a bracketing search of the same runs finds the same thresholds with fewer of them
+    bracketed, bracket_cost, bracket_details = lookahead_prediction(experiment, measured, BracketPlan(GRID), steps=3)
+    assert bracketed == predicted and bracket_details.c_loss_steps == details.c_loss_steps
+    assert len(bracket_details.runs_order) < len(details.runs_order) and bracket_cost.gradients < cost.gradients
 
 
 def test_ray_is_first_order_along_the_first_gradient_at_small_c():
@@ -102,8 +108,8 @@ def test_bad_arguments_name_the_parameter():
     experiment = experiment_of(2, 16, 0)
     measured = measure_initial(experiment)
     with pytest.raises(ValueError, match="steps"):
-        lookahead_prediction(experiment, measured, GRID, steps=0)
+        lookahead_prediction(experiment, measured, GridPlan(GRID), steps=0)
     with pytest.raises(ValueError, match="epsilon"):
-        lookahead_prediction(experiment, measured, GRID, epsilon=-0.1)
+        lookahead_prediction(experiment, measured, GridPlan(GRID), epsilon=-0.1)
     with pytest.raises(ValueError, match="c must be"):
         ray_losses(experiment, measured.first_gradient, [1.0, -2.0])

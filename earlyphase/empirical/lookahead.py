@@ -11,13 +11,15 @@ t = 1 of ``run_at_c`` at c is therefore a point of one ray, and reading the flag
              measurement batch, warm-started from u), found by bisection over grid indices;
     c_max    largest grid c below the first c whose K steps of the protocol's own SGD (same
              batches, momentum, eta = c / lambda_H0, losses on the evaluation set, no sharpness
-             solves) diverge (``earlyphase.core.is_diverged`` with the config's L_max);
+             solves) diverge (``earlyphase.core.is_diverged`` with the config's L_max), searched
+             over the grid by an ``earlyphase.core.search`` plan (bracketing by default);
     c_barrier  not predicted (reported not found). On theta_0 -> theta_1 the straight path IS
              the ray, so a one-step barrier adds nothing beyond c_loss's losses.
 
 As in ``earlyphase.core.critical.critical_values``, c_loss and c_sharp are read over the grid up to
 the first divergent c. With K = 1 the prediction is the critical values of a sweep of one-step
-runs, exactly; with K = T (``config.steps``) c_max is the sweep's own c_max.
+runs, exactly; with K = T (``config.steps``) c_max is the sweep's own c_max (the same runs without
+their sharpness solves, found by the same search).
 """
 
 from __future__ import annotations
@@ -36,11 +38,10 @@ from earlyphase.core.critical import (
     Threshold,
     divergence_flag,
     first_true,
-    last_before_first_true,
     loss_catapult_flag,
     sharpness_catapult_flag,
 )
-from earlyphase.core.search import CGrid
+from earlyphase.core.search import BracketPlan, CGrid, Flags, SearchPlan, run_search
 from earlyphase.core.validate import require_int, require_positive
 from earlyphase.empirical.initial import InitialMeasurements
 from earlyphase.empirical.objective import evaluate
@@ -49,8 +50,9 @@ from earlyphase.empirical.training import Experiment, random_start, sgd_updates,
 DEFAULT_LOOKAHEAD_STEPS = 3
 """K, the SGD steps behind the look-ahead's c_max."""
 
-DEFAULT_GRID = CGrid()
-"""c = 2**x, x = 0, 0.1, .., 6: the grid of the reference sweep."""
+DEFAULT_PLAN = BracketPlan(CGrid(), start=CGrid().index_at_or_above(1.0))
+"""The K-step runs' search: a bisect sweep's default (c = 2**x, x = 0, 0.1, .., 6, expanding from
+x = 1 in strides of 6 grid points, then bisecting)."""
 
 
 @dataclass(frozen=True)
@@ -87,9 +89,10 @@ class LookaheadDetails:
     ``sharpness_residual``, ``sharpness_hvps``: lambda_H(theta_1(c)) / lambda_H0 where solved
     (NaN elsewhere; ``sharpness_order`` lists the solved grid indices in the bisection's order).
     ``step_losses`` (grid, K + 1): L_0, L_1 .. L_K of the K-step runs on the evaluation set, NaN
-    after a divergence and for c above the first divergent one (not run); ``diverged``: 1.0 or 0.0
-    per run, NaN where not run. ``c_loss_steps``: the smallest c whose K-step run catapults
-    (L_t / L_0 > 1 for some t <= K, or diverges), the K-step counterpart of c_loss.
+    after a divergence and in the rows of grid points not run; ``diverged``: 1.0 or 0.0 per run,
+    NaN where not run; ``runs_order``: the grid indices run, in the search's order.
+    ``c_loss_steps``: the smallest c whose K-step run catapults (L_t / L_0 > 1 for some t <= K,
+    or diverges), the K-step counterpart of c_loss, from the same search.
     """
 
     c: np.ndarray
@@ -102,6 +105,7 @@ class LookaheadDetails:
     sharpness_order: tuple[int, ...]
     step_losses: np.ndarray
     diverged: np.ndarray
+    runs_order: tuple[int, ...]
     c_loss_steps: Threshold
 
 
@@ -169,48 +173,52 @@ def multi_step_losses(experiment: Experiment, c: float, steps: int) -> np.ndarra
 def lookahead_prediction(
     experiment: Experiment,
     measurements: InitialMeasurements,
-    grid: CGrid = DEFAULT_GRID,
+    plan: SearchPlan = DEFAULT_PLAN,
     steps: int = DEFAULT_LOOKAHEAD_STEPS,
     epsilon: float | None = None,
 ) -> tuple[CriticalValues, Cost, LookaheadDetails]:
     """c_loss, c_sharp and c_max of ``experiment`` predicted from the first step's ray (module
     docstring), the work it took, and the per-c arrays.
 
-    ``grid``: the c grid scanned; ``steps``: K for c_max (``experiment.config.steps`` makes it
-    the sweep's own c_max); ``epsilon``: the c_sharp tolerance (None: the config's).
+    ``plan``: the search over the grid ``plan.grid`` for the K-step runs (``earlyphase.core.search``:
+    ``BracketPlan``, the default, as a bisect sweep searches; ``GridPlan`` runs every grid point
+    up to the first divergence); ``steps``: K (``experiment.config.steps`` makes c_max the sweep's
+    own); ``epsilon``: the c_sharp tolerance (None: the config's).
 
-    Work: K-step runs from the bottom of the grid up to the first divergent c (K gradients and K
-    forward passes each); forward passes along the ray at every grid c; Lanczos solves for the
-    sharpness flag at about log2(grid size) + 2 grid points: a bisection over the grid indices up
-    to the first divergence, assuming the flag switches once. ``core.search.BracketPlan`` is not
-    used: it evaluates every flag of a point together, so it would pay a Lanczos solve at each
-    point it visits to bracket the divergence and the loss catapult, which are cheap here.
+    Work: the plan's K-step runs (K gradients and K forward passes each, fewer when one diverges);
+    two forward passes along the ray at every grid c; Lanczos solves for the sharpness flag at
+    about log2(grid size) + 2 grid points, a bisection over the grid indices up to the first
+    divergence that assumes the flag switches once. The sharpness is not searched with the plan:
+    a plan evaluates every flag of a point together, so it would pay a Lanczos solve at each point
+    it visits to bracket the divergence, which the K-step runs find without one.
     """
     started = time.perf_counter()
     steps = require_int("steps", steps, 1)
     epsilon = experiment.config.epsilon if epsilon is None else require_positive("epsilon", epsilon, allow_zero=True)
     loss_max = experiment.config.loss_max
+    grid = plan.grid
     c = np.array([grid.c(k) for k in range(grid.size)])
     g0 = measurements.first_gradient
 
     step_losses = np.full((grid.size, steps + 1), np.nan)
-    diverged = np.full(grid.size, np.nan)
-    gradients = forwards = 0
-    for k in range(grid.size):
+
+    def run(k: int) -> Flags:
         step_losses[k] = multi_step_losses(experiment, float(c[k]), steps)
-        divergent_steps = is_diverged(step_losses[k, 1:], loss_max)  # NaN after a divergence counts too
-        taken = int(np.argmax(divergent_steps)) + 1 if divergent_steps.any() else steps
-        gradients, forwards = gradients + taken, forwards + taken
-        diverged[k] = float(divergent_steps.any())
-        if divergent_steps.any():
-            break
-    scanned = int(np.argmax(diverged == 1.0)) + 1 if (diverged == 1.0).any() else grid.size  # up to the first divergence
-    kept = slice(0, scanned)
-    is_divergent = diverged[kept] == 1.0
+        return multi_step_flags(step_losses[k], loss_max)
+
+    search = run_search(plan, run)
+    divergent = [k for k, flags in search.flags.items() if flags.diverged]
+    scanned = min(divergent) + 1 if divergent else grid.size  # the grid up to the first divergent c
+    diverged = np.full(grid.size, np.nan)
+    for k, flags in search.flags.items():
+        diverged[k] = float(flags.diverged)
+    taken = [_steps_run(step_losses[k], loss_max) for k in search.order]
 
     ray = ray_losses(experiment, g0, c)
     pairs = np.stack([np.full(grid.size, experiment.loss0), ray.loss], axis=-1)
-    loss_flags = loss_catapult_flag(pairs[kept], loss_max) | is_divergent
+    loss_flags = loss_catapult_flag(pairs[:scanned], loss_max)
+    if divergent:
+        loss_flags[-1] = True  # the first divergent run counts as a loss catapult
     ray_diverged = divergence_flag(pairs, loss_max)
 
     sharpness: dict[int, RaySharpness] = {}
@@ -219,15 +227,15 @@ def lookahead_prediction(
         sharpness[k] = ray_sharpness(experiment, g0, float(c[k]))
         return bool(sharpness_catapult_flag([experiment.lambda0, sharpness[k].value], epsilon))
 
-    top = scanned - 1 if scanned and not ray_diverged[scanned - 1] else scanned - 2
+    top = scanned - 1 if not ray_diverged[scanned - 1] else scanned - 2
     flags = bisect_first_true(sharpness_flag, top)
     sharp_c = [c[k] for k in flags] + [c[k] for k in range(top + 1, scanned)]  # ray diverged: no finite sharpness
     sharp_flags = list(flags.values()) + [False] * (scanned - 1 - top)
 
     critical = CriticalValues(
-        c_loss=first_true("c_loss", c[kept], loss_flags),
+        c_loss=first_true("c_loss", c[:scanned], loss_flags),
         c_sharp=first_true("c_sharp", sharp_c, sharp_flags),
-        c_max=last_before_first_true("c_max", c[kept], is_divergent),
+        c_max=search.critical.c_max,
         c_barrier=Threshold("c_barrier", None, None, None),
     )
     solved = np.full(grid.size, np.nan)
@@ -245,15 +253,38 @@ def lookahead_prediction(
         sharpness_order=tuple(sharpness),
         step_losses=step_losses,
         diverged=diverged,
-        c_loss_steps=first_true("c_loss", c[kept], loss_catapult_flag(step_losses[kept], loss_max) | is_divergent),
+        runs_order=search.order,
+        c_loss_steps=search.critical.c_loss,
     )
     cost = Cost(
         hvps=int(np.nansum(hvps)),
-        gradients=gradients,
-        forwards=forwards + ray.forwards,
+        gradients=sum(taken),
+        forwards=sum(taken) + ray.forwards,
         seconds=time.perf_counter() - started,
     )
     return critical, cost, details
+
+
+def multi_step_flags(losses: np.ndarray, loss_max: float) -> Flags:
+    """The ``earlyphase.core.search`` flags of a K-step run's losses (L_0 .. L_K): loss catapult
+    (some L_t / L_0 > 1, or divergence) with its margin log max_t L_t / L_0, divergence; no
+    sharpness catapult and no barrier (not measured by these runs)."""
+    diverged = bool(divergence_flag(losses, loss_max))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        margin = np.inf if diverged else float(np.log(np.nanmax(losses[1:]) / losses[0]))
+    return Flags(
+        loss_catapult=bool(loss_catapult_flag(losses, loss_max)),
+        sharpness_catapult=False,
+        diverged=diverged,
+        barrier=False,
+        loss_margin=margin,
+    )
+
+
+def _steps_run(losses: np.ndarray, loss_max: float) -> int:
+    """Steps a K-step run took: up to its first divergent loss, else K."""
+    divergent = is_diverged(losses[1:], loss_max)
+    return int(np.argmax(divergent)) + 1 if divergent.any() else len(losses) - 1
 
 
 def bisect_first_true(flag: Callable[[int], bool], top: int) -> dict[int, bool]:

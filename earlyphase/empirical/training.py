@@ -254,6 +254,34 @@ def sgd_batches(n: int, batch_size: int | None, seed: int) -> Iterator[torch.Ten
             yield order[first : first + batch_size]
 
 
+def training_batches(experiment: Experiment) -> Iterator[Batch]:
+    """The SGD batch B_t of each step t = 1, 2, ... in ``run_at_c``'s order (``sgd_batches`` with
+    seed_sgd; the whole training set for full-batch GD), chunked like every batch of the run."""
+    config = experiment.config
+    full_batch = Batch.of(experiment.train_x, experiment.train_y, config.chunk_size)
+    for index in sgd_batches(len(experiment.train_x), config.batch_size, config.seed_sgd):
+        yield full_batch if index is None else Batch.of(*_take(experiment, index), config.chunk_size)
+
+
+def sgd_updates(experiment: Experiment, eta: float) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The protocol's SGD from theta_0, endless: yields (L_{B_t}(theta_{t-1}), theta_t) for t = 1, 2, ...
+
+        v_t = momentum v_{t-1} + grad L_{B_t}(theta_{t-1})  (v_0 = 0),   theta_t = theta_{t-1} - eta v_t
+
+    (without momentum v_t is the gradient itself), B_t from ``training_batches``.
+    """
+    config, loss_fn = experiment.config, experiment.probe.loss_fn
+    theta = experiment.theta0.clone()
+    velocity = torch.zeros_like(theta) if config.momentum else None
+    for batch in training_batches(experiment):
+        batch_loss, gradient = loss_and_gradient(experiment.model, loss_fn, theta, batch)
+        if velocity is not None:
+            velocity = config.momentum * velocity + gradient
+            gradient = velocity
+        theta = theta - eta * gradient
+        yield batch_loss, theta
+
+
 def step_columns(steps: int) -> dict[str, np.ndarray]:
     """The per-step columns of a record (rows t = 0 .. steps), all NaN."""
     names = ("loss", "batch_loss", "sharpness", "sharpness_residual", "hvp_count", "ntk_top", "accuracy")
@@ -292,19 +320,11 @@ def run_at_c(
     cold_start = random_start(experiment.num_params, config.seed_init, experiment.theta0.device)
     sharpness_start = experiment.initial.sharpness.vector
     ntk_start = experiment.initial.ntk.vector if experiment.initial.ntk is not None else None
-    full_batch = Batch.of(experiment.train_x, experiment.train_y, config.chunk_size)
-    batches = sgd_batches(len(experiment.train_x), config.batch_size, config.seed_sgd)
-    theta = experiment.theta0.clone()
-    velocity = torch.zeros_like(theta) if config.momentum else None
+    updates = sgd_updates(experiment, eta)
+    theta = experiment.theta0
     diverged = False
     for t in tqdm(range(1, config.steps + 1), desc=f"c={c:.4g}", disable=not progress, leave=False):
-        index = next(batches)
-        batch = full_batch if index is None else Batch.of(*_take(experiment, index), config.chunk_size)
-        batch_loss, gradient = loss_and_gradient(experiment.model, probe.loss_fn, theta, batch)
-        if velocity is not None:
-            velocity = config.momentum * velocity + gradient
-            gradient = velocity
-        theta = theta - eta * gradient
+        batch_loss, theta = next(updates)
         columns["batch_loss"][t] = float(batch_loss)
         loss, accuracy = probe.loss(theta)
         if bool(is_diverged(loss, config.loss_max)):

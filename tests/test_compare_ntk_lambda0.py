@@ -65,6 +65,7 @@ def test_table_sets_the_prediction_against_the_seed_statistics(digits):
     assert first.predicted == pytest.approx(predicted_lambda0(x, digits.num_classes, 2, 16))
     assert (first.measured_mean, first.measured_std, first.seeds) == (2.0, 1.0, 2)
     assert first.ratio == pytest.approx(2.0 / first.predicted)
+    assert first.ratio_edge == pytest.approx(2.0 / first.predicted_edge) and first.predicted_edge > first.predicted
     assert "| 2 | 16 |" in format_ntk_lambda0(table)
     with pytest.raises(ValueError, match="lambda0"):
         ntk_lambda0_table(per_seed.drop(columns="lambda0"), x, digits.num_classes)

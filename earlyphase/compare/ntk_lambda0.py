@@ -13,6 +13,11 @@ lambda_H0 adds what this leaves out: the kernel's finite-width fluctuations (rel
 ~ sqrt(d / w), and the top eigenvalue of a noisy kernel is biased upwards) and the Hessian's
 residual term sum_ia r_ia grad^2 f_ia / (n k), O(d / w) relative. So the ratio measured /
 predicted should approach 1 as w grows at fixed d, and deviate most at large d / w.
+
+``predicted_edge`` is the first finite-width correction of the kernel
+(``earlyphase.theory.ntk.predicted_sharpness0_readout_edge``): with k outputs the infinite-width
+top eigenvalue is k-fold degenerate, and a finite readout splits it; the top one gains the
+Marchenko-Pastur edge (1 + sqrt(k / w))^2 on every layer below the readout.
 """
 
 from __future__ import annotations
@@ -22,9 +27,14 @@ import pandas as pd
 
 from earlyphase.core.validate import require_int
 from earlyphase.empirical.data.dataset import Dataset
-from earlyphase.theory.ntk import predicted_sharpness0
+from earlyphase.theory.ntk import (
+    predicted_sharpness0,
+    predicted_sharpness0_readout_edge,
+)
 
-NTK_LAMBDA0_COLUMNS = ("depth", "width", "d_over_w", "predicted", "measured_mean", "measured_std", "seeds", "ratio")
+NTK_LAMBDA0_COLUMNS = (
+    "depth", "width", "d_over_w", "predicted", "predicted_edge", "measured_mean", "measured_std", "seeds", "ratio", "ratio_edge"
+)  # fmt: skip
 
 
 def measurement_inputs(dataset: Dataset) -> np.ndarray:
@@ -48,7 +58,8 @@ def ntk_lambda0_table(
 ) -> pd.DataFrame:
     """Per (d, w) of a per-seed table (columns depth, width, lambda0; FCN rows only where it has an
     ``arch`` column): the predicted lambda_H0, the measured seed mean and std (ddof = 0), the
-    number of seeds and ratio = measured mean / predicted; sorted by d, then w."""
+    number of seeds, ratio = measured mean / predicted; the same for the readout-edge correction
+    (``predicted_edge``, ``ratio_edge``); sorted by d, then w."""
     for column in ("depth", "width", "lambda0"):
         if column not in per_seed.columns:
             raise ValueError(f"per-seed table needs a {column!r} column to compare lambda_H0")
@@ -57,28 +68,35 @@ def ntk_lambda0_table(
     for (depth, width), group in rows.groupby(["depth", "width"], sort=True):
         measured = group["lambda0"].to_numpy(float)
         predicted = predicted_lambda0(x, outputs, int(depth), int(width), activation, sigma_w2)
+        edge = predicted_sharpness0_readout_edge(x, outputs, int(depth), int(width), activation, "standard", sigma_w2)
         table.append(
             {
                 "depth": int(depth),
                 "width": int(width),
                 "d_over_w": depth / width,
                 "predicted": predicted,
+                "predicted_edge": edge,
                 "measured_mean": float(measured.mean()),
                 "measured_std": float(measured.std()),
                 "seeds": int(measured.size),
                 "ratio": float(measured.mean()) / predicted,
+                "ratio_edge": float(measured.mean()) / edge,
             }
         )
     return pd.DataFrame(table, columns=list(NTK_LAMBDA0_COLUMNS))
 
 
 def format_ntk_lambda0(table: pd.DataFrame) -> str:
-    """A Markdown table: d, w, d/w, predicted, measured mean +- std (seeds), ratio."""
-    lines = ["| d | w | d/w | predicted | measured | ratio |", "|---|---|---|---|---|---|"]
+    """A Markdown table: d, w, d/w, the two predictions, measured mean +- std (seeds), the two ratios."""
+    lines = [
+        "| d | w | d/w | predicted | measured | ratio | readout edge | ratio |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for row in table.itertuples(index=False):
         lines.append(
             f"| {row.depth} | {row.width} | {row.d_over_w:.3g} | {row.predicted:.4g} | "
-            f"{row.measured_mean:.4g} ± {row.measured_std:.2g} ({row.seeds}) | {row.ratio:.3f} |"
+            f"{row.measured_mean:.4g} ± {row.measured_std:.2g} ({row.seeds}) | {row.ratio:.3f} | "
+            f"{row.predicted_edge:.4g} | {row.ratio_edge:.3f} |"
         )
     return "\n".join(lines)
 

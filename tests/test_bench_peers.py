@@ -92,16 +92,17 @@ def test_module_at_holds_theta(bench, tiny):
 @needs_peers
 def test_cold_solves_against_the_dense_hessian(bench, tiny):
     experiment, dense_top = tiny
-    rows = {row.method.split(" (")[0] + (" tol 0" if "tol 0," in row.method else ""): row for row in bench.cold_solves(experiment, rounds=1)}
+    rows = {row.method: row for row in bench.cold_solves(experiment, rounds=1)}
     bounds = {  # relative error bounds against the dense top eigenvalue
-        "reference: float64 Lanczos": 1e-8,
-        "earlyphase Lanczos": 1e-4,
-        "curvlinops + eigsh LA": 1e-4,
-        "curvlinops + eigsh LA tol 0": 1e-4,
+        "reference: float64 Lanczos (tol 1e-09)": 1e-8,
+        "earlyphase Lanczos (tol 0.001)": 1e-4,
+        "earlyphase Lanczos (tol 0.01)": 1e-2,
+        "curvlinops + eigsh LA (tol 0.001)": 1e-4,
+        "curvlinops + eigsh LA (tol 0, default)": 1e-4,
         "PyHessian eigenvalues(top_n=1)": 0.1,
     }
     assert set(rows) == set(bounds)
-    reference = rows["reference: float64 Lanczos"].value
+    reference = rows["reference: float64 Lanczos (tol 1e-09)"].value
     for name, bound in bounds.items():
         row = rows[name]
         assert abs(row.value - dense_top) / dense_top < bound, name
@@ -113,6 +114,7 @@ def test_cold_solves_against_the_dense_hessian(bench, tiny):
 def test_tracking_rows(bench, tiny):
     experiment, _ = tiny
     rows = bench.tracking(experiment, c=2.0)
-    assert [row.method.split(",")[0] for row in rows] == ["earlyphase Lanczos", "PyHessian eigenvalues()", "PyHessian's power loop"]
-    assert rows[0].max_error < 1e-4
+    methods = ["earlyphase Lanczos", "earlyphase Lanczos", "PyHessian eigenvalues()", "PyHessian's power loop"]
+    assert [row.method.split(",")[0] for row in rows] == methods
+    assert rows[0].max_error < 1e-4 and rows[1].max_error < 1e-2
     assert all(row.hvps_per_step >= 1 and row.seconds > 0 for row in rows)

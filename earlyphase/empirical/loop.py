@@ -1,0 +1,262 @@
+"""SGD for M >= 1 runs stacked as one network, with their measurements and records (docs/PROTOCOL.md section 2).
+
+Run m has its prepared ``Experiment`` (theta_0, lambda_H0, seeds) and its c; the runs share the
+architecture, the data and the measurement batch. Stacked, theta = (theta_m)_m has shape (M, P)
+(``earlyphase.empirical.stacked``), and ONE step updates every run with its own SGD batch B_t^m
+(from its seed_sgd) and eta_m = c_m / lambda_H0^m:
+
+    v_t = momentum v_{t-1} + grad L_{B_t}(theta_{t-1}),   theta_t = theta_{t-1} - eta v_t   (per member)
+
+Row t of a record is the state after t updates: ``batch_loss`` = L_{B_t}(theta_{t-1}), ``loss``
+and ``accuracy`` on the evaluation set at theta_t, and at every t with t % measure_every == 0 and
+at t = steps the sharpness and, if asked, the NTK: one batched Lanczos each, started from the
+member's previous eigenvector (warm_start; at t = 0 the one ``prepare`` found) or from the cold
+start ``random_start(P, seed_init)``, drawn only when warm starts are off. A run whose loss
+diverges (earlyphase.core.is_diverged) is recorded at that step and leaves the stack; the others
+go on unchanged. After the last step the straight-line path theta_0 -> theta_T of the runs still
+alive gives their barrier losses. ``run_at_c`` is the case M = 1; ensembles train chunks of members.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from earlyphase.core.conventions import describe_loss, is_diverged
+from earlyphase.core.critical import interpolation_grid
+from earlyphase.core.trajectory import Trajectory
+from earlyphase.empirical.barrier import path_losses
+from earlyphase.empirical.curvature.lanczos import LanczosResult
+from earlyphase.empirical.objective import Batch, loss_and_gradient
+from earlyphase.empirical.stacked import MEMBER_AXIS_OF_BATCH, StackedModel, member_losses, over_members
+
+if TYPE_CHECKING:
+    from earlyphase.empirical.training import Experiment, Probe
+
+COLUMNS = ("loss", "batch_loss", "sharpness", "sharpness_residual", "hvp_count", "ntk_top", "accuracy")
+"""The per-step columns of a record (rows t = 0 .. steps)."""
+
+
+def random_start(num_params: int, seed: int, device: torch.device) -> torch.Tensor:
+    """The cold Lanczos start: a float64 Gaussian vector drawn on the CPU from torch.Generator().manual_seed(seed)."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(num_params, generator=generator, dtype=torch.float64).to(device)
+
+
+def sgd_batches(n: int, batch_size: int | None, seed: int) -> Iterator[torch.Tensor | None]:
+    """Batch indices per step: None (all n examples) for full-batch GD (batch_size None or >= n);
+    otherwise epochs of torch.randperm(n) (generator seeded with ``seed``) cut into floor(n / B)
+    batches of B (the remainder of each epoch is skipped, so every batch has B examples)."""
+    if batch_size is None or batch_size >= n:
+        while True:
+            yield None
+    generator = torch.Generator().manual_seed(seed)
+    while True:
+        order = torch.randperm(n, generator=generator)
+        for first in range(0, n - batch_size + 1, batch_size):
+            yield order[first : first + batch_size]
+
+
+@dataclass
+class _Stack:
+    """The state of the runs still training: their positions, theta, eta, velocity and Lanczos starts (rows alike)."""
+
+    alive: list[int]
+    theta: torch.Tensor
+    eta: torch.Tensor
+    velocity: torch.Tensor | None
+    sharpness_start: torch.Tensor
+    ntk_start: torch.Tensor | None
+    cold_start: torch.Tensor | None
+
+    def keep(self, kept: np.ndarray) -> None:
+        """Keep the rows where ``kept`` is True."""
+        rows = torch.as_tensor(np.flatnonzero(kept), device=self.theta.device)
+        self.alive = [run for run, stays in zip(self.alive, kept) if stays]
+        self.theta, self.eta, self.sharpness_start = self.theta[rows], self.eta[rows], self.sharpness_start[rows]
+        self.velocity, self.ntk_start, self.cold_start = (
+            None if tensor is None else tensor[rows] for tensor in (self.velocity, self.ntk_start, self.cold_start)
+        )
+
+
+def train_runs(
+    experiments: Sequence[Experiment],
+    cs: Sequence[float],
+    check_every: int = 1,
+    progress: bool = False,
+    on_step: Callable[[int, torch.Tensor], None] | None = None,
+) -> list[Trajectory]:
+    """One record per run (experiments[m] at c = cs[m]), trained as one stacked program.
+
+    ``check_every``: Lanczos products between host convergence checks (results do not depend on
+    it); ``progress``: a tqdm bar over the steps; ``on_step(t, theta_t)`` after every update,
+    with the stacked parameters (K, P) of the K runs that have not diverged (none left: not called).
+    """
+    shared = experiments[0]
+    config, probe = shared.config, shared.probe
+    device, dtype = shared.theta0.device, shared.theta0.dtype
+    etas = [c / experiment.lambda0 for c, experiment in zip(cs, experiments)]
+    columns = [{name: np.full(config.steps + 1, np.nan) for name in COLUMNS} for _ in experiments]
+    for column, experiment in zip(columns, experiments):
+        initial = experiment.initial
+        _store(column, 0, initial.loss, initial.accuracy, initial.sharpness, initial.ntk, probe.ntk_normalisation)
+    stack = _Stack(
+        alive=list(range(len(experiments))),
+        theta=torch.stack([experiment.theta0 for experiment in experiments]),
+        eta=torch.tensor(etas, dtype=dtype, device=device)[:, None],
+        velocity=None,
+        sharpness_start=torch.stack([experiment.initial.sharpness.vector for experiment in experiments]),
+        ntk_start=torch.stack([e.initial.ntk.vector for e in experiments]) if config.ntk else None,
+        cold_start=None if config.warm_start else _cold_starts(experiments, device),
+    )
+    if config.momentum:
+        stack.velocity = torch.zeros_like(stack.theta)
+    seeds = sorted({experiment.config.seed_sgd for experiment in experiments})
+    streams = {seed: sgd_batches(len(shared.train_x), config.batch_size, seed) for seed in seeds}
+    description = f"c={cs[0]:.4g}" if len(cs) == 1 else f"ensemble of {len(cs)}"
+    for t in tqdm(range(1, config.steps + 1), desc=description, disable=not progress, leave=False):
+        indices = {seed: next(stream) for seed, stream in streams.items()}
+        batch, per_member = _sgd_batch(shared, [indices[experiments[run].config.seed_sgd] for run in stack.alive])
+        batch_loss = _sgd_step(stack, probe, config.momentum, batch, per_member)
+        loss, accuracy = over_members(probe.loss_tensors, stack.theta)
+        host = torch.stack([batch_loss, loss, accuracy]).cpu().numpy()
+        diverged = is_diverged(host[1], config.loss_max)
+        for position, run in enumerate(stack.alive):
+            columns[run]["batch_loss"][t] = host[0, position]
+            if diverged[position]:
+                _store(columns[run], t, host[1, position], host[2, position], None, None, probe.ntk_normalisation)
+        if diverged.any():
+            stack.keep(~diverged)
+            host = host[:, ~diverged]
+        if not stack.alive:
+            break
+        if on_step is not None:
+            on_step(t, stack.theta)
+        sharpness = ntk = None
+        if t % config.measure_every == 0 or t == config.steps:
+            sharpness, ntk = _measure(stack, shared, config.warm_start, check_every)
+        for position, run in enumerate(stack.alive):
+            _store(
+                columns[run], t, host[1, position], host[2, position],
+                None if sharpness is None else sharpness.member(position),
+                None if ntk is None else ntk.member(position),
+                probe.ntk_normalisation,
+            )  # fmt: skip
+    barrier = _barrier_losses(stack, experiments) if config.barrier else {}
+    return [
+        _record(experiment, c, eta, column, barrier.get(run, math.nan))
+        for run, (experiment, c, eta, column) in enumerate(zip(experiments, cs, etas, columns))
+    ]
+
+
+def _sgd_step(stack: _Stack, probe: Probe, momentum: float, batch: Batch, per_member: bool) -> torch.Tensor:
+    """One momentum-SGD update of every run in ``stack`` (the equation of the module docstring); returns (L_{B_t}^m)_m."""
+    batch_loss, gradient = loss_and_gradient(
+        StackedModel(probe.model, per_member), member_losses(probe.loss_fn, per_member), stack.theta, batch
+    )
+    if stack.velocity is not None:
+        stack.velocity = momentum * stack.velocity + gradient
+        gradient = stack.velocity
+    stack.theta = stack.theta - stack.eta * gradient
+    return batch_loss
+
+
+def _measure(stack: _Stack, shared: Experiment, warm_start: bool, check_every: int) -> tuple[LanczosResult, LanczosResult | None]:
+    """The sharpness and NTK solves of the stacked runs from their warm (or cold) starts; the warm
+    starts move to the new eigenvectors. The scalars come back on the host, the vectors stay."""
+    sharpness, ntk, _ = shared.probe.stacked_curvature(
+        stack.theta,
+        stack.sharpness_start if warm_start else stack.cold_start,
+        None if stack.ntk_start is None else (stack.ntk_start if warm_start else stack.cold_start),
+        shared.hvp_method,
+        check_every,
+    )
+    stack.sharpness_start = sharpness.vector
+    stack.ntk_start = None if ntk is None else ntk.vector
+    return _to_host(sharpness), None if ntk is None else _to_host(ntk)
+
+
+def _barrier_losses(stack: _Stack, experiments: Sequence[Experiment]) -> dict[int, float]:
+    """max_s L((1 - s) theta_0 + s theta_T) of each run still alive (on the ``interpolation_grid``)."""
+    if not stack.alive:
+        return {}
+    probe = experiments[0].probe
+    theta0 = torch.stack([experiments[run].theta0 for run in stack.alive])
+    path = path_losses(lambda point: over_members(probe.loss_tensors, point)[0], theta0, stack.theta, interpolation_grid())
+    return dict(zip(stack.alive, torch.max(path, dim=0).values.cpu().tolist()))
+
+
+def _sgd_batch(shared: Experiment, indices: list[torch.Tensor | None]) -> tuple[Batch, bool]:
+    """(batch, per_member): the SGD batch of each run (index None: the full training set).
+
+    One batch shared by all runs when their indices are the same tensor (one SGD seed), else
+    one batch per run, example-major (B, M, ...).
+    """
+    x, y, chunk_size = shared.train_x, shared.train_y, shared.config.chunk_size
+    first = indices[0]
+    if all(index is first for index in indices):
+        if first is None:
+            return Batch.of(x, y, chunk_size), False
+        index = first.to(x.device)
+        return Batch.of(x[index], y[index], chunk_size), False
+    index = torch.stack(indices, dim=MEMBER_AXIS_OF_BATCH).to(x.device)
+    return Batch.of(x[index], y[index], chunk_size), True
+
+
+def _cold_starts(experiments: Sequence[Experiment], device: torch.device) -> torch.Tensor:
+    """Each run's cold Lanczos start, ``random_start`` of its seed_init (drawn once per seed)."""
+    num_params = experiments[0].num_params
+    starts = {e.config.seed_init: random_start(num_params, e.config.seed_init, device) for e in experiments}
+    return torch.stack([starts[e.config.seed_init] for e in experiments])
+
+
+def _to_host(result: LanczosResult) -> LanczosResult:
+    """The scalars of a batched solve on the host (one read each), the vectors left on the device."""
+    return LanczosResult(
+        value=result.value.cpu(),
+        vector=result.vector,
+        residual=result.residual.cpu(),
+        matvecs=result.matvecs.cpu(),
+        converged=result.converged.cpu(),
+    )
+
+
+def _store(
+    columns: dict[str, np.ndarray],
+    t: int,
+    loss: float,
+    accuracy: float,
+    sharpness: LanczosResult | None,
+    ntk: LanczosResult | None,
+    ntk_normalisation: float,
+) -> None:
+    """Write one measured state into row t (ntk_top = lambda_max(Theta) / (B k))."""
+    columns["loss"][t] = loss
+    columns["accuracy"][t] = accuracy
+    if sharpness is not None:
+        columns["sharpness"][t] = float(sharpness.value)
+        columns["sharpness_residual"][t] = float(sharpness.residual)
+        columns["hvp_count"][t] = int(sharpness.matvecs)
+    if ntk is not None:
+        columns["ntk_top"][t] = float(ntk.value) / ntk_normalisation
+
+
+def _record(experiment: Experiment, c: float, eta: float, columns: dict[str, np.ndarray], barrier_loss: float) -> Trajectory:
+    """The ``Trajectory`` of one run of ``experiment`` at c (eta = c / lambda_H0) from its step columns."""
+    config = experiment.config
+    return Trajectory.from_arrays(
+        c=c,
+        eta=eta,
+        loss_convention=describe_loss(config.loss),
+        loss_max=config.loss_max,
+        barrier_loss=barrier_loss,
+        config=experiment.record_config(),
+        seeds={"init": config.seed_init, "sgd": config.seed_sgd, "measure": config.seed_measure},
+        **columns,
+    )

@@ -75,6 +75,22 @@ class _Stack:
     ntk_start: torch.Tensor | None
     cold_start: torch.Tensor | None
 
+    @classmethod
+    def start(cls, experiments: Sequence[Experiment], etas: Sequence[float]) -> _Stack:
+        """theta_0 of every run, no velocity yet, and the Lanczos starts of step 1: the eigenvectors
+        ``prepare`` found (warm) or, only when warm starts are off, the cold starts."""
+        config = experiments[0].config
+        theta = torch.stack([experiment.theta0 for experiment in experiments])
+        return cls(
+            alive=list(range(len(experiments))),
+            theta=theta,
+            eta=torch.tensor(etas, dtype=theta.dtype, device=theta.device)[:, None],
+            velocity=torch.zeros_like(theta) if config.momentum else None,
+            sharpness_start=torch.stack([experiment.initial.sharpness.vector for experiment in experiments]),
+            ntk_start=torch.stack([e.initial.ntk.vector for e in experiments]) if config.ntk else None,
+            cold_start=None if config.warm_start else _cold_starts(experiments, theta.device),
+        )
+
     def keep(self, kept: np.ndarray) -> None:
         """Keep the rows where ``kept`` is True."""
         rows = torch.as_tensor(np.flatnonzero(kept), device=self.theta.device)
@@ -100,23 +116,12 @@ def train_runs(
     """
     shared = experiments[0]
     config, probe = shared.config, shared.probe
-    device, dtype = shared.theta0.device, shared.theta0.dtype
     etas = [c / experiment.lambda0 for c, experiment in zip(cs, experiments)]
     columns = [{name: np.full(config.steps + 1, np.nan) for name in COLUMNS} for _ in experiments]
     for column, experiment in zip(columns, experiments):
         initial = experiment.initial
         _store(column, 0, initial.loss, initial.accuracy, initial.sharpness, initial.ntk, probe.ntk_normalisation)
-    stack = _Stack(
-        alive=list(range(len(experiments))),
-        theta=torch.stack([experiment.theta0 for experiment in experiments]),
-        eta=torch.tensor(etas, dtype=dtype, device=device)[:, None],
-        velocity=None,
-        sharpness_start=torch.stack([experiment.initial.sharpness.vector for experiment in experiments]),
-        ntk_start=torch.stack([e.initial.ntk.vector for e in experiments]) if config.ntk else None,
-        cold_start=None if config.warm_start else _cold_starts(experiments, device),
-    )
-    if config.momentum:
-        stack.velocity = torch.zeros_like(stack.theta)
+    stack = _Stack.start(experiments, etas)
     seeds = sorted({experiment.config.seed_sgd for experiment in experiments})
     streams = {seed: sgd_batches(len(shared.train_x), config.batch_size, seed) for seed in seeds}
     description = f"c={cs[0]:.4g}" if len(cs) == 1 else f"ensemble of {len(cs)}"

@@ -17,10 +17,6 @@ LOSS_CONVENTIONS: dict[str, str] = {
     CROSS_ENTROPY: "L = -1/B * sum_i log softmax(f(x_i))_{y_i}  (mean over the batch)",
 }
 
-PARAMETERIZATIONS = ("standard", "ntk")
-"""Layer h = s W x with W ~ N(0, std^2): standard std = sigma / sqrt(fan_in), s = 1; ntk std = 1,
-s = sigma / sqrt(fan_in) (docs/PROTOCOL.md section 6): the same networks at initialisation, trained differently."""
-
 DEFAULT_LOSS_MAX = 1e5
 """Default divergence bound L_max (SCIENCE.md section 2); the catapult peak grows like O(width)."""
 

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from earlyphase.core.conventions import PARAMETERIZATIONS, default_sigma_w2
+from earlyphase.core.conventions import default_sigma_w2
 from earlyphase.core.validate import require_choice, require_int, require_positive
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -49,6 +49,7 @@ ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 ARCHITECTURES = ("fcn", "cnn", "resnet18")
 READOUTS = ("standard", "zero", "mup")
+PARAMETERIZATIONS = ("standard", "ntk")
 CNN_MIN_DEPTH = 4
 RESNET_DEPTH = 18
 

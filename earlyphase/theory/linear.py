@@ -40,9 +40,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from earlyphase.core.conventions import PARAMETERIZATIONS
 from earlyphase.core.validate import require_choice, require_int, require_positive
 
+PARAMETERIZATIONS = ("standard", "ntk")
 Item = TypeVar("Item")
 
 

@@ -10,11 +10,7 @@ DEFAULT_X_STEP = 0.1
 """Default grid step in log2(c): 2**0.1 = 1.072, a 7.2 % step (SCIENCE.md section 2)."""
 
 
-DEFAULT_X_MAX = 6.0
-"""Default top of the grid: c up to 2**6 = 64, above the divergence of the architectures studied."""
-
-
-def c_grid(x_min: float = 0.0, x_max: float = DEFAULT_X_MAX, x_step: float = DEFAULT_X_STEP) -> np.ndarray:
+def c_grid(x_min: float = 0.0, x_max: float = 5.0, x_step: float = DEFAULT_X_STEP) -> np.ndarray:
     """Grid c_k = 2**(x_min + k * x_step) for k = 0, 1, ... while x <= x_max.
 
     The exponents are rounded to 10 decimals so that the same point is produced

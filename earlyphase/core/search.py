@@ -37,7 +37,7 @@ from earlyphase.core.critical import (
     loss_catapult_flag,
     sharpness_catapult_flag,
 )
-from earlyphase.core.grid import DEFAULT_X_MAX, DEFAULT_X_STEP, c_grid, grid_point
+from earlyphase.core.grid import DEFAULT_X_STEP, c_grid, grid_point
 from earlyphase.core.trajectory import Trajectory
 from earlyphase.core.validate import require_int
 
@@ -101,7 +101,7 @@ class CGrid:
     """The grid c_k = 2**(x_min + k * x_step), k = 0 .. size - 1 (x <= x_max)."""
 
     x_min: float = 0.0
-    x_max: float = DEFAULT_X_MAX
+    x_max: float = 6.0
     x_step: float = DEFAULT_X_STEP
 
     def __post_init__(self) -> None:
@@ -112,12 +112,7 @@ class CGrid:
     @property
     def size(self) -> int:
         """Number of grid points (those of ``c_grid(x_min, x_max, x_step)``)."""
-        return len(self.values)
-
-    @property
-    def values(self) -> np.ndarray:
-        """Every c_k in ascending order (``c_grid(x_min, x_max, x_step)``)."""
-        return c_grid(self.x_min, self.x_max, self.x_step)
+        return len(c_grid(self.x_min, self.x_max, self.x_step))
 
     def c(self, index: int) -> float:
         """c_k = 2**round(x_min + k * x_step, 10)."""

@@ -7,7 +7,7 @@
 The protocol is the real nets' (SCIENCE.md sections 2-3): eta = c / lambda_H0 with the model's
 own top Hessian eigenvalue (largest algebraic, MSE L = 1/(2 n k) sum (f - y)^2), T steps of
 full-batch GD from each seed's fixed initialisation, c = 2**x on the grid of
-``earlyphase.core.search.CGrid`` (the sweeps' grid, same defaults) from x = 0 up to each seed's first divergent c; flags and
+``earlyphase.core.grid.c_grid`` from x = 0 up to each seed's first divergent c; flags and
 thresholds from ``earlyphase.core.critical`` (c_loss, c_sharp with epsilon, c_max; c_barrier is
 not part of these models' predictions and is reported not found).
 
@@ -33,8 +33,7 @@ from tqdm import tqdm
 
 from earlyphase.core.conventions import DEFAULT_LOSS_MAX, MSE, describe_loss
 from earlyphase.core.critical import CRITICAL_NAMES, CriticalValues, SeedSummary, summarize_seeds
-from earlyphase.core.grid import DEFAULT_X_MAX, DEFAULT_X_STEP
-from earlyphase.core.search import CGrid
+from earlyphase.core.grid import DEFAULT_X_STEP, c_grid
 from earlyphase.core.trajectory import Trajectory
 from earlyphase.core.validate import require_choice, require_int, require_positive
 from earlyphase.theory.lanczos import LanczosSettings
@@ -47,6 +46,8 @@ from earlyphase.theory.uv import uv_init, uv_ntk, uv_output, uv_sharpness, uv_tr
 MODELS = ("uv", "linear")
 PREDICTED = CRITICAL_NAMES
 """The critical values a theory model predicts: all four of SCIENCE.md section 3."""
+DEFAULT_X_MAX = 6.0
+"""The grid's top, c = 64: far above every divergence these models show."""
 CHUNK = 16
 """c values per batch: GEMM columns per seed (efficiency) against overshoot past divergence."""
 
@@ -121,8 +122,7 @@ class PredictConfig:
 
     @property
     def grid(self) -> np.ndarray:
-        """The values of c scanned: those of ``CGrid(0, x_max, x_step)``."""
-        return CGrid(0.0, self.x_max, self.x_step).values
+        return c_grid(0.0, self.x_max, self.x_step)
 
 
 @dataclass(frozen=True, eq=False)

@@ -23,7 +23,7 @@ every ``check_every`` iterations for all the iterations since the last check. Th
 the same for every ``check_every``: a larger one synchronises with the device less often, at
 the price of up to check_every - 1 products past the last member's convergence. A member
 whose recurrence turns non-finite stops there (value NaN, not converged) and never holds up
-the others. Why the theory has its own (JAX) recurrence: ``earlyphase.core.lanczos``.
+the others.
 """
 
 from __future__ import annotations
@@ -33,10 +33,8 @@ from dataclasses import dataclass
 
 import torch
 
-from earlyphase.core.lanczos import LANCZOS_MAX_PRODUCTS, LANCZOS_TOL
-
-DEFAULT_TOL = LANCZOS_TOL
-DEFAULT_MAX_ITER = LANCZOS_MAX_PRODUCTS
+DEFAULT_TOL = 1e-3
+DEFAULT_MAX_ITER = 100
 INITIAL_CAPACITY = 16
 """Basis vectors allocated at first; the buffer doubles when full (memory ~ iterations used)."""
 

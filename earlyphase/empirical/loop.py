@@ -86,10 +86,17 @@ class _Stack:
             theta=theta,
             eta=torch.tensor(etas, dtype=theta.dtype, device=theta.device)[:, None],
             velocity=torch.zeros_like(theta) if config.momentum else None,
-            sharpness_start=torch.stack([experiment.initial.sharpness.vector for experiment in experiments]),
-            ntk_start=torch.stack([e.initial.ntk.vector for e in experiments]) if config.ntk else None,
+            sharpness_start=torch.stack([_solved(e.initial.sharpness).vector for e in experiments]),
+            ntk_start=torch.stack([_solved(e.initial.ntk).vector for e in experiments]) if config.ntk else None,
             cold_start=None if config.warm_start else _cold_starts(experiments, theta.device),
         )
+
+    def starts(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The Lanczos starts of the next sharpness and NTK solves (None: no NTK): the cold starts
+        if they were drawn, else the previous eigenvectors."""
+        if self.cold_start is None:
+            return self.sharpness_start, self.ntk_start
+        return self.cold_start, None if self.ntk_start is None else self.cold_start
 
     def keep(self, kept: np.ndarray) -> None:
         """Keep the rows where ``kept`` is True."""
@@ -145,7 +152,7 @@ def train_runs(
             on_step(t, stack.theta)
         sharpness = ntk = None
         if t % config.measure_every == 0 or t == config.steps:
-            sharpness, ntk = _measure(stack, shared, config.warm_start, check_every)
+            sharpness, ntk = _measure(stack, shared, check_every)
         for position, run in enumerate(stack.alive):
             _store(
                 columns[run], t, host[1, position], host[2, position],
@@ -172,16 +179,10 @@ def _sgd_step(stack: _Stack, probe: Probe, momentum: float, batch: Batch, per_me
     return batch_loss
 
 
-def _measure(stack: _Stack, shared: Experiment, warm_start: bool, check_every: int) -> tuple[LanczosResult, LanczosResult | None]:
-    """The sharpness and NTK solves of the stacked runs from their warm (or cold) starts; the warm
-    starts move to the new eigenvectors. The scalars come back on the host, the vectors stay."""
-    sharpness, ntk, _ = shared.probe.stacked_curvature(
-        stack.theta,
-        stack.sharpness_start if warm_start else stack.cold_start,
-        None if stack.ntk_start is None else (stack.ntk_start if warm_start else stack.cold_start),
-        shared.hvp_method,
-        check_every,
-    )
+def _measure(stack: _Stack, shared: Experiment, check_every: int) -> tuple[LanczosResult, LanczosResult | None]:
+    """The sharpness and NTK solves of the stacked runs from their starts (``_Stack.starts``); the
+    warm starts move to the new eigenvectors. The scalars come back on the host, the vectors stay."""
+    sharpness, ntk, _ = shared.probe.stacked_curvature(stack.theta, *stack.starts(), shared.hvp_method, check_every)
     stack.sharpness_start = sharpness.vector
     stack.ntk_start = None if ntk is None else ntk.vector
     return _to_host(sharpness), None if ntk is None else _to_host(ntk)
@@ -210,7 +211,7 @@ def _sgd_batch(shared: Experiment, indices: list[torch.Tensor | None]) -> tuple[
             return Batch.of(x, y, chunk_size), False
         index = first.to(x.device)
         return Batch.of(x[index], y[index], chunk_size), False
-    index = torch.stack(indices, dim=MEMBER_AXIS_OF_BATCH).to(x.device)
+    index = torch.stack([index for index in indices if index is not None], dim=MEMBER_AXIS_OF_BATCH).to(x.device)
     return Batch.of(x[index], y[index], chunk_size), True
 
 
@@ -219,6 +220,13 @@ def _cold_starts(experiments: Sequence[Experiment], device: torch.device) -> tor
     num_params = experiments[0].num_params
     starts = {e.config.seed_init: random_start(num_params, e.config.seed_init, device) for e in experiments}
     return torch.stack([starts[e.config.seed_init] for e in experiments])
+
+
+def _solved(result: LanczosResult | None) -> LanczosResult:
+    """The initial solve of a run (``prepare`` always measures theta_0)."""
+    if result is None:
+        raise ValueError("the experiment's initial measurement has no Lanczos solve")
+    return result
 
 
 def _to_host(result: LanczosResult) -> LanczosResult:

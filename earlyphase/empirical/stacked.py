@@ -121,6 +121,7 @@ def top_eigenpairs(
                 graph_members, rows = members, None
             else:
                 rows = torch.searchsorted(graph_members, members)
+        assert operator is not None and graph_members is not None  # built at the first call
         return operator(vectors) if rows is None else padded_product(operator, vectors, rows, len(graph_members))
 
     return lanczos_top(matvec, start, tol, max_iter, check_every, by_member=True)

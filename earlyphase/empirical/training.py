@@ -102,11 +102,11 @@ class Probe:
         each (``earlyphase.empirical.stacked.top_eigenpairs``; results of shape (M,), vectors (M, P))."""
         config = self.config
         hessian = HessianProducts(self.model, self.loss_fn, self.measure_batch, hvp_method)
-        solve = dict(tol=config.lanczos_tol, max_iter=config.lanczos_max_iter, check_every=check_every)
-        sharpness = top_eigenpairs(hessian, theta, sharpness_start, **solve)
+        tol, max_iter = config.lanczos_tol, config.lanczos_max_iter
+        sharpness = top_eigenpairs(hessian, theta, sharpness_start, tol, max_iter, check_every)
         ntk = None
         if ntk_start is not None:
-            ntk = top_eigenpairs(ntk_products(self.model, self.measure_batch), theta, ntk_start, **solve)
+            ntk = top_eigenpairs(ntk_products(self.model, self.measure_batch), theta, ntk_start, tol, max_iter, check_every)
         return sharpness, ntk, hessian.method_used
 
     @property

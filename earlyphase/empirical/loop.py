@@ -154,12 +154,9 @@ def train_runs(
         if t % config.measure_every == 0 or t == config.steps:
             sharpness, ntk = _measure(stack, shared, check_every)
         for position, run in enumerate(stack.alive):
-            _store(
-                columns[run], t, host[1, position], host[2, position],
-                None if sharpness is None else sharpness.member(position),
-                None if ntk is None else ntk.member(position),
-                probe.ntk_normalisation,
-            )  # fmt: skip
+            solve = None if sharpness is None else sharpness.member(position)
+            gram = None if ntk is None else ntk.member(position)
+            _store(columns[run], t, host[1, position], host[2, position], solve, gram, probe.ntk_normalisation)
     barrier = _barrier_losses(stack, experiments) if config.barrier else {}
     return [
         _record(experiment, c, eta, column, barrier.get(run, math.nan))

@@ -15,6 +15,9 @@ start ``random_start(P, seed_init)``, drawn only when warm starts are off. A run
 diverges (earlyphase.core.is_diverged) is recorded at that step and leaves the stack; the others
 go on unchanged. After the last step the straight-line path theta_0 -> theta_T of the runs still
 alive gives their barrier losses. ``run_at_c`` is the case M = 1; ensembles train chunks of members.
+
+``StackedSGD`` is the update alone; ``sgd_updates`` and ``training_batches`` give one run's
+steps and batches to code that drives its own loop (the step of every caller is this one).
 """
 
 from __future__ import annotations
@@ -64,31 +67,80 @@ def sgd_batches(n: int, batch_size: int | None, seed: int) -> Iterator[torch.Ten
 
 
 @dataclass
-class _Stack:
-    """The state of the runs still training: their positions, theta, eta, velocity and Lanczos starts (rows alike)."""
+class StackedSGD:
+    """Momentum SGD of K stacked runs: theta (K, P), eta (K, 1), velocity (K, P) or None (no momentum)."""
 
-    alive: list[int]
     theta: torch.Tensor
     eta: torch.Tensor
-    velocity: torch.Tensor | None
+    momentum: float
+    velocity: torch.Tensor | None = None
+
+    @classmethod
+    def start(cls, theta0: torch.Tensor, etas: Sequence[float], momentum: float) -> StackedSGD:
+        """From theta_0 (K, P) with v_0 = 0 (theta_0 is never written to: each step makes a new theta)."""
+        eta = torch.tensor(etas, dtype=theta0.dtype, device=theta0.device)[:, None]
+        return cls(theta0, eta, momentum, torch.zeros_like(theta0) if momentum else None)
+
+    def step(self, probe: Probe, batch: Batch, per_member: bool) -> torch.Tensor:
+        """One update of the module docstring on ``batch`` (per run if ``per_member``); returns (L_{B_t}(theta_{t-1}))_k."""
+        batch_loss, gradient = loss_and_gradient(
+            StackedModel(probe.model, per_member), member_losses(probe.loss_fn, per_member), self.theta, batch
+        )
+        if self.velocity is not None:
+            self.velocity = self.momentum * self.velocity + gradient
+            gradient = self.velocity
+        self.theta = self.theta - self.eta * gradient
+        return batch_loss
+
+    def keep(self, rows: torch.Tensor) -> None:
+        """Keep the runs at ``rows``."""
+        self.theta, self.eta = self.theta[rows], self.eta[rows]
+        self.velocity = None if self.velocity is None else self.velocity[rows]
+
+
+def training_batches(experiment: Experiment) -> Iterator[Batch]:
+    """The SGD batch B_t of each step t = 1, 2, ... of one run of ``experiment`` (``sgd_batches``
+    with its seed_sgd; the whole training set for full-batch GD), chunked like every batch of the run."""
+    config = experiment.config
+    for index in sgd_batches(len(experiment.train_x), config.batch_size, config.seed_sgd):
+        yield _sgd_batch(experiment, [index])[0]
+
+
+def sgd_updates(experiment: Experiment, eta: float) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The SGD of one run from theta_0, endless: (L_{B_t}(theta_{t-1}), theta_t) for t = 1, 2, ...
+    (``StackedSGD`` of one run on ``training_batches``; the steps ``run_at_c`` takes)."""
+    sgd = StackedSGD.start(experiment.theta0[None], [eta], experiment.config.momentum)
+    for batch in training_batches(experiment):
+        batch_loss = sgd.step(experiment.probe, batch, per_member=False)
+        yield batch_loss[0], sgd.theta[0]
+
+
+@dataclass
+class _Stack:
+    """The runs still training: their positions, their SGD state and their Lanczos starts (rows alike)."""
+
+    alive: list[int]
+    sgd: StackedSGD
     sharpness_start: torch.Tensor
     ntk_start: torch.Tensor | None
     cold_start: torch.Tensor | None
 
+    @property
+    def theta(self) -> torch.Tensor:
+        return self.sgd.theta
+
     @classmethod
     def start(cls, experiments: Sequence[Experiment], etas: Sequence[float]) -> _Stack:
-        """theta_0 of every run, no velocity yet, and the Lanczos starts of step 1: the eigenvectors
-        ``prepare`` found (warm) or, only when warm starts are off, the cold starts."""
+        """theta_0 of every run, and the Lanczos starts of step 1: the eigenvectors ``prepare``
+        found (warm) or, only when warm starts are off, the cold starts."""
         config = experiments[0].config
-        theta = torch.stack([experiment.theta0 for experiment in experiments])
+        theta0 = torch.stack([experiment.theta0 for experiment in experiments])
         return cls(
             alive=list(range(len(experiments))),
-            theta=theta,
-            eta=torch.tensor(etas, dtype=theta.dtype, device=theta.device)[:, None],
-            velocity=torch.zeros_like(theta) if config.momentum else None,
+            sgd=StackedSGD.start(theta0, etas, config.momentum),
             sharpness_start=torch.stack([_solved(e.initial.sharpness).vector for e in experiments]),
             ntk_start=torch.stack([_solved(e.initial.ntk).vector for e in experiments]) if config.ntk else None,
-            cold_start=None if config.warm_start else _cold_starts(experiments, theta.device),
+            cold_start=None if config.warm_start else _cold_starts(experiments, theta0.device),
         )
 
     def starts(self) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -102,10 +154,10 @@ class _Stack:
         """Keep the rows where ``kept`` is True."""
         rows = torch.as_tensor(np.flatnonzero(kept), device=self.theta.device)
         self.alive = [run for run, stays in zip(self.alive, kept) if stays]
-        self.theta, self.eta, self.sharpness_start = self.theta[rows], self.eta[rows], self.sharpness_start[rows]
-        self.velocity, self.ntk_start, self.cold_start = (
-            None if tensor is None else tensor[rows] for tensor in (self.velocity, self.ntk_start, self.cold_start)
-        )
+        self.sgd.keep(rows)
+        self.sharpness_start = self.sharpness_start[rows]
+        self.ntk_start = None if self.ntk_start is None else self.ntk_start[rows]
+        self.cold_start = None if self.cold_start is None else self.cold_start[rows]
 
 
 def train_runs(
@@ -135,7 +187,7 @@ def train_runs(
     for t in tqdm(range(1, config.steps + 1), desc=description, disable=not progress, leave=False):
         indices = {seed: next(stream) for seed, stream in streams.items()}
         batch, per_member = _sgd_batch(shared, [indices[experiments[run].config.seed_sgd] for run in stack.alive])
-        batch_loss = _sgd_step(stack, probe, config.momentum, batch, per_member)
+        batch_loss = stack.sgd.step(probe, batch, per_member)
         loss, accuracy = over_members(probe.loss_tensors, stack.theta)
         host = torch.stack([batch_loss, loss, accuracy]).cpu().numpy()
         diverged = is_diverged(host[1], config.loss_max)
@@ -162,18 +214,6 @@ def train_runs(
         _record(experiment, c, eta, column, barrier.get(run, math.nan))
         for run, (experiment, c, eta, column) in enumerate(zip(experiments, cs, etas, columns))
     ]
-
-
-def _sgd_step(stack: _Stack, probe: Probe, momentum: float, batch: Batch, per_member: bool) -> torch.Tensor:
-    """One momentum-SGD update of every run in ``stack`` (the equation of the module docstring); returns (L_{B_t}^m)_m."""
-    batch_loss, gradient = loss_and_gradient(
-        StackedModel(probe.model, per_member), member_losses(probe.loss_fn, per_member), stack.theta, batch
-    )
-    if stack.velocity is not None:
-        stack.velocity = momentum * stack.velocity + gradient
-        gradient = stack.velocity
-    stack.theta = stack.theta - stack.eta * gradient
-    return batch_loss
 
 
 def _measure(stack: _Stack, shared: Experiment, check_every: int) -> tuple[LanczosResult, LanczosResult | None]:

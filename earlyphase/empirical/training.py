@@ -33,13 +33,24 @@ from earlyphase.empirical.curvature.lanczos import LanczosResult
 from earlyphase.empirical.data import Dataset, load_dataset
 from earlyphase.empirical.data.dataset import measure_indices
 from earlyphase.empirical.functional import FlatModel, flatten_module
-from earlyphase.empirical.loop import random_start, sgd_batches, train_runs
+from earlyphase.empirical.loop import random_start, sgd_batches, sgd_updates, train_runs, training_batches
 from earlyphase.empirical.losses import LOSSES
 from earlyphase.empirical.models import build_model
 from earlyphase.empirical.objective import Batch, evaluate, evaluate_tensors
 from earlyphase.empirical.stacked import HessianProducts, ntk_products, top_eigenpairs
 
-__all__ = ["Experiment", "Measurement", "Probe", "TrainConfig", "prepare", "random_start", "run_at_c", "sgd_batches"]
+__all__ = [
+    "Experiment",
+    "Measurement",
+    "Probe",
+    "TrainConfig",
+    "prepare",
+    "random_start",
+    "run_at_c",
+    "sgd_batches",
+    "sgd_updates",
+    "training_batches",
+]
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 

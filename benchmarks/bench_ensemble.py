@@ -34,8 +34,8 @@ from earlyphase.core import CRITICAL_NAMES
 from earlyphase.core.search import flags_of
 from earlyphase.empirical import TrainConfig, prepare, run_at_c
 from earlyphase.empirical.ensemble import Member, prepare_ensemble, run_ensemble
-from earlyphase.empirical.ensemble.run import hessian_products
 from earlyphase.empirical.objective import hessian_operator
+from earlyphase.empirical.stacked import HessianProducts
 from earlyphase.empirical.sweep import LocalExecutor, run_sweep, spec_from_mapping
 from earlyphase.empirical.sweep.spec import merge
 from earlyphase.empirical.training import load_training_data
@@ -131,7 +131,7 @@ def part_hvp() -> None:
     theta = experiment.theta0 + 0.01 * torch.randn(members, experiment.theta0.numel(), generator=generator)
     vectors = torch.randn(members, experiment.theta0.numel(), dtype=torch.float64, generator=generator)
     probe, method = experiment.probe, ensemble.shared.hvp_method
-    batched = hessian_products(ensemble.shared.probe, method)(theta)
+    batched = HessianProducts(probe.model, probe.loss_fn, probe.measure_batch, method)(theta)
     singles = [hessian_operator(probe.model, probe.loss_fn, theta[m], probe.measure_batch, method)[0] for m in range(members)]
     batched_s = best_of(lambda: batched(vectors), repeats=5)
     singles_s = best_of(lambda: [product(vector) for product, vector in zip(singles, vectors)], repeats=5)

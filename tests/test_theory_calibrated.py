@@ -1,6 +1,7 @@
 """The uv model calibrated at theta_0 (docs/PROTOCOL.md section 7): exact reduction to the uv model,
 the sharpness rate against finite differences of the dense Hessian, scale invariance, the lazy limit."""
 
+import functools
 import math
 
 import numpy as np
@@ -40,7 +41,10 @@ def _own_state(width: int, seed: int) -> tuple[np.ndarray, np.ndarray, float, fl
 
 def _rate_along_step(u, v, y, measure, h=1e-4):
     """d measure(theta_0 - eta grad L) / d eta at eta = 0: Richardson-extrapolated central differences."""
-    central = lambda step: (measure(*uv_gd_step(u, v, step, y)) - measure(*uv_gd_step(u, v, -step, y))) / (2 * step)
+
+    def central(step):
+        return (measure(*uv_gd_step(u, v, step, y)) - measure(*uv_gd_step(u, v, -step, y))) / (2 * step)
+
     return (4 * central(h / 2) - central(h)) / 3
 
 
@@ -74,11 +78,11 @@ def test_reduces_exactly_to_the_uv_model_on_its_own_initialisation(width, y, cur
         if curvature == "hessian":
             measured = _rate_along_step(u, v, y, _dense_top(y))
             exact = float(uv_sharpness_rate(f, lam, y, width))
-            calibrate = lambda kappa: calibrate_uv(f, f - y, sharp, kappa, ntk_lambda0=lam)  # noqa: B023
+            calibrate = functools.partial(calibrate_uv, f, f - y, sharp, ntk_lambda0=lam)
         else:
             measured = _rate_along_step(u, v, y, lambda a, b: float(uv_ntk(a, b)))
             exact = -4 * f * (f - y) / width
-            calibrate = lambda kappa: calibrate_uv(f, f - y, lam, kappa, curvature="ntk")  # noqa: B023
+            calibrate = functools.partial(calibrate_uv, f, f - y, lam, curvature="ntk")
         assert calibrate(measured).width == pytest.approx(width, rel=1e-6)
         calibration = calibrate(exact)
         assert calibration.width == pytest.approx(width, rel=1e-12)

@@ -14,7 +14,10 @@ stops there, and its residual |beta_j y_j| is exact to that size. Unused slots o
 below its Gershgorin bound, so they never pose as the top Ritz value.
 
 Pure and traceable: ``jax.vmap`` over starts (and over the data ``matvec`` closes over)
-batches it; the loops then run until every active member has converged.
+batches it; the loops then run until every active member has converged. The networks' solver,
+``earlyphase.empirical.curvature.lanczos`` (torch), has the same stopping rule and default
+tolerance; it is separate because its operators are torch autograd graphs, which a jitted JAX
+loop cannot call, and its eager loop (members leaving as they converge) cannot be traced by JAX.
 """
 
 from __future__ import annotations

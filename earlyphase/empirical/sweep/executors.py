@@ -1,7 +1,7 @@
 """Where the searches of a sweep run: this process, local worker processes, or a Dask cluster.
 
-Every executor maps a task function (``search_point``, or the ensemble sweep's
-``search_ensemble``) over picklable tasks with a ``spec`` and yields (task, result or error) as
+Every executor maps a task function (``earlyphase.empirical.sweep.worker.search_task``, which
+calls the task's ``search``) over picklable tasks with a ``spec`` and yields (task, result or error) as
 tasks finish; the results do not depend on the executor (each search is sequential and
 deterministic, and runs are written by the worker into the shared results directory, which
 must therefore be on a file system every worker sees).

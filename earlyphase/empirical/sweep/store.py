@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from earlyphase.core.trajectory import _atomic_write
+from earlyphase.core.trajectory import Trajectory, _atomic_write
 from earlyphase.core.validate import ConfigError
 from earlyphase.empirical.sweep.spec import SweepPoint, SweepSpec, config_key, search_key, spec_from_mapping, to_toml
 
@@ -110,6 +110,29 @@ class Store:
             yield
         finally:
             path.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class PointRuns:
+    """The run records of some points of a ``Store`` as an ``earlyphase.empirical.search_runner.RunStore``:
+    key (n, k) is the run of points[n] at c = grid.c(k); recorded once its JSON exists."""
+
+    store: Store
+    points: tuple[SweepPoint, ...]
+
+    def _stem(self, key: tuple[int, int]) -> Path:
+        number, index = key
+        return self.store.run_stem(self.points[number], self.store.spec.search.grid.x(index))
+
+    def has_run(self, key: tuple[int, int]) -> bool:
+        stem = self._stem(key)
+        return stem.with_name(stem.name + ".json").is_file()
+
+    def load(self, key: tuple[int, int]) -> Trajectory:
+        return Trajectory.load(self._stem(key))
+
+    def save(self, key: tuple[int, int], record: Trajectory) -> None:
+        record.save(self._stem(key))
 
 
 def _alive(pid: int) -> bool:

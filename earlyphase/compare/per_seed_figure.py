@@ -1,4 +1,4 @@
-"""Figure: predicted against measured critical values, one point per seed, one panel per boundary.
+"""Figure: predicted against measured critical values, one point per seed, one panel per boundary; each panel lists the fraction of seeds within two grid steps per predictor.
 
 Both axes are c on a log2 scale. The diagonal is perfect agreement; the shaded bands are
 |log2(predicted / measured)| <= one grid step (0.1 in log2, 7.2 %) and two grid steps. One colour
@@ -33,12 +33,15 @@ def per_seed_figure(table: pd.DataFrame, path: str | Path, predictors: tuple[str
     if not boundaries:
         raise ValueError("the per-seed table has no boundary rows to draw")
     names = list(predictors) if predictors is not None else list(dict.fromkeys(table["predictor"]))
-    fig, axes = new_figure(columns=len(boundaries), width=4.6, height=4.6)
+    columns = min(2, len(boundaries))
+    fig, axes = new_figure(columns=columns, rows=-(-len(boundaries) // columns), width=5.2, height=5.2)
     for ax, boundary in zip(axes, boundaries):
         rows = table[table["boundary"] == boundary]
         both = rows[np.isfinite(log2_ratio(rows["predicted"].to_numpy(), rows["measured"].to_numpy()))]
         if both.empty:
-            ax.set_title(f"{BOUNDARY_LABELS[boundary]}\nnothing to compare", fontsize=9)
+            ax.set_title(BOUNDARY_LABELS[boundary], fontsize=10)
+            ax.text(0.5, 0.5, "no seed where both the prediction\nand the measurement found it", ha="center", va="center")
+            ax.axis("off")
             continue
         values = np.concatenate([both["predicted"].to_numpy(float), both["measured"].to_numpy(float)])
         low, high = values.min() / 1.5, values.max() * 1.5
@@ -64,7 +67,13 @@ def per_seed_figure(table: pd.DataFrame, path: str | Path, predictors: tuple[str
         ax.set_ylim(low, high)
         ax.set_xlabel("measured c (sweep, per seed)")
         ax.set_ylabel("predicted c (from the initialisation)")
-        ax.set_title(f"{BOUNDARY_LABELS[boundary]}\nwithin 2 steps: {', '.join(scores)}", fontsize=9)
+        ax.set_title(BOUNDARY_LABELS[boundary], fontsize=10)
+        box = dict(boxstyle="round", facecolor="white", alpha=0.85, edgecolor="0.7")
+        ax.text(0.97, 0.03, "seeds within 2 grid steps:\n" + "\n".join(scores), transform=ax.transAxes,
+                ha="right", va="bottom", fontsize=8, bbox=box)
         ax.grid(True, which="major", alpha=0.3)
     axes[0].legend(fontsize=7, loc="upper left")
+    for ax in axes[len(boundaries):]:
+        ax.set_visible(False)
+    fig.suptitle("critical learning rates predicted from the initialisation vs measured by the sweep", fontsize=11)
     return save_figure(fig, path)

@@ -1,6 +1,7 @@
 # Two commands set everything up on a fresh machine:
 #   make demo   - runs the whole pipeline on the embedded default dataset
 #   make test   - runs the test suite
+#   make lint   - ruff (lint) and mypy, as CI runs them before the tests
 # Each bootstraps a local virtual environment (.venv) the first time.
 
 PYTHON ?= python3
@@ -8,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-slow bench clean
+.PHONY: venv demo test test-slow lint bench clean
 
 venv: $(STAMP)
 
@@ -30,8 +31,12 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
 
+lint: $(STAMP)
+	$(VENV)/bin/ruff check earlyphase tests benchmarks
+	$(VENV)/bin/mypy earlyphase
+
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis .ruff_cache .mypy_cache

@@ -1,4 +1,4 @@
-"""Accelerator check (issue 6): the paper-sized phase diagram on one GPU, within a hard time limit.
+"""Accelerator check: the paper-sized phase diagram on one GPU, within a hard time limit.
 
     PYTHONPATH=. python3 benchmarks/bench_accelerator.py --data data_cache/cifar10-jpeg.tar.gz
 
@@ -34,7 +34,8 @@ import sys
 import tempfile
 import time
 import traceback
-from dataclasses import asdict, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ from earlyphase.empirical.ensemble import (
     reset_peak_memory,
     run_ensemble,
 )
-from earlyphase.empirical.ensemble.search import run_lockstep
+from earlyphase.empirical.search_runner import MemoryStore, RunKey, SearchRuns, run_searches
 from earlyphase.empirical.sweep.spec import SearchSpec
 from earlyphase.empirical.training import load_training_data
 
@@ -150,6 +151,25 @@ def lookahead_for(num_params: int, args: argparse.Namespace) -> int:
     return 4 if num_params <= args.small_params else 1
 
 
+def ensemble_search(
+    ensemble, search: SearchSpec, lookahead: int, options: EnsembleOptions, deadline: float, epsilon: float
+) -> tuple[SearchRuns, int, int]:
+    """One search whose rounds run as ensembles (runs kept in memory): (its runs, rounds, runs computed).
+    Raises OutOfTime at the deadline."""
+    grid = search.grid
+    rounds, computed = 0, 0
+
+    def compute(keys: list[RunKey]) -> list:
+        nonlocal rounds, computed
+        if time.perf_counter() > deadline:
+            raise OutOfTime
+        rounds, computed = rounds + 1, computed + len(keys)
+        return run_ensemble(ensemble, [Member(grid.c(index)) for _, index in keys], options)
+
+    (runs,) = run_searches([search.plan()], MemoryStore(), compute, epsilon, lookahead)
+    return runs, rounds, computed
+
+
 def search_width(data, args, width: int, device: torch.device, deadline: float, options: EnsembleOptions) -> dict[str, Any]:
     """Prepare one width and run its search; the rounds are ensembles. Raises OutOfTime at the deadline."""
     config = diagram_config(args, width, device)
@@ -163,16 +183,8 @@ def search_width(data, args, width: int, device: torch.device, deadline: float, 
     prepared = time.perf_counter()
     num_params = ensemble.shared.num_params
     lookahead = lookahead_for(num_params, args)
-    tally = {"rounds": 0, "runs_computed": 0}
-
-    def evaluate(requests):
-        if time.perf_counter() > deadline:
-            raise OutOfTime
-        tally["rounds"] += 1
-        tally["runs_computed"] += len(requests)
-        return run_ensemble(ensemble, [Member(grid.c(index)) for _, index in requests], options)
-
-    (result,) = run_lockstep([search.plan()], evaluate, lambda record: flags_of(record, config.epsilon), lookahead)
+    runs, rounds, computed = ensemble_search(ensemble, search, lookahead, options, deadline, config.epsilon)
+    result = runs.result
     synchronise(device)
     finished = time.perf_counter()
     row = {
@@ -185,8 +197,8 @@ def search_width(data, args, width: int, device: torch.device, deadline: float, 
         "prepare_s": round(prepared - started, 3),
         "search_s": round(finished - prepared, 3),
         "wall_s": round(finished - started, 3),
-        "rounds": tally["rounds"],
-        "runs_computed": tally["runs_computed"],
+        "rounds": rounds,
+        "runs_computed": computed,
         "runs_used": len(result.order),
         "peak_memory_gib": gib(peak_memory(device)),
         "critical": result.critical.as_row(),
@@ -360,15 +372,66 @@ def resolve(name: str) -> torch.device:
     return device
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    out_dir = Path(os.environ.get("OUT") or "out")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    report_path = out_dir / "accelerator.json"
-    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="earlyphase-cache-")  # decoded-array cache
-    end = STARTED + args.budget
-    device = resolve(args.device)
-    report: dict[str, Any] = {
+@dataclass
+class Session:
+    """The report being written ($OUT/accelerator.json) and the time left for the parts."""
+
+    args: argparse.Namespace
+    device: torch.device
+    path: Path
+    end: float
+    report: dict[str, Any] = field(default_factory=dict)
+    skip_reasons: dict[str, str] = field(default_factory=dict)
+    """Why a part in args.skip is skipped, where not by --skip (no CIFAR-10 data)."""
+
+    def save(self) -> None:
+        self.report["elapsed_s"] = round(elapsed(), 1)
+        self.path.write_text(json.dumps(self.report, indent=1, default=str))
+
+    def run_part(self, name: str, share: float, part: Callable[[float], Any]) -> Any:
+        """``part(deadline)`` with deadline min(now + share, end), its record kept in the report;
+        None when skipped, out of time or failed (the failure is reported and the check goes on)."""
+        if name in self.args.skip:
+            reason = self.skip_reasons.get(name, "--skip")
+            self.report["skipped"].append(f"{name}: {reason}")
+            say(f"[{name}] skipped ({reason})")
+            return None
+        deadline = min(time.perf_counter() + share, self.end)
+        if deadline - time.perf_counter() < 5:
+            self.report["skipped"].append(f"{name}: out of time ({elapsed():.0f}s elapsed)")
+            say(f"[{name}] skipped: out of time")
+            return None
+        say(f"[{name}] starting at {elapsed():.0f}s (deadline in {deadline - time.perf_counter():.0f}s)")
+        try:
+            result = part(deadline)
+        except OutOfTime:
+            self.report["skipped"].append(f"{name}: stopped at its deadline")
+            say(f"[{name}] stopped at its deadline")
+            result = None
+        except Exception as error:  # report and go on with the next part
+            self.report["parts"][name] = {**self.report["parts"].get(name, {}), "error": "".join(traceback.format_exception(error))}
+            say(f"[{name}] FAILED: {error!r}")
+            traceback.print_exc()
+            self.save()
+            return None
+        if result is not None:
+            self.report["parts"][name] = result
+        self.save()
+        return result
+
+    def partial(self, name: str) -> Callable[[list[dict[str, Any]]], None]:
+        """on_row for ``part_diagram``: keep the rows finished so far as part ``name``."""
+
+        def save_rows(rows: list[dict[str, Any]]) -> None:
+            self.report["parts"][name] = {"rows": rows, "partial": True}
+            self.save()
+
+        return save_rows
+
+
+def header(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
+    """The report's description of the machine and the settings."""
+    return {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
@@ -380,106 +443,108 @@ def main(argv: list[str] | None = None) -> int:
         "skipped": [],
     }
 
-    def save() -> None:
-        report["elapsed_s"] = round(elapsed(), 1)
-        report_path.write_text(json.dumps(report, indent=1, default=str))
 
-    skip_reasons = dict.fromkeys(args.skip, "--skip")
-
-    def run_part(name: str, share: float, function) -> Any:
-        if name in skip_reasons:
-            report["skipped"].append(f"{name}: {skip_reasons[name]}")
-            say(f"[{name}] skipped ({skip_reasons[name]})")
-            return None
-        deadline = min(time.perf_counter() + share, end)
-        if deadline - time.perf_counter() < 5:
-            report["skipped"].append(f"{name}: out of time ({elapsed():.0f}s elapsed)")
-            say(f"[{name}] skipped: out of time")
-            return None
-        say(f"[{name}] starting at {elapsed():.0f}s (deadline in {deadline - time.perf_counter():.0f}s)")
-        try:
-            result = function(deadline)
-        except OutOfTime:
-            report["skipped"].append(f"{name}: stopped at its deadline")
-            say(f"[{name}] stopped at its deadline")
-            result = None
-        except Exception as error:  # report and go on with the next part
-            report["parts"][name] = {**report["parts"].get(name, {}), "error": "".join(traceback.format_exception(error))}
-            say(f"[{name}] FAILED: {error!r}")
-            traceback.print_exc()
-            save()
-            return None
-        if result is not None:
-            report["parts"][name] = result
-        save()
-        return result
-
-    say(f"earlyphase accelerator check: device {report['device']} ({report['device_name']}), torch {torch.__version__}")
-    set_tf32(False)
-    save()
-
-    equality = run_part("equality", PART_SHARES["equality"], lambda deadline: part_equality(device, deadline))
+def run_equality(session: Session) -> dict[str, Any] | None:
+    device = session.device
+    equality = session.run_part("equality", PART_SHARES["equality"], lambda deadline: part_equality(device, deadline))
     if equality:
         say(f"  CPU vs {device}: single max rel diff {equality['device_single_vs_cpu_max_rel_diff']:.2e}, "
             f"ensemble {equality['device_ensemble_vs_cpu_max_rel_diff']:.2e}, flags equal {equality['flags_equal']}")  # fmt: skip
+    return equality
 
+
+def load_data(session: Session):
+    """The CIFAR-10 training data of the diagram (None, and the CIFAR parts skipped, when it cannot be read)."""
+    args = session.args
+    if {"diagram", "speedup", "tf32"} <= args.skip:
+        return None
+    started = time.perf_counter()
     data = None
-    if not {"diagram", "speedup", "tf32"} <= args.skip:
-        started = time.perf_counter()
-        try:
-            data = load_training_data(diagram_config(args, args.widths[0], device))
-        except (OSError, ValueError) as error:  # a missing or unreadable archive: the CIFAR parts cannot run
-            report["data"] = {"error": str(error)}
-            args.skip |= {"diagram", "speedup", "tf32"}
-            skip_reasons.update({part: skip_reasons.get(part, "no CIFAR-10 data") for part in ("diagram", "speedup", "tf32")})
-            say(f"[data] cannot load CIFAR-10 from {args.data}: {error}\n[data] skipping diagram, speedup, tf32")
-        else:
-            load_s = round(time.perf_counter() - started, 1)
-            report["data"] = {"source": data.source, "n_train": len(data.x_train), "load_s": load_s}
-            say(f"[data] {len(data.x_train)} training images from {args.data} in {load_s}s")
-        save()
+    try:
+        data = load_training_data(diagram_config(args, args.widths[0], session.device))
+    except (OSError, ValueError) as error:  # a missing or unreadable archive: the CIFAR parts cannot run
+        session.report["data"] = {"error": str(error)}
+        session.skip_reasons.update(dict.fromkeys({"diagram", "speedup", "tf32"} - args.skip, "no CIFAR-10 data"))
+        args.skip |= {"diagram", "speedup", "tf32"}
+        say(f"[data] cannot load CIFAR-10 from {args.data}: {error}\n[data] skipping diagram, speedup, tf32")
+    else:
+        load_s = round(time.perf_counter() - started, 1)
+        session.report["data"] = {"source": data.source, "n_train": len(data.x_train), "load_s": load_s}
+        say(f"[data] {len(data.x_train)} training images from {args.data} in {load_s}s")
+    session.save()
+    return data
 
-    def partial(name: str):
-        def save_rows(rows: list[dict[str, Any]]) -> None:
-            report["parts"][name] = {"rows": rows, "partial": True}
-            save()
 
-        return save_rows
-
+def run_diagram(session: Session, data) -> dict[str, Any] | None:
+    """Part 2, leaving the speedup part its share of the time."""
+    args, device, end = session.args, session.device, session.end
     speedup_share = 0 if "speedup" in args.skip else PART_SHARES["speedup"]
-    diagram = run_part(
+    diagram = session.run_part(
         "diagram",
         PART_SHARES["diagram"],
-        lambda deadline: part_diagram(data, args, device, min(deadline, end - speedup_share), False, partial("diagram")),
+        lambda deadline: part_diagram(data, args, device, min(deadline, end - speedup_share), False, session.partial("diagram")),
     )
     if diagram:
         say(f"  diagram: {diagram['total_s']:.1f}s for widths {[r['width'] for r in diagram['rows']]}"
             + (f"; skipped {[s['width'] for s in diagram['skipped']]}" if diagram["skipped"] else ""))  # fmt: skip
+    return diagram
 
-    speedup = run_part("speedup", PART_SHARES["speedup"], lambda deadline: part_speedup(data, args, device, deadline))
+
+def run_speedup(session: Session, data) -> dict[str, Any] | None:
+    args, device = session.args, session.device
+    speedup = session.run_part("speedup", PART_SHARES["speedup"], lambda deadline: part_speedup(data, args, device, deadline))
     if speedup:
         say(f"  width {speedup['width']}, {len(speedup['c'])} values of c: one at a time {speedup['one_at_a_time_s']:.2f}s, "
             f"ensemble {speedup['ensemble_s']:.2f}s: speedup {speedup['speedup']:.2f}x (flags equal {speedup['flags_equal']}, "
             f"max rel diff {speedup['max_rel_diff_float32']:.1e}); peak {speedup['ensemble_peak_memory_gib']:.2f} GiB")  # fmt: skip
+    return speedup
 
+
+def part_tf32(data, args: argparse.Namespace, device: torch.device, deadline: float, diagram: dict[str, Any], on_row=None) -> dict[str, Any]:
+    """Part 4: the widths the float32 diagram finished, again with TF32, compared to it."""
+    done = argparse.Namespace(**{**vars(args), "widths": [row["width"] for row in diagram["rows"]]})
+    tf32 = part_diagram(data, done, device, deadline, True, on_row)
+    return {**compare_diagrams(diagram, tf32), "diagram": tf32}
+
+
+def run_tf32(session: Session, data, diagram: dict[str, Any] | None) -> dict[str, Any] | None:
+    args, device = session.args, session.device
     if device.type != "cuda":
-        report["skipped"].append("tf32: needs CUDA")
+        session.report["skipped"].append("tf32: needs CUDA")
         say("[tf32] skipped: TF32 needs CUDA")
-    elif "tf32" in args.skip:
-        report["skipped"].append("tf32: --skip or no data")
-    elif diagram and diagram["rows"]:
-        def tf32_part(deadline: float) -> dict[str, Any]:
-            done = argparse.Namespace(**{**vars(args), "widths": [row["width"] for row in diagram["rows"]]})
-            tf32 = part_diagram(data, done, device, deadline, True, partial("tf32"))
-            return {**compare_diagrams(diagram, tf32), "diagram": tf32}
+        return None
+    if "tf32" in args.skip:
+        session.report["skipped"].append("tf32: --skip or no data")
+        return None
+    if not (diagram and diagram["rows"]):
+        return None
+    tf32 = session.run_part(
+        "tf32", session.end - time.perf_counter(), lambda deadline: part_tf32(data, args, device, deadline, diagram, session.partial("tf32"))
+    )
+    if tf32:
+        for row in tf32["comparisons"]:
+            say(f"  w={row['width']}: critical values equal {row['critical_values_equal']} {row['differing'] or ''}, "
+                f"search fp32/tf32 time {row['search_time_ratio_fp32_over_tf32']:.2f}x")  # fmt: skip
+    return tf32
 
-        tf32 = run_part("tf32", end - time.perf_counter(), tf32_part)
-        if tf32:
-            for row in tf32["comparisons"]:
-                say(f"  w={row['width']}: critical values equal {row['critical_values_equal']} {row['differing'] or ''}, "
-                    f"search fp32/tf32 time {row['search_time_ratio_fp32_over_tf32']:.2f}x")  # fmt: skip
-    save()
-    say(f"done in {elapsed():.0f}s; skipped: {report['skipped'] or 'nothing'}; figures in {report_path}")
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    out_dir = Path(os.environ.get("OUT") or "out")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="earlyphase-cache-")  # decoded-array cache
+    device = resolve(args.device)
+    session = Session(args, device, out_dir / "accelerator.json", STARTED + args.budget, header(args, device))
+    say(f"earlyphase accelerator check: device {session.report['device']} ({session.report['device_name']}), torch {torch.__version__}")
+    set_tf32(False)
+    session.save()
+    run_equality(session)
+    data = load_data(session)
+    diagram = run_diagram(session, data)
+    run_speedup(session, data)
+    run_tf32(session, data, diagram)
+    session.save()
+    say(f"done in {elapsed():.0f}s; skipped: {session.report['skipped'] or 'nothing'}; figures in {session.path}")
     return 0
 
 

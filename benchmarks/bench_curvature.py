@@ -163,7 +163,7 @@ def main() -> None:
           + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""))
     data = load_dataset("synthetic", n_train=4096, n_measure=1024, seed=0, input_dim=INPUTS, num_outputs=OUTPUTS)
     config = TrainConfig(arch="fcn", depth=DEPTH, width=WIDTH, dataset="synthetic", batch_size=512, steps=10,
-                         measure_size=1024, device=args.device, barrier=False)  # fmt: skip
+                         measure_size=1024, device=args.device, barrier=False)
     experiment = prepare(config, dataset=data)
     bench_hvp_over_gradient(experiment, device, args.repeats)
     bench_tracking(experiment, device, args.c)

@@ -1,4 +1,4 @@
-"""Ensembles on the CPU (issue 6): the same work one c at a time and as batched ensembles.
+"""Ensembles on the CPU: the same work one c at a time and as batched ensembles.
 
 1. sweep: the CPU sweep example (examples/fcn_fashion_cpu.toml) reduced to minutes on 2 cores
    (depth 4, widths 32 and 64, init seeds 0-3, 4096 Fashion-MNIST training examples, a
@@ -34,8 +34,8 @@ from earlyphase.core import CRITICAL_NAMES
 from earlyphase.core.search import flags_of
 from earlyphase.empirical import TrainConfig, prepare, run_at_c
 from earlyphase.empirical.ensemble import Member, prepare_ensemble, run_ensemble
-from earlyphase.empirical.ensemble.run import hessian_products
 from earlyphase.empirical.objective import hessian_operator
+from earlyphase.empirical.stacked import HessianProducts
 from earlyphase.empirical.sweep import LocalExecutor, run_sweep, spec_from_mapping
 from earlyphase.empirical.sweep.spec import merge
 from earlyphase.empirical.training import load_training_data
@@ -77,7 +77,7 @@ def differences(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
 
 def part_sweep(work: Path, args: argparse.Namespace) -> pd.DataFrame:
     print(f"[1] reduced CPU sweep example: {len(REDUCED_EXAMPLE['model']['widths'])} widths x 4 seeds, "
-          f"bisection, float32; {args.jobs} jobs x {args.threads} thread(s)", flush=True)  # fmt: skip
+          f"bisection, float32; {args.jobs} jobs x {args.threads} thread(s)", flush=True)
     single_s, single = timed_sweep(work / "single", 0, "float32", args.jobs, args.threads)
     print(f"    one run at a time   {single_s:8.1f} s  ({int(single['runs'].sum())} runs)", flush=True)
     ensemble_s, together = timed_sweep(work / "ensemble", 1, "float32", args.jobs, args.threads)
@@ -108,7 +108,7 @@ def part_direct(args: argparse.Namespace) -> None:
             for a, b in ((flags_of(x), flags_of(y)) for x, y in zip(singles, together))
         )
         print(f"    {threads} thread(s): one at a time {single_s:7.1f} s, ensemble {ensemble_s:7.1f} s, "
-              f"ratio {single_s / ensemble_s:.2f}x, flags equal {same}", flush=True)  # fmt: skip
+              f"ratio {single_s / ensemble_s:.2f}x, flags equal {same}", flush=True)
 
 
 def part_precision(work: Path, args: argparse.Namespace, float32: pd.DataFrame | None) -> None:
@@ -118,7 +118,7 @@ def part_precision(work: Path, args: argparse.Namespace, float32: pd.DataFrame |
     seconds, float64 = timed_sweep(work / "float64", 1, "float64", args.jobs, args.threads)
     diff = differences(float64, float32)
     print(f"    float64 sweep {seconds:.1f} s; float32 critical values identical to float64: {not diff}"
-          + "".join(f"\n      {d}" for d in diff), flush=True)  # fmt: skip
+          + "".join(f"\n      {d}" for d in diff), flush=True)
 
 
 def part_hvp() -> None:
@@ -131,12 +131,12 @@ def part_hvp() -> None:
     theta = experiment.theta0 + 0.01 * torch.randn(members, experiment.theta0.numel(), generator=generator)
     vectors = torch.randn(members, experiment.theta0.numel(), dtype=torch.float64, generator=generator)
     probe, method = experiment.probe, ensemble.shared.hvp_method
-    batched = hessian_products(ensemble.shared.probe, method)(theta)
+    batched = HessianProducts(probe.model, probe.loss_fn, probe.measure_batch, method)(theta)
     singles = [hessian_operator(probe.model, probe.loss_fn, theta[m], probe.measure_batch, method)[0] for m in range(members)]
     batched_s = best_of(lambda: batched(vectors), repeats=5)
     singles_s = best_of(lambda: [product(vector) for product, vector in zip(singles, vectors)], repeats=5)
     print(f"[4] one HVP of {members} members (width 64, measurement batch 512, 1 thread): batched {batched_s * 1e3:.1f} ms, "
-          f"one member at a time {singles_s * 1e3:.1f} ms, ratio {singles_s / batched_s:.2f}x", flush=True)  # fmt: skip
+          f"one member at a time {singles_s * 1e3:.1f} ms, ratio {singles_s / batched_s:.2f}x", flush=True)
 
 
 def main() -> None:
@@ -147,7 +147,7 @@ def main() -> None:
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     print(f"machine: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), load average "
-          f"{os.getloadavg()[0]:.1f}, torch {torch.__version__}", flush=True)  # fmt: skip
+          f"{os.getloadavg()[0]:.1f}, torch {torch.__version__}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="bench-ensemble-"))
     try:
         float32 = None if "sweep" in skip else part_sweep(work, args)

@@ -1,4 +1,4 @@
-"""Benchmark of the theory side (issue 2's performance targets), figures printed to stdout.
+"""Benchmark of the theory side, figures printed to stdout.
 
 1. ``earlyphase predict --model uv --width 1024 --seeds 32``, end to end in a subprocess (CLI
    start-up and imports included). Target: under 5 s on 2 CPU cores.
@@ -22,7 +22,6 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from earlyphase.theory.linear import Layers, LinearNet, dense_loss, empty_factors, init_weights, inputs, targets

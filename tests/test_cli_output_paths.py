@@ -20,6 +20,7 @@ def a_file(tmp_path):
 @pytest.fixture
 def no_compute(monkeypatch):
     import earlyphase.compare.demo as demo
+    import earlyphase.compare.init_sweep as init_sweep
     import earlyphase.compare.pipeline as pipeline
     import earlyphase.empirical.sweep.driver as driver
     import earlyphase.empirical.training as training
@@ -30,6 +31,7 @@ def no_compute(monkeypatch):
     monkeypatch.setattr(pipeline, "read_critical_values", _no_compute)
     monkeypatch.setattr(driver, "run_sweep", _no_compute)
     monkeypatch.setattr(demo, "run_demo", _no_compute)
+    monkeypatch.setattr(init_sweep, "predict_sweep_dir", _no_compute)
 
 
 def _refused(capsys, argv, flag):
@@ -51,6 +53,7 @@ TRAIN = ["train", "--depth", "2", "--width", "4", "--n-train", "32", "--measure-
         (lambda bad: ["predict", "--grid", "--depths", "2", "--widths", "4", "--out", str(bad / "t.csv")], "--out"),
         (lambda bad: ["sweep", "--out", str(bad / "s"), "--depths", "2", "--widths", "4"], "--out"),
         (lambda bad: ["demo", "--out", str(bad / "d")], "--out"),
+        (lambda bad: ["predict", "--model", "init", "--from-sweep", str(bad / "s")], "--from-sweep"),
     ],
 )
 def test_an_output_under_a_regular_file_is_refused_before_any_compute(a_file, no_compute, capsys, argv_of, flag):

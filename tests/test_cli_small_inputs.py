@@ -1,5 +1,7 @@
 """Small bad inputs: one-line errors naming the parameter and its allowed range."""
 
+import sys
+
 import pytest
 
 from earlyphase.cli import main
@@ -77,6 +79,7 @@ def test_accelerator_bench_says_why_the_cifar_parts_are_skipped(tmp_path, monkey
     path = Path(__file__).parents[1] / "benchmarks" / "bench_accelerator.py"
     spec = importlib.util.spec_from_file_location("bench_accelerator", path)
     bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bench_accelerator", bench)  # its dataclasses look their module up
     spec.loader.exec_module(bench)
     monkeypatch.setenv("OUT", str(tmp_path))
     bench.main(["--data", str(tmp_path / "missing.tar.gz"), "--device", "cpu", "--skip", "equality", "--budget", "60"])

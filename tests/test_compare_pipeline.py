@@ -54,7 +54,7 @@ def test_compare_reads_the_sweep_and_overlays_the_uv_model(toy_results, tmp_path
     uv = result.theory.boundaries
     direct = predict_critical_values("uv", 2, 64, seeds=4)
     for depth in (2, 4):
-        row = uv.query("depth == @depth and width == 64 and boundary == 'c_loss'").iloc[0]
+        row = uv.query(f"depth == {depth} and width == 64 and boundary == 'c_loss'").iloc[0]
         assert row["mean"] == pytest.approx(direct.summaries["c_loss"].mean)
         assert row["model_depth"] == 2
     assert "Agreement (uv model vs measured" in result.report
@@ -150,7 +150,7 @@ def test_recompute_only_the_theory_tables(tmp_path):
     written = recompute_data(tmp_path / "figs", tmp_path / "work", settings, jobs=1, groups=("theory",))
     assert sorted(p.name for p in written) == [
         "theory_linear.csv", "theory_linear_per_seed.csv", "theory_uv.csv", "theory_uv_per_seed.csv"
-    ]  # fmt: skip
+    ]
     linear = pd.read_csv(tmp_path / "figs" / "data" / "theory_linear.csv")
     assert set(linear["boundary"]) == {"c_loss", "c_sharp", "c_max", "c_barrier"}
     assert not (tmp_path / "work" / "sweep").exists()

@@ -1,4 +1,4 @@
-"""Critical-value extraction on hand-made trajectories (SCIENCE.md section 3)."""
+"""Critical-value extraction on hand-made trajectories (docs/PROTOCOL.md section 3)."""
 
 import numpy as np
 import pytest
@@ -188,7 +188,7 @@ def test_phase_labels(loss, sharpness, phase):
 def test_non_monotone_names_the_flags_that_switch_back():
     # monotone; the divergent run's sharpness flag (False: not finite) is no switch back
     assert non_monotone(C, [False, True, True, True, True, True], [False, False, True, True, True, False],
-                        [False] * 5 + [True], [False, False, False, True, True, True]) == ()  # fmt: skip
+                        [False] * 5 + [True], [False, False, False, True, True, True]) == ()
     names = non_monotone(
         C,
         loss_catapult=[False, True, False, True, True, True],  # rises at 2, not at 3

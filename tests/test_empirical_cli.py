@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from earlyphase.cli import main
-from earlyphase.core import Trajectory
+from earlyphase.core import ConfigError, Trajectory
 from empirical_helpers import single_thread  # noqa: F401 (autouse fixture)
 
 ARGS = ["train", "--arch", "fcn", "--depth", "3", "--width", "8", "--dataset", "digits", "--n-train", "64",
-        "--measure-size", "32", "--batch-size", "16", "--steps", "3", "--threads", "1"]  # fmt: skip
+        "--measure-size", "32", "--batch-size", "16", "--steps", "3", "--threads", "1"]
 
 
 def test_json_output_matches_the_saved_record(tmp_path, capsys):
@@ -47,3 +47,25 @@ def test_bad_input_is_a_one_line_error(tmp_path, capsys, extra, message):
     with pytest.raises(SystemExit) as exit_info:
         main([*ARGS, "--c", "1", "--out", str(tmp_path), *extra])
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_bad_width_is_a_one_line_error_naming_it(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*ARGS[:6], "0", *ARGS[7:], "--c", "1", "--out", str(tmp_path)])
+    error = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and error.startswith("earlyphase: error: width must be >= 1") and "\n" not in error
+
+
+def test_an_internal_error_keeps_its_traceback(tmp_path, monkeypatch):
+    """A shape error deep inside torch is a bug, not bad input: it propagates (a ValueError, not SystemExit)."""
+    import torch
+
+    import earlyphase.empirical.training as training
+
+    def broken_prepare(config):
+        return torch.nn.functional.cross_entropy(torch.zeros(3, 2), torch.zeros(4, dtype=torch.long))
+
+    monkeypatch.setattr(training, "prepare", broken_prepare)
+    with pytest.raises(ValueError, match="batch_size") as error:
+        main([*ARGS, "--c", "1", "--out", str(tmp_path)])
+    assert not isinstance(error.value, ConfigError)

@@ -1,4 +1,4 @@
-"""Initialisation and layout of the built-in networks (SCIENCE.md section 6)."""
+"""Initialisation and layout of the built-in networks (docs/PROTOCOL.md section 6)."""
 
 import math
 

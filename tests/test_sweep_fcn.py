@@ -1,8 +1,8 @@
 """End to end on real small FCNs (the empirical engine): bracketing search vs the full grid.
 
 Oracle: the reference protocol (every c = 2^x up to the first divergence) on the same
-networks. The bisection must give the same critical values to one grid step (SCIENCE.md
-section 3), with every found threshold bracketed by adjacent grid points, wherever the grid's
+networks. The bisection must give the same critical values to one grid step
+(docs/PROTOCOL.md section 3), with every found threshold bracketed by adjacent grid points, wherever the grid's
 flags are monotone in c (a bracketing search cannot see a window it never brackets).
 """
 

@@ -8,6 +8,7 @@ import pytest
 
 from earlyphase.cli import build_parser
 from earlyphase.cli.sweep import overrides
+from earlyphase.core.validate import ConfigError
 from earlyphase.empirical.config import TrainConfig
 from earlyphase.empirical.sweep.spec import SweepPoint, load_spec, spec_from_mapping, spec_keys, to_toml
 
@@ -57,9 +58,9 @@ def with_key(section, key, value):
     ],
 )
 def test_invalid_specs_are_rejected_naming_the_key(data, named):
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(ConfigError) as error:
         spec_from_mapping(data)
-    assert named in str(error.value)
+    assert error.value.parameter == named and named in str(error.value)
 
 
 def test_toml_round_trip_and_points(tmp_path):
@@ -111,7 +112,7 @@ def test_cli_flags_equal_the_toml_file(tmp_path):
     path.write_text(toml)
     argv = "sweep --out X --depths 2 3 --widths 8 16 --readout zero --batch-size full --steps 4 --momentum 0.5"
     argv += " --barrier false --init-seeds 0 1 --measure-seed 3 --search grid --x-min -1"
-    args = build_parser().parse_args(argv.split())
+    args = build_parser().parse_args(["sweep", "run", *argv.split()[1:]])
     assert spec_from_mapping(overrides(args)) == load_spec(path)
     assert load_spec(path) == spec_from_mapping(tomllib.loads(toml))
 

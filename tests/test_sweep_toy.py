@@ -82,7 +82,7 @@ def run_at_c(experiment: ToyExperiment, c: float) -> Trajectory:
         c, c / experiment.lambda0, loss, config.loss, loss_max=config.loss_max, sharpness=sharp,
         barrier_loss=barrier, config=asdict(config),
         seeds={"init": config.seed_init, "sgd": config.seed_sgd, "measure": config.seed_measure},
-    )  # fmt: skip
+    )
 
 
 def expected_grid_thresholds(config: TrainConfig, x_min: float, x_step: float, size: int) -> dict[str, float | None]:

@@ -1,4 +1,4 @@
-"""The uv model: closed map, |u|^2 - |v|^2 law, exact Hessian, and its phases (SCIENCE.md section 5)."""
+"""The uv model: closed map, |u|^2 - |v|^2 law, exact Hessian, and its phases (docs/PROTOCOL.md section 5)."""
 
 import numpy as np
 import pytest

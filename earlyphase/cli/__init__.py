@@ -2,9 +2,15 @@
 
 Every module of this package that defines ``register(subparsers)`` adds one subcommand, named
 after the module; ``register`` must call ``parser.set_defaults(run=FUNCTION)`` where
-FUNCTION(args) -> int, and the module's ``HELP`` is its one-line summary. Modules import their
+FUNCTION(args) -> int, and the module's ``HELP`` is its one-line summary. A subcommand with
+actions of its own (``sweep run|status|tables``) names them in ``ACTIONS`` and may name the one
+taken when none is given in ``DEFAULT_ACTION``. Modules import their
 heavy dependencies (torch, jax, pandas) inside functions: a command builds the options of the
 subcommand it runs only, so ``earlyphase predict`` never imports torch.
+
+Bad input (``earlyphase.core.validate.ConfigError``, which the validators, the configurations,
+the data loaders and the results directories raise) is printed as one message with exit status
+2; any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import importlib
 import pkgutil
 import sys
 from collections.abc import Sequence
+
+from earlyphase.core.validate import ConfigError
 
 DESCRIPTION = """\
 earlyphase: the phase diagram of early neural-network training
@@ -45,8 +53,26 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def with_default_action(argv: Sequence[str]) -> list[str]:
+    """``argv`` with the subcommand's ``DEFAULT_ACTION`` inserted after it when no action is named
+    (``sweep SPEC.toml ...`` -> ``sweep run SPEC.toml ...``); help requests and bare subcommands are left alone."""
+    argv = list(argv)
+    command = next((index for index, token in enumerate(argv) if not token.startswith("-")), None)
+    if command is None or not argv[command].isidentifier() or argv[command].startswith("_"):
+        return argv
+    try:
+        module = importlib.import_module(f"{__name__}.{argv[command]}")
+    except ModuleNotFoundError:
+        return argv  # an unknown subcommand: argparse reports it
+    default = getattr(module, "DEFAULT_ACTION", None)
+    rest = argv[command + 1 :]
+    if default is None or not rest or rest[0] in module.ACTIONS or rest[0] in ("-h", "--help"):
+        return argv
+    return [*argv[: command + 1], default, *rest]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    argv = with_default_action(sys.argv[1:] if argv is None else argv)
     parser = build_parser(only=next((token for token in argv if not token.startswith("-")), ""))
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
@@ -54,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.run(args) or 0)
-    except ValueError as error:  # bad input: a clear message, no traceback
+    except ConfigError as error:  # bad input: a clear message, no traceback; anything else keeps its traceback
         parser.exit(2, f"earlyphase: error: {error}\n")
 
 

@@ -17,6 +17,13 @@ collapse of c_loss and the seed spread of c_loss against the initial loss L0.
 
 Theories: uv (the uv model at width w; it has no depth) or linear (deep linear networks of
 the same depth and width, on one example). `--theory none` draws the measurement alone.
+
+--predicted: instead, draw the per-seed predictions from the initialisation
+(RESULTS_DIR/predicted_vs_measured.csv, written by `earlyphase predict --model init
+--from-sweep RESULTS_DIR`) against the measured values: log2 axes, the diagonal with bands of
+one and two grid steps, one panel per boundary, one colour per predictor; and print per
+predictor and boundary the median and rms of log2(predicted / measured), the fraction of seeds
+within one and two grid steps, and the Spearman correlations (across all seeds, within (d, w)).
 """
 
 
@@ -37,6 +44,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--arch", metavar="NAME", help="architecture to draw when the results hold several")
     parser.add_argument("--theory-seeds", type=int, default=16, metavar="N", help="initialisations in the theory ensemble (default: 16)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--predicted", action="store_true",
+        help="draw the per-seed predictions from the initialisation against the measurement (see above)",
+    )
     parser.set_defaults(run=main)
 
 
@@ -45,6 +56,8 @@ def main(args: argparse.Namespace) -> int:
     from earlyphase.core.paths import check_output_file
     from earlyphase.core.validate import require_int
 
+    if args.predicted:
+        return _predicted(args)
     out = check_output_file(Path(args.out) if args.out else Path(args.results_dir) / "phase_diagram.png", "--out")
     result = compare_results(
         args.results_dir,
@@ -58,4 +71,26 @@ def main(args: argparse.Namespace) -> int:
         print(warning, file=sys.stderr)
     print(result.report)
     print(f"\nphase diagram written to {result.figure}")
+    return 0
+
+
+def _predicted(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from earlyphase.compare.init_sweep import PREDICTED_VS_MEASURED_FILE
+    from earlyphase.compare.per_seed import format_per_seed_summary, per_seed_summary
+    from earlyphase.compare.per_seed_figure import per_seed_figure
+    from earlyphase.core.paths import check_output_file
+    from earlyphase.core.validate import ConfigError
+
+    table_path = Path(args.results_dir) / PREDICTED_VS_MEASURED_FILE
+    if not table_path.is_file():
+        raise ConfigError(
+            f"{table_path} not found: run `earlyphase predict --model init --from-sweep {args.results_dir}` first",
+            "results_dir",
+        )
+    out = check_output_file(Path(args.out) if args.out else Path(args.results_dir) / "predicted_vs_measured.png", "--out")
+    table = pd.read_csv(table_path)
+    print(format_per_seed_summary(per_seed_summary(table)))
+    print(f"\nfigure written to {per_seed_figure(table, out)}")
     return 0

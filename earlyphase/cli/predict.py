@@ -1,11 +1,13 @@
-"""``earlyphase predict``: critical learning-rate constants predicted by the solvable models."""
+"""``earlyphase predict``: critical learning-rate constants predicted by the solvable models, or
+from a real network's initialisation (``--model init``)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import math
-from pathlib import Path
+
+from earlyphase.core.validate import ConfigError
 
 DESCRIPTION = """\
 Predict the critical learning-rate constants of early training from a solvable model,
@@ -26,23 +28,37 @@ models:
   uv      f = v.u / sqrt(w) (Lewkowycz et al. 2020); c_loss -> 2, c_max -> 4 as w grows
   linear  depth-d linear network of width w (d = 2 with --parameterization ntk is the uv
           model), n orthogonal examples, k outputs; exact sharpness by Lanczos
+  init    YOUR network (the flags of `earlyphase train`: --arch, --depth, --width, --dataset,
+          --seed-init, ...): measured once at its initialisation theta_0, then predicted by
+            lookahead      the first SGD step's ray theta_0 - (c / lambda_H0) g_0 (c_loss, c_sharp)
+                           and T-step runs without sharpness solves (c_max); recommended
+            analytic       c_loss of the ray with the ReLU gates frozen (a polynomial in c)
+            calibrated_uv  the uv map with its scales set from the top NTK mode and the
+                           sharpness slope at theta_0
+            lazy           the infinite-width baseline: c_loss just above 2, c_max = 2
+            uv, linear     the solvable models at the same width and depth (slow: seconds to
+                           a minute of compilation; --predictors all)
+          --from-sweep DIR predicts every (depth, width, seed) of a finished sweep and writes
+          DIR/predicted_vs_measured.csv (compare it with `earlyphase compare DIR --predicted`).
 
 examples:
   earlyphase predict --model uv --width 1024 --seeds 32
   earlyphase predict --model linear --depth 4 --width 64 --json
   earlyphase predict --model linear --depth 6 --width 32 --ratio-at 2.5
   earlyphase predict --model linear --grid --depths 2,4,8 --widths 16,64,256 --out theory.csv
+  earlyphase predict --model init --depth 8 --width 32 --dataset digits --seed-init 1
+  earlyphase predict --model init --arch cnn --depth 5 --width 16 --dataset cifar10 --json
+  earlyphase predict --model init --from-sweep results/fcn_cifar10_cpu
 """
-
-GRID_DEPTHS = "2,3,4,5,6,7,8"
-GRID_WIDTHS = "16,32,64,128,256,512"
-
 
 HELP = "critical learning rates (c_loss, c_sharp, c_max, c_barrier) predicted by the uv / deep linear models"
 """The one-line summary listed by ``earlyphase --help``."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """The options of ``earlyphase predict``; every default is the library's (``PredictConfig``)."""
+    from earlyphase.theory.predict import GRID_DEPTHS, GRID_WIDTHS, PredictConfig
+
     parser = subparsers.add_parser(
         "predict",
         help=HELP,
@@ -50,87 +66,163 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     model = parser.add_argument_group("model")
-    model.add_argument("--model", default="linear", help="uv or linear (default %(default)s)")
-    model.add_argument("--depth", type=int, default=2, help="number of weight layers d >= 2 (default %(default)s; uv: 2)")
-    model.add_argument("--width", type=int, default=64, help="hidden units w >= 1 (default %(default)s)")
-    model.add_argument("--examples", type=int, default=1, help="training examples n (orthogonal inputs; default %(default)s)")
-    model.add_argument("--outputs", type=int, default=1, help="outputs k (default %(default)s)")
+    model.add_argument("--model", default=PredictConfig.model, help="uv, linear or init (default %(default)s)")
+    model.add_argument(
+        "--depth", type=int, default=None,
+        help=f"number of weight layers d >= 2 (default {PredictConfig.depth}; uv: 2; init: as `earlyphase train`)",
+    )
+    model.add_argument(
+        "--width", type=int, default=None,
+        help=f"hidden units w >= 1 (default {PredictConfig.width}; init: as `earlyphase train`)",
+    )
+    model.add_argument("--examples", type=int, default=PredictConfig.examples, help="training examples n (orthogonal inputs; default %(default)s)")
+    model.add_argument("--outputs", type=int, default=PredictConfig.outputs, help="outputs k (default %(default)s)")
     model.add_argument(
         "--parameterization",
         default=None,
         help="standard (W ~ N(0, sigma^2/fan_in)) or ntk (W ~ N(0,1), times sigma/sqrt(fan_in)); "
         "default: standard for linear, ntk for uv",
     )
-    model.add_argument("--sigma-w2", type=float, default=1.0, help="input/hidden weight variance times fan-in (default %(default)s)")
-    model.add_argument("--target", type=float, default=0.0, help="target y of every example and output (default %(default)s)")
+    model.add_argument(
+        "--sigma-w2", type=float, default=None,
+        help=f"input/hidden weight variance times fan-in (default {PredictConfig.sigma_w2}; init: 2 for relu, 1 otherwise)",
+    )
+    model.add_argument("--target", type=float, default=PredictConfig.target, help="target y of every example and output (default %(default)s)")
 
     protocol = parser.add_argument_group("protocol")
-    protocol.add_argument("--seeds", type=int, default=None, help="initialisations (default 16; 32 for uv)")
-    protocol.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed .. first-seed + seeds - 1 (default %(default)s)")
-    protocol.add_argument("--steps", type=int, default=10, help="early window T (default %(default)s)")
-    protocol.add_argument("--epsilon", type=float, default=0.0, help="sharpness catapult: lambda_t/lambda_0 > 1 + epsilon (default %(default)s)")
-    protocol.add_argument("--loss-max", type=float, default=1e5, help="divergence bound L_max (default %(default)g)")
-    protocol.add_argument("--x-max", type=float, default=6.0, help="largest log2 c scanned (default %(default)s, c = 64)")
+    protocol.add_argument("--seeds", type=int, default=PredictConfig.seeds, help="initialisations (default %(default)s)")
+    protocol.add_argument("--first-seed", type=int, default=PredictConfig.first_seed, help="seeds are first-seed .. first-seed + seeds - 1 (default %(default)s)")
+    protocol.add_argument("--steps", type=int, default=None, help=f"early window T (default {PredictConfig.steps})")
+    protocol.add_argument(
+        "--epsilon", type=float, default=None,
+        help=f"sharpness catapult: lambda_t/lambda_0 > 1 + epsilon (default {PredictConfig.epsilon})",
+    )
+    protocol.add_argument("--loss-max", type=float, default=None, help=f"divergence bound L_max (default {PredictConfig.loss_max:g})")
+    protocol.add_argument("--x-max", type=float, default=PredictConfig.x_max, help="largest log2 c scanned (default %(default)s)")
     protocol.add_argument("--ratio-at", type=float, default=None, metavar="C", help="also report lambda_T / lambda_0 after T steps at this c")
 
     grid = parser.add_argument_group("grid of depths and widths")
     grid.add_argument("--grid", action="store_true", help="predict every (depth, width) of --depths x --widths and write a table")
-    grid.add_argument("--depths", default=None, help=f"comma-separated depths (default {GRID_DEPTHS}; uv: 2, the only depth it has)")
-    grid.add_argument("--widths", default=GRID_WIDTHS, help="comma-separated widths (default %(default)s)")
+    grid.add_argument(
+        "--depths", default=None, help=f"comma-separated depths (default {_comma(GRID_DEPTHS)}; uv: 2, the only depth it has)"
+    )
+    grid.add_argument("--widths", default=_comma(GRID_WIDTHS), help="comma-separated widths (default %(default)s)")
     grid.add_argument("--out", default="predicted_critical_values.csv", help="table path, .csv or .parquet (default %(default)s)")
 
+    add_init_flags(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object (grid: a list of rows)")
     parser.set_defaults(run=run)
+
+
+INIT_FLAGS: tuple[tuple[str, type, str], ...] = (
+    ("--arch", str, "fcn, cnn (Myrtle, depth >= 4) or resnet18 (depth 18)"),
+    ("--activation", str, "relu, tanh or linear"),
+    ("--readout", str, "readout initialisation: standard, zero or mup"),
+    ("--dataset", str, "digits, mnist, fashion_mnist, cifar10 or synthetic"),
+    ("--data-path", str, "file or directory holding the dataset (else the usual search)"),
+    ("--n-train", int, "training examples to use"),
+    ("--measure-size", int, "measurement batch size (lambda_H0, the ray's loss and sharpness)"),
+    ("--eval-set", str, "where L_t is measured: measure or train"),
+    ("--batch-size", str, "SGD batch size B, or 'full' (the first batch sets the ray's direction g_0)"),
+    ("--loss", str, "mse or cross_entropy"),
+    ("--momentum", float, "heavy-ball momentum (the c_max runs use it)"),
+    ("--seed-init", int, "initialisation seed"),
+    ("--seed-sgd", int, "SGD batch-order seed"),
+    ("--seed-measure", int, "measurement-batch seed"),
+    ("--lanczos-tol", float, "relative Lanczos residual"),
+    ("--hvp-method", str, "auto, forward_over_reverse or double_backward"),
+    ("--device", str, "cpu, cuda or cuda:N"),
+    ("--dtype", str, "float32 or float64"),
+    ("--chunk-size", int, "examples per forward pass (bounds memory)"),
+)
+"""``--model init``'s network, data and machine flags: those of ``earlyphase train``, each defaulting
+to the library's TrainConfig (so that the defaults are defined once, in the library)."""
+INIT_DEFAULT_PREDICTORS = "lookahead,analytic,calibrated_uv,lazy"
+
+
+def add_init_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``--model init`` (defaults: ``earlyphase train``'s, i.e. TrainConfig's)."""
+    group = parser.add_argument_group(
+        "your network (--model init): the flags of `earlyphase train`, same defaults",
+        "--depth, --width, --sigma-w2, --parameterization, --steps, --epsilon and --loss-max above apply too",
+    )
+    for flag, kind, text in INIT_FLAGS:
+        group.add_argument(flag, type=kind, default=None, help=text)
+    group.add_argument(
+        "--predictors", default=INIT_DEFAULT_PREDICTORS,
+        help="comma-separated: lookahead, analytic, calibrated_uv, lazy, uv, linear, or 'all' (default %(default)s)",
+    )
+    group.add_argument("--lookahead-steps", type=int, default=None, help="K of the look-ahead's c_max runs (default: --steps)")
+    group.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    group.add_argument("--from-sweep", metavar="DIR", default=None, help="predict every network of a finished sweep in DIR")
+
+
+def _comma(values: tuple[int, ...]) -> str:
+    return ",".join(str(value) for value in values)
 
 
 def _int_list(name: str, text: str) -> list[int]:
     try:
         values = [int(item) for item in text.split(",") if item.strip()]
     except ValueError:
-        raise ValueError(f"{name} must be comma-separated integers, got {text!r}") from None
+        raise ConfigError(f"{name} must be comma-separated integers, got {text!r}", name) from None
     if not values:
-        raise ValueError(f"{name} must list at least one value, got {text!r}")
+        raise ConfigError(f"{name} must list at least one value, got {text!r}", name)
     return values
 
 
 def _grid_depths(args: argparse.Namespace) -> list[int]:
-    """--depths, by default GRID_DEPTHS for linear and 2 for uv (ValueError for other uv depths)."""
+    """--depths, by default GRID_DEPTHS for linear and 2 for uv (ConfigError for other uv depths)."""
+    from earlyphase.theory.predict import GRID_DEPTHS
+
     if args.depths is None:
-        return [2] if args.model == "uv" else _int_list("--depths", GRID_DEPTHS)
+        return [2] if args.model == "uv" else list(GRID_DEPTHS)
     depths = _int_list("--depths", args.depths)
     if args.model == "uv" and depths != [2]:
-        raise ValueError(f"--depths must be 2 for the uv model (f = v.u/sqrt(w) has two layers), got {args.depths!r}; use --model linear for deeper nets")
+        raise ConfigError(
+            f"--depths must be 2 for the uv model (f = v.u/sqrt(w) has two layers), got {args.depths!r}; "
+            "use --model linear for deeper nets",
+            "depths",
+        )
     return depths
 
 
 def _options(args: argparse.Namespace) -> dict:
+    """The theory options given on the command line (the others keep PredictConfig's defaults)."""
     options = {
         "first_seed": args.first_seed,
         "examples": args.examples,
         "outputs": args.outputs,
-        "steps": args.steps,
-        "sigma_w2": args.sigma_w2,
         "target": args.target,
-        "epsilon": args.epsilon,
-        "loss_max": args.loss_max,
         "x_max": args.x_max,
     }
-    if args.parameterization is not None:
-        options["parameterization"] = args.parameterization
+    for name in ("steps", "sigma_w2", "epsilon", "loss_max", "parameterization"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
     return options
+
+
+def _shape(args: argparse.Namespace) -> tuple[int, int]:
+    from earlyphase.theory.predict import PredictConfig
+
+    depth = PredictConfig.depth if args.depth is None else args.depth
+    return depth, PredictConfig.width if args.width is None else args.width
 
 
 def run(args: argparse.Namespace) -> int:
     from earlyphase.core.validate import require_choice, require_positive
     from earlyphase.theory.predict import MODELS
 
-    require_choice("model", args.model, MODELS)
+    if args.model == "init":
+        from earlyphase.cli.predict_init import run_init
+
+        return run_init(args)
+    require_choice("model", args.model, (*MODELS, "init"))
     if args.ratio_at is not None:
         require_positive("c (--ratio-at)", args.ratio_at)
-    seeds = args.seeds if args.seeds is not None else (32 if args.model == "uv" else 16)
     if args.grid:
-        return _run_grid(args, seeds)
-    return _run_one(args, seeds)
+        return _run_grid(args, args.seeds)
+    return _run_one(args, args.seeds)
 
 
 def _run_one(args: argparse.Namespace, seeds: int) -> int:
@@ -138,10 +230,11 @@ def _run_one(args: argparse.Namespace, seeds: int) -> int:
 
     from earlyphase.theory.predict import predict_critical_values, sharpness_ratio
 
-    prediction = predict_critical_values(args.model, args.depth, args.width, seeds, progress=not args.json, **_options(args))
+    depth, width = _shape(args)
+    prediction = predict_critical_values(args.model, depth, width, seeds, progress=not args.json, **_options(args))
     result = prediction.as_dict()
     if args.ratio_at is not None:
-        ratio = sharpness_ratio(args.model, args.depth, args.width, args.ratio_at, seeds, **_options(args))
+        ratio = sharpness_ratio(args.model, depth, width, args.ratio_at, seeds, **_options(args))
         finite = ratio[~np.isnan(ratio)]
         result["sharpness_ratio"] = {
             "c": args.ratio_at,
@@ -164,7 +257,7 @@ def _run_grid(args: argparse.Namespace, seeds: int) -> int:
     depths, widths = _grid_depths(args), _int_list("--widths", args.widths)
     out = check_output_file(args.out, "--out")
     if out.suffix not in (".csv", ".parquet"):
-        raise ValueError(f"--out must end in .csv or .parquet, got {args.out!r}")
+        raise ConfigError(f"--out must end in .csv or .parquet, got {args.out!r}", "out")
     table = predict_grid(args.model, depths, widths, seeds, progress=True, **_options(args))
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".csv":

@@ -6,9 +6,15 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from earlyphase.core.validate import ConfigError, require_int
+
+ACTIONS = ("run", "status", "tables")
+DEFAULT_ACTION = "run"
+"""``earlyphase sweep ARGS`` without an action is ``earlyphase sweep run ARGS`` (``earlyphase.cli.main``)."""
+
 USAGE = """\
 earlyphase sweep [run] SPEC.toml --out DIR [--jobs N | --workers N | --scheduler ADDRESS] [SPEC FLAGS]
-       earlyphase sweep --out DIR --depths D [D ...] --widths W [W ...] [SPEC FLAGS]
+       earlyphase sweep [run] --out DIR --depths D [D ...] --widths W [W ...] [SPEC FLAGS]
        earlyphase sweep status DIR
        earlyphase sweep tables DIR"""
 
@@ -16,17 +22,24 @@ DESCRIPTION = """\
 Search each (depth, width, init seed, SGD seed) of a sweep over c = eta * lambda_H0 for its
 critical values c_loss, c_sharp, c_max, c_barrier, each to the grid resolution c = 2^x (step
 0.1 in x), by bracketing search ("bisect") or the full reference grid up to the first
-divergence ("grid"). Every spec key is also a flag below (seeds.init, seeds.sgd, seeds.measure
-and search.method are --init-seeds, --sgd-seeds, --measure-seed and --search); a flag overrides
-the file. The spec is resolved (data found and sized, device present) before DIR is created.
+divergence ("grid").
+
+  run SPEC.toml --out DIR   run, or resume, a sweep (the default action: `sweep SPEC.toml ...`);
+                            every spec key is also a flag (`earlyphase sweep run --help`)
+  status DIR                searches done / pending / failed and runs recorded
+  tables DIR                rewrite the tables from the finished searches and print the seed means
+"""
+
+RUN_DESCRIPTION = """\
+Run, or resume, the sweep of SPEC.toml (and/or the spec flags below; a flag overrides the file).
+Every spec key is a flag (seeds.init, seeds.sgd, seeds.measure and search.method are
+--init-seeds, --sgd-seeds, --measure-seed and --search). The spec is resolved (data found and
+sized, device present) before DIR is created.
 
 Results go to DIR: the spec, one record per run, DIR/critical_values.csv (per seed, with the
 bracketing grid values) and DIR/critical_values_mean.csv (seed means, spreads, found counts).
 Rerunning the same command resumes an interrupted sweep: finished runs are reused. A DIR
 holding a different spec is refused unless --force-spec.
-
-  status DIR   searches done / pending / failed and runs recorded
-  tables DIR   rewrite the tables from the finished searches and print the seed means
 
 Executors: local worker processes (default, --jobs N, one per CPU core), or Dask:
 --workers N starts a LocalCluster of N processes, --scheduler ADDRESS uses a running cluster
@@ -55,8 +68,6 @@ HELP = "critical values over (c, depth, width, seed): run, resume, status, table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from earlyphase.empirical.sweep.spec import HELP, is_list_key, spec_keys
-
     parser = subparsers.add_parser(
         "sweep",
         help=HELP,
@@ -64,7 +75,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("target", nargs="*", metavar="SPEC.toml | status DIR | tables DIR", help="what to do (see above)")
+    actions = parser.add_subparsers(title="actions", metavar="ACTION", dest="action")
+    _register_run(actions)
+    for name, summary, function in (
+        ("status", "searches done / pending / failed and runs recorded", show_status),
+        ("tables", "rewrite the tables from the finished searches and print the seed means", rewrite_tables),
+    ):
+        action = actions.add_parser(name, help=summary, description=summary)
+        action.add_argument("out", metavar="DIR", help="a sweep results directory")
+        action.set_defaults(run=function)
+
+
+def _register_run(actions: argparse._SubParsersAction) -> None:
+    from earlyphase.empirical.sweep.spec import HELP as KEY_HELP
+    from earlyphase.empirical.sweep.spec import is_list_key, spec_keys
+
+    parser = actions.add_parser(
+        "run",
+        help="run or resume a sweep (the default action)",
+        description=RUN_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("spec", nargs="?", metavar="SPEC.toml", help="the specification (optional: the flags can define it all)")
     run = parser.add_argument_group("running")
     run.add_argument("--out", metavar="DIR", help="results directory (created; an existing one is resumed)")
     run.add_argument("--jobs", type=int, metavar="N", help="local worker processes (default: the CPU cores; 1: in this process)")
@@ -75,8 +107,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     groups: dict[str, argparse._ArgumentGroup] = {}
     top = parser.add_argument_group("spec: top level")
-    top.add_argument("--name", dest=_dest("", "name"), metavar="TEXT", help=HELP["name"])
-    top.add_argument("--runner", dest=_dest("", "runner"), metavar="MODULE[:OBJECT]", help=HELP["runner"])
+    top.add_argument("--name", dest=_dest("", "name"), metavar="TEXT", help=KEY_HELP["name"])
+    top.add_argument("--runner", dest=_dest("", "runner"), metavar="MODULE[:OBJECT]", help=KEY_HELP["runner"])
     for section, key in spec_keys():
         group = groups.setdefault(section, parser.add_argument_group(f"spec [{section}]"))
         many = is_list_key(section, key)
@@ -85,9 +117,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             dest=_dest(section, key),
             nargs="+" if many else None,
             metavar="N" if many else "VALUE",
-            help=HELP.get(key, f"TrainConfig.{key}"),
+            help=KEY_HELP.get(key, f"TrainConfig.{key}"),
         )
-    parser.set_defaults(run=main)
+    parser.set_defaults(run=run_sweep)
 
 
 def overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -111,48 +143,52 @@ def _print_note(note: str | None) -> None:
         print(note)
 
 
-def main(args: argparse.Namespace) -> int:
+def show_status(args: argparse.Namespace) -> int:
+    """``earlyphase sweep status DIR``."""
+    from earlyphase.empirical.sweep import driver
+
+    print(driver.sweep_status(Path(args.out)).describe())
+    return 0
+
+
+def rewrite_tables(args: argparse.Namespace) -> int:
+    """``earlyphase sweep tables DIR``."""
+    from earlyphase.empirical.sweep import driver
+    from earlyphase.empirical.sweep.store import Store, stored_spec
+    from earlyphase.empirical.sweep.tables import format_means, non_monotone_note, seed_mean_table
+
+    root = Path(args.out)
+    per_seed = driver.rewrite_tables(Store(root, stored_spec(root)))
+    if per_seed is None:
+        raise ConfigError(f"no finished search in {root} yet", "out")
+    print(format_means(seed_mean_table(per_seed)))
+    _print_note(non_monotone_note(per_seed))
+    return 0
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    """``earlyphase sweep [run] [SPEC.toml] --out DIR [flags]``."""
     from earlyphase.core.paths import check_output_dir
     from earlyphase.empirical.sweep import driver
     from earlyphase.empirical.sweep.executors import DaskExecutor, LocalExecutor, cpu_count
     from earlyphase.empirical.sweep.preflight import preflight
     from earlyphase.empirical.sweep.spec import load_spec, merge, spec_from_mapping
-    from earlyphase.empirical.sweep.store import Store, stored_spec
     from earlyphase.empirical.sweep.tables import (
         CRITICAL_MEANS_FILE,
         CRITICAL_VALUES_FILE,
         format_means,
         non_monotone_note,
-        seed_mean_table,
     )
 
-    target = list(args.target)
-    if target[:1] in (["status"], ["tables"]):
-        if len(target) != 2:
-            raise ValueError(f"usage: earlyphase sweep {target[0]} DIR")
-        root = Path(target[1])
-        status = driver.sweep_status(root)
-        if target[0] == "status":
-            print(status.describe())
-            return 0
-        per_seed = driver.rewrite_tables(Store(root, stored_spec(root)))
-        if per_seed is None:
-            raise ValueError(f"no finished search in {root} yet")
-        print(format_means(seed_mean_table(per_seed)))
-        _print_note(non_monotone_note(per_seed))
-        return 0
-    if target[:1] == ["run"]:
-        target = target[1:]
-    if len(target) > 1:
-        raise ValueError(f"expected one spec file, got {target}")
     if args.out is None:
-        raise ValueError("--out DIR is required to run a sweep")
+        raise ConfigError("--out DIR is required to run a sweep", "out")
     check_output_dir(args.out, "--out")
-    if any(n is not None and n < 1 for n in (args.jobs, args.workers, args.threads)):
-        raise ValueError("--jobs, --workers and --threads must be >= 1")
+    for name in ("jobs", "workers", "threads"):
+        if getattr(args, name) is not None:
+            require_int(f"--{name}", getattr(args, name), minimum=1)
     if sum(x is not None for x in (args.jobs, args.workers, args.scheduler)) > 1:
-        raise ValueError("choose one of --jobs, --workers and --scheduler")
-    spec = load_spec(target[0], overrides(args)) if target else spec_from_mapping(merge({}, overrides(args)))
+        raise ConfigError("choose one of --jobs, --workers and --scheduler", "jobs")
+    spec = load_spec(args.spec, overrides(args)) if args.spec else spec_from_mapping(merge({}, overrides(args)))
     if args.scheduler is not None or args.workers is not None:
         threads = spec.runs_per_device if spec.base.device.startswith("cuda") else 1
         executor: Any = DaskExecutor(args.scheduler, args.workers or 1, threads_per_worker=threads, threads=args.threads)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from earlyphase.core.paths import check_output_dir, check_record_name
-from earlyphase.core.validate import require_int
+from earlyphase.core.validate import ConfigError, require_int
 
 DESCRIPTION = """\
 Train one network with SGD at learning rate eta = c / lambda_H0, where lambda_H0 is the
@@ -55,10 +55,10 @@ HELP = "train one network at eta = c / lambda_H0, tracking loss and sharpness"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from earlyphase.core.conventions import LOSS_CONVENTIONS
+    from earlyphase.core.conventions import LOSS_CONVENTIONS, PARAMETERIZATIONS
     from earlyphase.empirical.config import DTYPES, EVAL_SETS
     from earlyphase.empirical.curvature.hvp import HVP_METHODS
-    from earlyphase.empirical.models import ACTIVATIONS, ARCHITECTURES, PARAMETERIZATIONS, READOUTS
+    from earlyphase.empirical.models import ACTIVATIONS, ARCHITECTURES, READOUTS
 
     d = _defaults()
     parser = subparsers.add_parser(
@@ -128,7 +128,7 @@ def config_from_args(args: argparse.Namespace):
         barrier=not args.no_barrier, ntk=args.ntk, measure_every=args.measure_every, lanczos_tol=args.lanczos_tol,
         lanczos_max_iter=args.lanczos_max_iter, warm_start=not args.cold_start, hvp_method=args.hvp_method,
         chunk_size=args.chunk_size, data_path=args.data_path,
-    )  # fmt: skip
+    )
 
 
 def record_stem(config, c: float) -> str:
@@ -142,7 +142,7 @@ def record_stem(config, c: float) -> str:
 
 
 def check_record_free(stem: Path, config, c: float) -> None:
-    """ValueError when STEM.json holds a run of another configuration or c (``--overwrite`` replaces it)."""
+    """ConfigError when STEM.json holds a run of another configuration or c (``--overwrite`` replaces it)."""
     meta = stem.with_name(stem.name + ".json")
     if not meta.is_file():
         return
@@ -150,12 +150,12 @@ def check_record_free(stem: Path, config, c: float) -> None:
         stored = json.loads(meta.read_text())
         old = {**stored["config"], "c": stored["c"]}
     except (OSError, ValueError, KeyError, TypeError):
-        raise ValueError(f"--name: {meta} exists and is not a record; choose another --name or pass --overwrite") from None
+        raise ConfigError(f"--name: {meta} exists and is not a record; choose another --name or pass --overwrite", "name") from None
     new = {**json.loads(json.dumps(dataclasses.asdict(config))), "c": c}
     changed = [f"{key}: {old.get(key)!r} -> {value!r}" for key, value in new.items() if old.get(key) != value]
     if changed:
-        raise ValueError(
-            f"--name: {meta} holds a different run ({'; '.join(changed)}); choose another --name or pass --overwrite"
+        raise ConfigError(
+            f"--name: {meta} holds a different run ({'; '.join(changed)}); choose another --name or pass --overwrite", "name"
         )
 
 
@@ -208,7 +208,7 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         record = trajectory.save(stem)
     except OSError as error:  # e.g. a full disk: nothing was replaced, the temporaries are gone
-        raise ValueError(f"--out: writing the record {stem} failed ({error.strerror or error}); no file was replaced") from None
+        raise ConfigError(f"--out: writing the record {stem} failed ({error.strerror or error}); no file was replaced", "out") from None
     if args.json:
         print(json.dumps(summary(trajectory, record)))
         return 0

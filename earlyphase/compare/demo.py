@@ -19,6 +19,7 @@ from earlyphase.compare.report import comparison_report
 from earlyphase.compare.style import save_figure
 from earlyphase.compare.tables import CRITICAL_VALUES_FILE, read_critical_values, seed_average
 from earlyphase.compare.theory_overlay import predict_at
+from earlyphase.core.grid import DEFAULT_X_MAX
 
 REPORT_FILE = "report.txt"
 FIGURE_FILE = "phase_diagram.png"
@@ -36,7 +37,7 @@ class DemoSettings:
     seeds: tuple[int, ...] = (0, 1)
     batch_size: int = 512
     steps: int = 10
-    x_max: float = 6.0
+    x_max: float = DEFAULT_X_MAX
     theories: tuple[str, ...] = ("uv", "linear")
     theory_seeds: int = 8
     runner: str = "earlyphase.empirical.training"

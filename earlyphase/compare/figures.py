@@ -31,6 +31,8 @@ from earlyphase.compare.style import save_figure
 from earlyphase.compare.tables import CRITICAL_VALUES_FILE, check_per_seed, seed_average
 from earlyphase.compare.theory_overlay import THEORY_NAMES, TheoryTables
 from earlyphase.compare.trajectories import early_trajectories_figure, sharpness_ratio_figure
+from earlyphase.core.grid import DEFAULT_X_MAX
+from earlyphase.core.validate import ConfigError
 
 DATA_DIR = "data"
 REPORT_FILE = "comparison.txt"
@@ -60,7 +62,7 @@ class FigureSettings:
     depths: tuple[int, ...] = (2, 4, 8)
     widths: tuple[int, ...] = (32, 64, 128, 256)
     seeds: tuple[int, ...] = (0, 1, 2, 3)
-    x_max: float = 6.0
+    x_max: float = DEFAULT_X_MAX
     steps: int = 10
     batch_size: int = 512
     theories: tuple[str, ...] = ("linear", "uv")
@@ -81,7 +83,7 @@ def data_dir(figures_dir: str | Path) -> Path:
 
 
 def read_data(figures_dir: str | Path) -> dict[str, pd.DataFrame]:
-    """Every committed data file of ``figures_dir``/data, by stem (ValueError naming a missing one)."""
+    """Every committed data file of ``figures_dir``/data, by stem (ConfigError naming a missing one)."""
     root = data_dir(figures_dir)
     files = {
         "critical_values": root / CRITICAL_VALUES_FILE,
@@ -96,7 +98,7 @@ def read_data(figures_dir: str | Path) -> dict[str, pd.DataFrame]:
         if path.is_file():
             data[name] = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
         elif not name.startswith("theory_"):
-            raise ValueError(f"figure data {path} is missing: run `earlyphase figures --recompute`")
+            raise ConfigError(f"figure data {path} is missing: run `earlyphase figures --recompute`", "figure data")
     check_per_seed(data["critical_values"])
     return data
 
@@ -122,13 +124,13 @@ def draw_figures(figures_dir: str | Path, settings: FigureSettings = FigureSetti
     ]
     early = data["early_runs"]
     ordered = early[["depth", "width", "d_over_w"]].drop_duplicates().sort_values("d_over_w")
-    panels = [tuple(int(v) for v in ordered.iloc[i][["depth", "width"]]) for i in (0, len(ordered) - 1)]
+    panels = [(int(ordered.iloc[i]["depth"]), int(ordered.iloc[i]["width"])) for i in (0, len(ordered) - 1)]
     written.append(save_figure(early_trajectories_figure(early, panels), figures_dir / "early_trajectories.png"))
     written.append(save_figure(sharpness_ratio_figure(early), figures_dir / "sharpness_ratio.png"))
     long_run = long_run_figure(
         data["long_run"], data["saturation_runs"], settings.tau_k,
         run_label=f"({settings.long_activation}, full-batch GD)", saturation_label=f"(ReLU, SGD B = {settings.batch_size})",
-    )  # fmt: skip
+    )
     written.append(save_figure(long_run, figures_dir / "long_run_sharpness.png"))
     report_path = figures_dir / REPORT_FILE
     report_path.write_text(comparison_report(measured, per_seed, theories) + "\n")
@@ -155,7 +157,7 @@ def recompute_data(
     """
     unknown = sorted(set(groups) - set(DATA_GROUPS))
     if unknown:
-        raise ValueError(f"groups must be among {', '.join(DATA_GROUPS)}; got {', '.join(unknown)}")
+        raise ConfigError(f"groups must be among {', '.join(DATA_GROUPS)}; got {', '.join(unknown)}", "groups")
     from earlyphase.compare.experiments import runs_over_c, runs_to_tau, task_pool
     from earlyphase.compare.theory_overlay import model_pairs, predict_at
     from earlyphase.empirical.sweep import LocalExecutor, run_sweep, spec_from_mapping
@@ -170,7 +172,7 @@ def recompute_data(
     long_base = replace(
         base, activation=settings.long_activation, batch_size=None, eval_set="train",
         steps=settings.long_steps, measure_every=settings.long_measure_every,
-    )  # fmt: skip
+    )
     c_values = [2.0**x for x in settings.early_x]
     tasks: dict[str, list] = {
         "long_run": [(runs_over_c, (long_base, [(depth, width)], [c], (0,), False))],

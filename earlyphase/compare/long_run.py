@@ -2,7 +2,7 @@
 
 Left: lambda_t against step (log axis) with the stability line 2/eta and the regimes of
 ``earlyphase.compare.regimes.detect_regimes`` shaded. Right: the intermediate-saturation
-level lambda_tau / lambda_0 at the step tau = K / c (SCIENCE.md section 4) against c, one
+level lambda_tau / lambda_0 at the step tau = K / c (docs/PROTOCOL.md section 4) against c, one
 line per d/w, with the curve 2/c where lambda = 2/eta.
 """
 

@@ -40,6 +40,7 @@ from earlyphase.compare.style import (
     reference_lines,
 )
 from earlyphase.core import CRITICAL_NAMES
+from earlyphase.core.validate import ConfigError
 
 PHASES = (
     ("lazy / sharpness reduction", "#d9ead3"),
@@ -56,7 +57,7 @@ def x_values(table: pd.DataFrame, x: str) -> np.ndarray:
         return table["d_over_w"].to_numpy(float)
     if x == "inverse_width":
         return 1.0 / table["width"].to_numpy(float)
-    raise ValueError(f"x must be one of {sorted(X_AXES)}, got {x!r}")
+    raise ConfigError(f"x must be one of {sorted(X_AXES)}, got {x!r}", "x")
 
 
 def centre(table: pd.DataFrame) -> pd.Series:
@@ -102,7 +103,7 @@ def plot_phase_diagram(
         measured = measured[measured["depth"] == depth]
         theories = [t[t["depth"] == depth] for t in theories]
     if measured.empty:
-        raise ValueError("no measured critical values to draw" + ("" if depth is None else f" at depth {depth}"))
+        raise ConfigError("no measured critical values to draw" + ("" if depth is None else f" at depth {depth}"), "results_dir")
     values = pd.concat([centre(measured), *(t["mean"] for t in theories)]).replace([np.inf, -np.inf], np.nan).dropna()
     if values.empty:
         values = pd.Series([1.0, 8.0])
@@ -120,21 +121,21 @@ def plot_phase_diagram(
                 markerfacecolor="none" if name == "c_barrier" else BOUNDARY_COLORS[name],
                 linestyle="-" if one_curve else "none", linewidth=0.8, capsize=3,
                 label=f"measured {BOUNDARY_LABELS[name]}", zorder=4,
-            )  # fmt: skip
+            )
         for side, marker, level in (("above", "^", c_top / 1.12), ("below", "v", c_bottom * 1.12)):
             outside = rows[rows["value"] == (np.inf if side == "above" else -np.inf)]
             if not outside.empty:
                 ax.plot(
                     outside["x"], np.full(len(outside), level), linestyle="none", marker=marker, markersize=9,
                     markerfacecolor="none", color=BOUNDARY_COLORS[name], label=f"{name} {side} the scanned c range", zorder=4,
-                )  # fmt: skip
+                )
         if "expected_seeds" in rows.columns:
             short = found[found["seeds"] < found["expected_seeds"]]
             if not short.empty:
                 ax.plot(
                     short["x"], short["value"], linestyle="none", marker="o", markersize=13, markerfacecolor="none",
                     color="black", label="fewer seeds than the sweep's spec", zorder=5,
-                )  # fmt: skip
+                )
     for theory in theories:
         for source, rows_of_source in theory.groupby("source", sort=False):
             for name in boundaries:

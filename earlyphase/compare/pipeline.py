@@ -12,6 +12,7 @@ from earlyphase.compare.report import comparison_report
 from earlyphase.compare.style import figure_path, save_figure
 from earlyphase.compare.tables import read_critical_values, seed_average
 from earlyphase.compare.theory_overlay import TheoryTables, predict_at
+from earlyphase.core.validate import ConfigError
 from earlyphase.empirical.sweep.spec import SweepSpec
 from earlyphase.empirical.sweep.store import stored_spec
 
@@ -38,14 +39,14 @@ class Comparison:
 
 
 def select_arch(per_seed: pd.DataFrame, arch: str | None) -> pd.DataFrame:
-    """Rows of one architecture: ``arch``, or the only one present (ValueError when ambiguous)."""
+    """Rows of one architecture: ``arch``, or the only one present (ConfigError when ambiguous)."""
     present = sorted(per_seed["arch"].unique())
     if arch is None:
         if len(present) != 1:
-            raise ValueError(f"the results hold several architectures {present}: choose one with --arch")
+            raise ConfigError(f"the results hold several architectures {present}: choose one with --arch", "arch")
         return per_seed
     if arch not in present:
-        raise ValueError(f"arch must be one of the architectures in the results {present}, got {arch!r}")
+        raise ConfigError(f"arch must be one of the architectures in the results {present}, got {arch!r}", "arch")
     return per_seed[per_seed["arch"] == arch]
 
 

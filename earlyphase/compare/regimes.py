@@ -1,4 +1,4 @@
-"""The four regimes of the sharpness over a long run (SCIENCE.md section 4).
+"""The four regimes of the sharpness over a long run (docs/PROTOCOL.md section 4).
 
 Given the sharpness lambda_t at the measured steps of one run at learning rate eta, let
 lambda~_t be its running median over ``smooth_points`` consecutive measurements (centred,

@@ -1,7 +1,7 @@
 """Seed-to-seed spread of critical values against the initial loss L_0.
 
 The output scale at initialisation varies from seed to seed, and the catapult is driven by
-the non-zero initial output (SCIENCE.md section 4), so per-seed critical values are read
+the non-zero initial output (docs/PROTOCOL.md section 4), so per-seed critical values are read
 against L_0. For each (d, w) of a per-seed table (columns depth, width, loss0 and the
 boundary) the least-squares line and Pearson correlation over seeds are
 

@@ -13,6 +13,8 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
+from earlyphase.core.validate import ConfigError  # noqa: E402
+
 BOUNDARY_COLORS = {"c_loss": "tab:blue", "c_sharp": "tab:orange", "c_max": "tab:red", "c_barrier": "tab:purple"}
 BOUNDARY_LABELS = {
     "c_loss": "$c_{loss}$ (loss catapults)",
@@ -50,10 +52,10 @@ def reference_lines(ax: Axes, values: tuple[float, ...] = (2.0, 4.0), axis: str 
 
 
 def figure_path(path: str | Path) -> Path:
-    """``path`` as a Path if it ends in .png, .svg or .pdf, else ValueError."""
+    """``path`` as a Path if it ends in .png, .svg or .pdf, else ConfigError."""
     path = Path(path)
     if path.suffix.lower() not in SAVE_FORMATS:
-        raise ValueError(f"figure file must end in one of {list(SAVE_FORMATS)}, got {path.name!r}")
+        raise ConfigError(f"figure file must end in one of {list(SAVE_FORMATS)}, got {path.name!r}", "path")
     return path
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from earlyphase.core import CRITICAL_NAMES, SeedSummary, Threshold, summarize_seeds
+from earlyphase.core.validate import ConfigError
 
 BOUNDARY_COLUMNS = (
     "source",
@@ -48,22 +49,22 @@ def read_critical_values(results_dir: str | Path) -> pd.DataFrame:
     """The per-seed table ``RESULTS_DIR/critical_values.csv`` written by ``earlyphase sweep``.
 
     One row per (arch, depth, width, seeds) with c_loss, c_sharp, c_max, c_barrier and their
-    ``_low``/``_high`` brackets. Raises ValueError when the file or a needed column is missing.
+    ``_low``/``_high`` brackets. Raises ConfigError when the file or a needed column is missing.
     """
     path = Path(results_dir) / CRITICAL_VALUES_FILE
     if not path.is_file():
-        raise ValueError(f"results_dir must hold {CRITICAL_VALUES_FILE} (a finished `earlyphase sweep`), got {results_dir}")
+        raise ConfigError(f"results_dir must hold {CRITICAL_VALUES_FILE} (a finished `earlyphase sweep`), got {results_dir}", "results_dir")
     table = pd.read_csv(path)
     check_per_seed(table)
     return table
 
 
 def check_per_seed(table: pd.DataFrame) -> None:
-    """Raise ValueError unless ``table`` has the key columns and every c_* bracket column."""
+    """Raise ConfigError unless ``table`` has the key columns and every c_* bracket column."""
     needed = [*PER_SEED_KEYS] + [f"{name}{suffix}" for name in CRITICAL_NAMES for suffix in ("", "_low", "_high")]
     missing = [column for column in needed if column not in table.columns]
     if missing:
-        raise ValueError(f"critical-value table is missing columns {missing}")
+        raise ConfigError(f"critical-value table is missing columns {missing}", "results_dir")
 
 
 def seed_average(per_seed: pd.DataFrame, source: str = MEASURED) -> pd.DataFrame:
@@ -114,5 +115,5 @@ def _none(value: object) -> float | None:
     """NaN / None / empty cell -> None, anything else -> float."""
     if value is None:
         return None
-    number = float(value)
+    number = float(value)  # type: ignore[arg-type]  # a table cell: a number or numeric text
     return None if math.isnan(number) else number

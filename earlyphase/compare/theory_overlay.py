@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from earlyphase.compare.tables import BOUNDARY_COLUMNS
 from earlyphase.core import CRITICAL_NAMES
+from earlyphase.core.validate import ConfigError
 from earlyphase.theory.predict import Prediction, grid_rows, predict_critical_values
 
 THEORY_NAMES = {"uv": "uv model", "linear": "deep linear net"}
@@ -28,7 +29,7 @@ THEORY_NAMES = {"uv": "uv model", "linear": "deep linear net"}
 def model_pairs(model: str, pairs: Sequence[tuple[int, int]]) -> dict[tuple[int, int], list[tuple[int, int]]]:
     """{(depth, width) the model computes: [measured (depth, width) it stands for]}."""
     if model not in THEORY_NAMES:
-        raise ValueError(f"theory must be one of {sorted(THEORY_NAMES)}, got {model!r}")
+        raise ConfigError(f"theory must be one of {sorted(THEORY_NAMES)}, got {model!r}", "theory")
     mapping: dict[tuple[int, int], list[tuple[int, int]]] = {}
     for depth, width in sorted(set(pairs)):
         mapping.setdefault((2, width) if model == "uv" else (depth, width), []).append((depth, width))

@@ -4,10 +4,17 @@
 - ``critical``: per-run flags and the critical values c_loss, c_sharp, c_max, c_barrier;
 - ``phases``: the phase label of one trajectory;
 - ``grid``: the c = 2**x grid; ``conventions``: loss normalisations and the divergence rule;
-- ``validate``: argument checks; ``provenance``: library versions for records.
+- ``validate``: argument checks and ``ConfigError``, the error of bad input; ``provenance``: library versions for records.
 """
 
-from earlyphase.core.conventions import CROSS_ENTROPY, DEFAULT_LOSS_MAX, MSE, default_sigma_w2, describe_loss, is_diverged
+from earlyphase.core.conventions import (
+    CROSS_ENTROPY,
+    DEFAULT_LOSS_MAX,
+    MSE,
+    default_sigma_w2,
+    describe_loss,
+    is_diverged,
+)
 from earlyphase.core.critical import (
     CRITICAL_NAMES,
     CriticalValues,
@@ -25,10 +32,12 @@ from earlyphase.core.critical import (
 from earlyphase.core.grid import c_grid, grid_point
 from earlyphase.core.phases import Phase, classify
 from earlyphase.core.trajectory import STEP_COLUMNS, Trajectory
+from earlyphase.core.validate import ConfigError
 
 __all__ = [
     "CRITICAL_NAMES",
     "CROSS_ENTROPY",
+    "ConfigError",
     "DEFAULT_LOSS_MAX",
     "MSE",
     "STEP_COLUMNS",

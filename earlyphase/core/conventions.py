@@ -1,4 +1,5 @@
-"""Loss conventions and the divergence rule, stated once for theory and experiment.
+"""Conventions stated once for theory and experiment: the loss normalisations, the divergence
+rule, the parameterisations and the accuracy to which the sharpness is solved.
 
 The sharpness lambda_H scales with the loss normalisation; the dimensionless
 c = eta * lambda_H0 does not. Every record names the convention that produced it.
@@ -9,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
+from earlyphase.core.validate import require_choice
+
 MSE = "mse"
 CROSS_ENTROPY = "cross_entropy"
 
@@ -18,18 +21,24 @@ LOSS_CONVENTIONS: dict[str, str] = {
 }
 
 DEFAULT_LOSS_MAX = 1e5
-"""Default divergence bound L_max (SCIENCE.md section 2); the catapult peak grows like O(width)."""
+"""Default divergence bound L_max (docs/PROTOCOL.md section 2); the catapult peak grows like O(width)."""
+
+PARAMETERIZATIONS = ("standard", "ntk")
+"""How a layer scales its weights: standard W ~ N(0, g^2/fan_in); ntk W ~ N(0, 1) times sqrt(g^2/fan_in)."""
+
+LANCZOS_TOL = 1e-3
+"""Default relative residual ||H v - lambda v|| / |lambda| of every sharpness solve (theory and
+experiment): the eigenvalue error is about residual^2 * lambda / gap, ~1e-6 relative."""
 
 
 def describe_loss(name: str) -> str:
     """The equation of loss convention ``name`` as a human-readable string."""
-    if name not in LOSS_CONVENTIONS:
-        raise ValueError(f"loss must be one of {sorted(LOSS_CONVENTIONS)}, got {name!r}")
+    require_choice("loss", name, LOSS_CONVENTIONS)
     return f"{name}: {LOSS_CONVENTIONS[name]}"
 
 
 def default_sigma_w2(activation: str) -> float:
-    """sigma_w^2 of the input and hidden layers (SCIENCE.md section 6): 2 for ReLU (He), 1 for
+    """sigma_w^2 of the input and hidden layers (docs/PROTOCOL.md section 6): 2 for ReLU (He), 1 for
     the others (linear, tanh, and erf, tanh's closed-form stand-in in the theory)."""
     return 2.0 if activation == "relu" else 1.0
 

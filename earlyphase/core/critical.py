@@ -1,4 +1,4 @@
-"""Critical learning-rate constants of a sweep over c (SCIENCE.md section 3).
+"""Critical learning-rate constants of a sweep over c (docs/PROTOCOL.md section 3).
 
 Two layers, both used by theory and experiment:
 
@@ -56,11 +56,11 @@ def sharpness_catapult_flag(sharpness: ArrayLike, epsilon: float = 0.0) -> np.nd
 
 def divergence_flag(loss: ArrayLike, loss_max: float = DEFAULT_LOSS_MAX) -> np.ndarray:
     """exists t >= 1 with a non-finite L_t or L_t > L_max (step axis last; t = 0 is the initial loss)."""
-    return is_diverged(np.asarray(loss, dtype=float)[..., 1:], loss_max).any(axis=-1)
+    return is_diverged(np.asarray(loss, dtype=float)[..., 1:], loss_max).any(axis=-1)  # type: ignore[return-value]
 
 
 BARRIER_STEP = 0.01
-"""Spacing of the interpolation parameter s in [0, 1] of the straight path (SCIENCE.md section 3)."""
+"""Spacing of the interpolation parameter s in [0, 1] of the straight path (docs/PROTOCOL.md section 3)."""
 
 
 def interpolation_grid(step: float = BARRIER_STEP) -> np.ndarray:
@@ -283,7 +283,7 @@ class SeedSummary:
 def summarize_seeds(thresholds: Sequence[Threshold]) -> SeedSummary:
     """Mean, std (ddof=0) and mean bracket over the seeds where the threshold was found; censored median over all."""
     found = [t for t in thresholds if t.found]
-    estimates = [t.estimate for t in found]
+    estimates = [t.estimate for t in found if t.estimate is not None]  # all of them: found means estimated
     median, bound = _censored_median(thresholds)
     return SeedSummary(
         mean=float(np.mean(estimates)) if estimates else None,
@@ -299,14 +299,16 @@ def summarize_seeds(thresholds: Sequence[Threshold]) -> SeedSummary:
 
 def _mean_if_all(values: Sequence[float | None]) -> float | None:
     """Mean of ``values``, None if there are none or any is None (an open side stays open)."""
-    return float(np.mean(values)) if values and all(v is not None for v in values) else None
+    present = [v for v in values if v is not None]
+    return float(np.mean(present)) if values and len(present) == len(values) else None
 
 
 def _censored_median(thresholds: Sequence[Threshold]) -> tuple[float | None, float | None]:
     """(median with not-found counted as +-inf, the median with those put at the range's end instead)."""
-    values, ends = [], []
+    values: list[float] = []
+    ends: list[float] = []
     for t in thresholds:
-        if t.found:
+        if t.estimate is not None:  # found
             values.append(t.estimate)
             ends.append(t.estimate)
         elif t.low is not None and t.high is None:  # above the scanned range: threshold > low

@@ -1,4 +1,4 @@
-"""Phase label of one early-training trajectory (SCIENCE.md section 4)."""
+"""Phase label of one early-training trajectory (docs/PROTOCOL.md section 4)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ evaluates one run per requested index, in any way it likes (a loop, a worker poo
 ensemble advancing many searches in lockstep), and a search resumed from stored runs takes
 exactly the same path as an uninterrupted one.
 
-- ``GridPlan`` (the reference protocol, SCIENCE.md section 2): k = 0, 1, 2, ... until the
+- ``GridPlan`` (the reference protocol, docs/PROTOCOL.md section 2): k = 0, 1, 2, ... until the
   first divergent run (or the end of the grid).
 - ``BracketPlan``: expand from a start index until the first divergence is bracketed, bisect
   it to adjacent grid points, then do the same for the loss catapult, the sharpness catapult
@@ -37,7 +37,7 @@ from earlyphase.core.critical import (
     loss_catapult_flag,
     sharpness_catapult_flag,
 )
-from earlyphase.core.grid import DEFAULT_X_STEP, c_grid, grid_point
+from earlyphase.core.grid import DEFAULT_X_MAX, DEFAULT_X_STEP, c_grid, grid_point
 from earlyphase.core.trajectory import Trajectory
 from earlyphase.core.validate import require_int
 
@@ -101,11 +101,11 @@ class CGrid:
     """The grid c_k = 2**(x_min + k * x_step), k = 0 .. size - 1 (x <= x_max)."""
 
     x_min: float = 0.0
-    x_max: float = 6.0
+    x_max: float = DEFAULT_X_MAX
     x_step: float = DEFAULT_X_STEP
 
     def __post_init__(self) -> None:
-        c_grid(self.x_min, self.x_max, self.x_step)  # validates x_step > 0 and x_max >= x_min
+        c_grid(self.x_min, self.x_max, self.x_step)  # validates x_step > 0, finite x in [-20, 20], x_max >= x_min
 
     @property
     def size(self) -> int:
@@ -129,7 +129,10 @@ class CGrid:
 class SearchPlan(Protocol):
     """A pure search: the next grid index to evaluate given the flags evaluated so far."""
 
-    grid: CGrid
+    @property
+    def grid(self) -> CGrid:
+        """The grid searched."""
+        ...
 
     def next_index(self, evaluated: Mapping[int, Flags]) -> int | None:
         """The next index to evaluate, or None when the search is finished."""
@@ -283,7 +286,7 @@ def search_result(grid: CGrid, order: tuple[int, ...], flags: Mapping[int, Flags
         loss_catapult=[f.loss_catapult for f in chosen],
         sharpness_catapult=[f.sharpness_catapult for f in chosen],
         diverged=[f.diverged for f in chosen],
-        barrier=None if any(b is None for b in barrier) else barrier,
+        barrier=None if any(b is None for b in barrier) else barrier,  # type: ignore[arg-type]  # no None left
     )
     return SearchResult(grid=grid, order=tuple(order), flags=dict(flags), critical=critical)
 

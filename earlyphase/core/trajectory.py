@@ -30,6 +30,7 @@ import pandas as pd
 
 from earlyphase.core.conventions import DEFAULT_LOSS_MAX, is_diverged
 from earlyphase.core.provenance import library_versions
+from earlyphase.core.validate import ConfigError
 
 STEP_COLUMNS = (
     "step",
@@ -49,8 +50,10 @@ Hessian eigenvalue lambda_H_t on the measurement batch; ``sharpness_residual``:
 evaluation set."""
 
 
-class RecordMismatchError(ValueError):
+class RecordMismatchError(ConfigError):
     """A record's Parquet file is not the one written with its JSON (another run's, or damaged)."""
+
+    parameter = "record"
 
 
 @dataclass(frozen=True, eq=False)

@@ -7,7 +7,9 @@
 Modules: ``data`` (datasets), ``models`` (FCN, Myrtle CNN, ResNet-18 without normalisation),
 ``functional`` (a module as f(theta, x) of a flat theta), ``losses``, ``curvature`` (HVPs,
 Lanczos, NTK), ``objective`` (loss, gradient and curvature on a chunked batch), ``barrier``
-(straight-line path loss), ``config`` (TrainConfig) and ``training`` (prepare, run_at_c).
+(straight-line path loss), ``config`` (TrainConfig), ``training`` (prepare, run_at_c), and for the
+predictions from the initialisation ``initial`` (measure_initial) and ``lookahead`` (the first
+step's ray: lookahead_prediction).
 """
 
 from earlyphase.empirical.config import TrainConfig

@@ -1,4 +1,4 @@
-"""The loss along the straight line from theta_0 to theta_T (c_barrier, SCIENCE.md section 3)."""
+"""The loss along the straight line from theta_0 to theta_T (c_barrier, docs/PROTOCOL.md section 3)."""
 
 from __future__ import annotations
 

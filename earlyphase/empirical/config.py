@@ -1,18 +1,17 @@
-"""``TrainConfig``: everything that defines one early-training experiment (SCIENCE.md section 2)."""
+"""``TrainConfig``: everything that defines one early-training experiment (docs/PROTOCOL.md section 2)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-from earlyphase.core.conventions import DEFAULT_LOSS_MAX, LOSS_CONVENTIONS, default_sigma_w2
-from earlyphase.core.validate import require_choice, require_int, require_positive
+from earlyphase.core.conventions import DEFAULT_LOSS_MAX, LOSS_CONVENTIONS, PARAMETERIZATIONS, default_sigma_w2
+from earlyphase.core.validate import ConfigError, require_choice, require_int, require_positive
 from earlyphase.empirical.curvature.hvp import HVP_METHODS
 from earlyphase.empirical.curvature.lanczos import DEFAULT_MAX_ITER, DEFAULT_TOL
 from earlyphase.empirical.models import (
     ACTIVATIONS,
     ARCHITECTURES,
-    PARAMETERIZATIONS,
     READOUTS,
     check_architecture,
 )
@@ -97,7 +96,7 @@ class TrainConfig:
         require_choice("readout", self.readout, READOUTS)
         require_choice("parameterization", self.parameterization, PARAMETERIZATIONS)
         if not isinstance(self.dataset, str) or not self.dataset:
-            raise ValueError(f"dataset must be a dataset name, got {self.dataset!r}")
+            raise ConfigError(f"dataset must be a dataset name, got {self.dataset!r}", "dataset")
         _optional_int("n_train", self.n_train)
         _optional_int("batch_size", self.batch_size)
         require_int("steps", self.steps, minimum=0)
@@ -105,17 +104,17 @@ class TrainConfig:
         require_choice("eval_set", self.eval_set, EVAL_SETS)
         require_choice("loss", self.loss, LOSS_CONVENTIONS)
         if not 0.0 <= require_positive("momentum", self.momentum, allow_zero=True) < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
+            raise ConfigError(f"momentum must be in [0, 1), got {self.momentum!r}", "momentum")
         require_positive("loss_max", self.loss_max)
         require_positive("epsilon", self.epsilon, allow_zero=True)
         for name in ("seed_init", "seed_sgd", "seed_measure"):
             require_int(name, getattr(self, name), minimum=0)
         if not isinstance(self.device, str) or not _DEVICE_PATTERN.match(self.device):
-            raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'mps', got {self.device!r}")
+            raise ConfigError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'mps', got {self.device!r}", "device")
         require_choice("dtype", self.dtype, DTYPES)
         require_int("measure_every", self.measure_every, minimum=1)
         if not 0.0 < require_positive("lanczos_tol", self.lanczos_tol) < 1.0:
-            raise ValueError(f"lanczos_tol must be in (0, 1), got {self.lanczos_tol!r}")
+            raise ConfigError(f"lanczos_tol must be in (0, 1), got {self.lanczos_tol!r}", "lanczos_tol")
         require_int("lanczos_max_iter", self.lanczos_max_iter, minimum=1)
         require_choice("hvp_method", self.hvp_method, HVP_METHODS)
         _optional_int("chunk_size", self.chunk_size)

@@ -15,6 +15,8 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from earlyphase.core.validate import ConfigError
+
 
 @dataclass(frozen=True, eq=False)
 class FlatModel:
@@ -49,11 +51,11 @@ def check_module(module: nn.Module) -> None:
     """
     for name, sub in module.named_modules():
         if isinstance(sub, _BatchNorm) and sub.training:
-            raise ValueError(f"model layer {name or type(sub).__name__!r} is batch norm in train mode; call .eval() or remove it")
+            raise ConfigError(f"model layer {name or type(sub).__name__!r} is batch norm in train mode; call .eval() or remove it", "model")
         if isinstance(sub, nn.modules.dropout._DropoutNd) and sub.training and sub.p > 0:
-            raise ValueError(f"model layer {name!r} is dropout in train mode; call .eval() or remove it")
+            raise ConfigError(f"model layer {name!r} is dropout in train mode; call .eval() or remove it", "model")
     if not any(p.requires_grad for p in module.parameters()):
-        raise ValueError("model has no trainable parameters")
+        raise ConfigError("model has no trainable parameters", "model")
 
 
 def flatten_module(

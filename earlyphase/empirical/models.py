@@ -1,4 +1,4 @@
-"""Networks of the empirical engine (SCIENCE.md section 6), all without biases or normalisation.
+"""Networks of the empirical engine (docs/PROTOCOL.md section 6), all without biases or normalisation.
 
 Every weight layer computes  h_out = m * W h_in  with W drawn once from N(0, s^2) at
 initialisation. For a layer of fan-in n and gain g^2:
@@ -39,8 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from earlyphase.core.conventions import default_sigma_w2
-from earlyphase.core.validate import require_choice, require_int, require_positive
+from earlyphase.core.conventions import PARAMETERIZATIONS, default_sigma_w2
+from earlyphase.core.validate import ConfigError, require_choice, require_int, require_positive
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": F.relu,
@@ -49,7 +49,6 @@ ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 ARCHITECTURES = ("fcn", "cnn", "resnet18")
 READOUTS = ("standard", "zero", "mup")
-PARAMETERIZATIONS = ("standard", "ntk")
 CNN_MIN_DEPTH = 4
 RESNET_DEPTH = 18
 
@@ -189,7 +188,7 @@ class MyrtleCNN(nn.Module):
         for index, stage in enumerate(self.stages):
             if index > 0:
                 h = F.avg_pool2d(h, 2)
-            for conv in stage:
+            for conv in stage:  # type: ignore[attr-defined]
                 h = self.activation(conv(h))
         return self.readout(h.mean(dim=(2, 3)))
 
@@ -234,7 +233,7 @@ class ResNet18(nn.Module):
 
 
 def check_architecture(arch: str, depth: int, width: int) -> None:
-    """Raise ValueError for an architecture name or a depth/width it does not support."""
+    """Raise ConfigError for an architecture name or a depth/width it does not support."""
     require_choice("arch", arch, ARCHITECTURES)
     require_int("width", width, minimum=1)
     if arch == "fcn":
@@ -242,7 +241,7 @@ def check_architecture(arch: str, depth: int, width: int) -> None:
     elif arch == "cnn":
         require_int("depth", depth, minimum=CNN_MIN_DEPTH)
     elif depth != RESNET_DEPTH:
-        raise ValueError(f"depth must be {RESNET_DEPTH} for arch 'resnet18', got {depth!r}")
+        raise ConfigError(f"depth must be {RESNET_DEPTH} for arch 'resnet18', got {depth!r}", "depth")
 
 
 def build_model(
@@ -264,7 +263,7 @@ def build_model(
     check_architecture(arch, depth, width)
     options = NetOptions(activation, sigma_w2, readout, parameterization)
     if arch != "fcn" and len(input_shape) != 3:
-        raise ValueError(f"arch {arch!r} needs image inputs of shape (C, H, W), got input shape {tuple(input_shape)}")
+        raise ConfigError(f"arch {arch!r} needs image inputs of shape (C, H, W), got input shape {tuple(input_shape)}", "arch")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if arch == "fcn":

@@ -16,10 +16,11 @@ from earlyphase.empirical.curvature.hvp import HessianVectorProduct
 from earlyphase.empirical.curvature.lanczos import LanczosResult, lanczos_top
 from earlyphase.empirical.curvature.ntk import ntk_operator
 from earlyphase.empirical.curvature.operators import Operator, in_dtype, weighted_sum
-from earlyphase.empirical.functional import FlatModel
 from earlyphase.empirical.losses import accuracy
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Network = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""f(theta, x): a ``FlatModel``, or runs stacked as one (``earlyphase.empirical.stacked.StackedModel``)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,13 +53,13 @@ class Batch:
         return [len(x) / size for x, _ in self.chunks]
 
 
-def loss_of_theta(model: FlatModel, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor) -> Callable:
+def loss_of_theta(model: Network, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor) -> Callable:
     """theta -> L(f(theta, x), y) for one chunk."""
     return lambda theta: loss_fn(model(theta, x), y)
 
 
 def evaluate_tensors(
-    model: FlatModel, loss_fn: LossFn, theta: torch.Tensor, batch: Batch
+    model: Network, loss_fn: LossFn, theta: torch.Tensor, batch: Batch
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(L, accuracy) at theta on the batch as 0-d tensors: sum_c (n_c / N) (L_c, acc_c) (vmaps over theta)."""
     with torch.no_grad():
@@ -71,14 +72,14 @@ def evaluate_tensors(
     return loss, correct
 
 
-def evaluate(model: FlatModel, loss_fn: LossFn, theta: torch.Tensor, batch: Batch) -> tuple[float, float]:
+def evaluate(model: Network, loss_fn: LossFn, theta: torch.Tensor, batch: Batch) -> tuple[float, float]:
     """(L, accuracy) of the network at theta on the batch, as floats (``evaluate_tensors``)."""
     loss, correct = evaluate_tensors(model, loss_fn, theta, batch)
     return float(loss), float(correct)
 
 
 def loss_and_gradient(
-    model: FlatModel, loss_fn: LossFn, theta: torch.Tensor, batch: Batch
+    model: Network, loss_fn: LossFn, theta: torch.Tensor, batch: Batch
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(L, grad L) at theta: sums over chunks of (n_c / N) (L_c, grad L_c), by reverse-mode autograd.
 
@@ -99,7 +100,7 @@ def loss_and_gradient(
 
 
 def top_hessian_eigenpair(
-    model: FlatModel,
+    model: Network,
     loss_fn: LossFn,
     theta: torch.Tensor,
     batch: Batch,
@@ -118,7 +119,7 @@ def top_hessian_eigenpair(
 
 
 def hessian_operator(
-    model: FlatModel, loss_fn: LossFn, theta: torch.Tensor, batch: Batch, method: str = "auto"
+    model: Network, loss_fn: LossFn, theta: torch.Tensor, batch: Batch, method: str = "auto"
 ) -> tuple[Operator, HessianVectorProduct]:
     """v -> H v = sum_c (n_c / N) H_c v at theta, computed in the network's dtype and returned in v's;
     and the first chunk's product (whose ``method`` tells the HVP method in use once it ran).
@@ -133,17 +134,17 @@ def hessian_operator(
     return in_dtype(weighted_sum(products, batch.weights), theta.dtype), products[0]
 
 
-def ntk_gram_operator(model: FlatModel, theta: torch.Tensor, batch: Batch) -> Operator:
+def ntk_gram_operator(model: Network, theta: torch.Tensor, batch: Batch) -> Operator:
     """u -> J^T J u = sum_c J_c^T J_c u at theta, in the network's dtype, returned in u's.
 
     For a model of stacked parameters J is block diagonal: J^T J u = (J_m^T J_m u_m)_m.
     """
-    grams = [ntk_operator(lambda t, x=x: model(t, x), theta) for x, _ in batch.chunks]
+    grams = [ntk_operator(lambda t, x=x: model(t, x), theta) for x, _ in batch.chunks]  # type: ignore[misc]
     return in_dtype(weighted_sum(grams, [1.0] * len(grams)), theta.dtype)
 
 
 def top_ntk_eigenpair(
-    model: FlatModel, theta: torch.Tensor, batch: Batch, start: torch.Tensor, tol: float, max_iter: int
+    model: Network, theta: torch.Tensor, batch: Batch, start: torch.Tensor, tol: float, max_iter: int
 ) -> LanczosResult:
     """lambda_max(Theta) of the NTK Theta = J J^T on the batch, as the top eigenpair of J^T J = sum_c J_c^T J_c."""
     return lanczos_top(ntk_gram_operator(model, theta, batch), start, tol=tol, max_iter=max_iter)

@@ -1,4 +1,4 @@
-"""Early training at eta = c / lambda_H0 while tracking loss, sharpness and NTK (SCIENCE.md section 2).
+"""Early training at eta = c / lambda_H0 while tracking loss, sharpness and NTK (docs/PROTOCOL.md section 2).
 
     experiment = prepare(TrainConfig(...))      # data, network (seed_init), lambda_H0, L_0: once
     trajectory = run_at_c(experiment, c=2.0)    # SGD from the SAME theta_0 for every c
@@ -14,42 +14,43 @@ with ``batch_loss`` = L_{B_t}(theta_{t-1}) (the SGD batch of step t), ``loss`` a
 on the evaluation set at theta_t, and every ``measure_every`` steps the sharpness lambda_H_t
 (top algebraic Hessian eigenvalue on the measurement batch, with its residual and HVP count)
 and, if asked, ``ntk_top`` = lambda_max(Theta_t) / (B k). A run that diverges
-(earlyphase.core.is_diverged) stops there; later rows are NaN.
+(earlyphase.core.is_diverged) stops there; later rows are NaN. The loop itself, shared with the
+ensembles, is ``earlyphase.empirical.loop.train_runs`` (``run_at_c`` is its case of one run).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
-import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from earlyphase.core.conventions import describe_loss, is_diverged
-from earlyphase.core.critical import interpolation_grid
 from earlyphase.core.trajectory import Trajectory
-from earlyphase.core.validate import require_positive
-from earlyphase.empirical.barrier import path_losses
+from earlyphase.core.validate import ConfigError, require_positive
 from earlyphase.empirical.config import CUSTOM_ARCH, TrainConfig
 from earlyphase.empirical.curvature.lanczos import LanczosResult
 from earlyphase.empirical.data import Dataset, load_dataset
 from earlyphase.empirical.data.dataset import measure_indices
 from earlyphase.empirical.functional import FlatModel, flatten_module
+from earlyphase.empirical.loop import random_start, sgd_batches, sgd_updates, train_runs, training_batches
 from earlyphase.empirical.losses import LOSSES
 from earlyphase.empirical.models import build_model
-from earlyphase.empirical.objective import (
-    Batch,
-    evaluate,
-    evaluate_tensors,
-    loss_and_gradient,
-    top_hessian_eigenpair,
-    top_ntk_eigenpair,
-)
+from earlyphase.empirical.objective import Batch, evaluate, evaluate_tensors
+from earlyphase.empirical.stacked import HessianProducts, ntk_products, top_eigenpairs
 
-__all__ = ["Experiment", "Measurement", "TrainConfig", "prepare", "run_at_c"]
+__all__ = [
+    "Experiment",
+    "Measurement",
+    "Probe",
+    "TrainConfig",
+    "prepare",
+    "random_start",
+    "run_at_c",
+    "sgd_batches",
+    "sgd_updates",
+    "training_batches",
+]
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -94,18 +95,30 @@ class Probe:
         self, theta: torch.Tensor, sharpness_start: torch.Tensor, ntk_start: torch.Tensor | None
     ) -> tuple[LanczosResult, LanczosResult | None, str]:
         """Lanczos solves on the measurement batch: the sharpness from ``sharpness_start``, the NTK
-        (J^T J) from ``ntk_start`` unless None; and the HVP method used."""
+        (J^T J) from ``ntk_start`` unless None; and the HVP method used (``stacked_curvature`` of one run)."""
+        sharpness, ntk, method = self.stacked_curvature(
+            theta[None], sharpness_start[None], None if ntk_start is None else ntk_start[None], self.config.hvp_method
+        )
+        return sharpness.member(0), None if ntk is None else ntk.member(0), method
+
+    def stacked_curvature(
+        self,
+        theta: torch.Tensor,
+        sharpness_start: torch.Tensor,
+        ntk_start: torch.Tensor | None,
+        hvp_method: str,
+        check_every: int = 1,
+    ) -> tuple[LanczosResult, LanczosResult | None, str]:
+        """``curvature`` of M stacked runs, theta (M, P) and starts (M, P), by one batched Lanczos
+        each (``earlyphase.empirical.stacked.top_eigenpairs``; results of shape (M,), vectors (M, P))."""
         config = self.config
-        sharpness, method = top_hessian_eigenpair(
-            self.model, self.loss_fn, theta, self.measure_batch, sharpness_start,
-            config.lanczos_tol, config.lanczos_max_iter, config.hvp_method,
-        )  # fmt: skip
+        hessian = HessianProducts(self.model, self.loss_fn, self.measure_batch, hvp_method)
+        tol, max_iter = config.lanczos_tol, config.lanczos_max_iter
+        sharpness = top_eigenpairs(hessian, theta, sharpness_start, tol, max_iter, check_every)
         ntk = None
         if ntk_start is not None:
-            ntk = top_ntk_eigenpair(
-                self.model, theta, self.measure_batch, ntk_start, config.lanczos_tol, config.lanczos_max_iter
-            )
-        return sharpness, ntk, method
+            ntk = top_eigenpairs(ntk_products(self.model, self.measure_batch), theta, ntk_start, tol, max_iter, check_every)
+        return sharpness, ntk, hessian.method_used
 
     @property
     def ntk_normalisation(self) -> float:
@@ -163,14 +176,14 @@ class Experiment:
 
 # --- preparation ----------------------------------------------------------------------
 def resolve_device(name: str) -> torch.device:
-    """torch.device(name), or ValueError if that device is not available here."""
+    """torch.device(name), or ConfigError if that device is not available here."""
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but CUDA is not available on this machine (use --device cpu)")
+        raise ConfigError(f"device {name!r} requested but CUDA is not available on this machine (use --device cpu)", "device")
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise ValueError(f"device {name!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
+        raise ConfigError(f"device {name!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist", "device")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device {name!r} requested but MPS is not available on this machine")
+        raise ConfigError(f"device {name!r} requested but MPS is not available on this machine", "device")
     return device
 
 
@@ -190,27 +203,21 @@ def build_network(config: TrainConfig, dataset: Dataset, model: ModelSource | No
     """The built-in network of ``config``, or the user's module (a factory is called with torch's RNG seeded by seed_init)."""
     if model is None:
         if config.arch == CUSTOM_ARCH:
-            raise ValueError("arch 'custom' needs a model: prepare(config, model=your_module_or_factory)")
+            raise ConfigError("arch 'custom' needs a model: prepare(config, model=your_module_or_factory)", "arch")
         return build_model(
             config.arch, dataset.input_shape, dataset.num_classes, config.depth, config.width, config.activation,
             config.sigma_w2, config.readout, config.parameterization, seed=config.seed_init,
         )  # fmt: skip
     if config.arch != CUSTOM_ARCH:
-        raise ValueError(f"a model was given, so arch must be {CUSTOM_ARCH!r} (got {config.arch!r})")
+        raise ConfigError(f"a model was given, so arch must be {CUSTOM_ARCH!r} (got {config.arch!r})", "arch")
     if isinstance(model, nn.Module):
         return model
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed_init)
         module = model()
     if not isinstance(module, nn.Module):
-        raise ValueError(f"model factory must return a torch.nn.Module, got {type(module).__name__}")
+        raise ConfigError(f"model factory must return a torch.nn.Module, got {type(module).__name__}", "model")
     return module
-
-
-def random_start(num_params: int, seed: int, device: torch.device) -> torch.Tensor:
-    """A float64 Gaussian vector drawn on the CPU from torch.Generator().manual_seed(seed)."""
-    generator = torch.Generator().manual_seed(seed)
-    return torch.randn(num_params, generator=generator, dtype=torch.float64).to(device)
 
 
 def prepare(config: TrainConfig, dataset: Dataset | None = None, model: ModelSource | None = None) -> Experiment:
@@ -226,7 +233,7 @@ def prepare(config: TrainConfig, dataset: Dataset | None = None, model: ModelSou
     if dataset is None:
         dataset = load_training_data(config)
     elif dataset.name != config.dataset:
-        raise ValueError(f"dataset is {dataset.name!r} but config.dataset is {config.dataset!r}")
+        raise ConfigError(f"dataset is {dataset.name!r} but config.dataset is {config.dataset!r}", "dataset")
     flat, theta0 = flatten_module(build_network(config, dataset, model), device, dtype)
     train_x = torch.as_tensor(dataset.x_train, device=device, dtype=dtype)
     train_y = torch.as_tensor(dataset.y_train, device=device, dtype=dtype)
@@ -241,38 +248,6 @@ def prepare(config: TrainConfig, dataset: Dataset | None = None, model: ModelSou
 
 
 # --- training -------------------------------------------------------------------------
-def sgd_batches(n: int, batch_size: int | None, seed: int) -> Iterator[torch.Tensor | None]:
-    """Batch indices per step: None (all n examples) for full-batch GD (batch_size None or >= n);
-    otherwise epochs of torch.randperm(n) (generator seeded with ``seed``) cut into floor(n / B)
-    batches of B (the remainder of each epoch is skipped, so every batch has B examples)."""
-    if batch_size is None or batch_size >= n:
-        while True:
-            yield None
-    generator = torch.Generator().manual_seed(seed)
-    while True:
-        order = torch.randperm(n, generator=generator)
-        for first in range(0, n - batch_size + 1, batch_size):
-            yield order[first : first + batch_size]
-
-
-def step_columns(steps: int) -> dict[str, np.ndarray]:
-    """The per-step columns of a record (rows t = 0 .. steps), all NaN."""
-    names = ("loss", "batch_loss", "sharpness", "sharpness_residual", "hvp_count", "ntk_top", "accuracy")
-    return {name: np.full(steps + 1, np.nan) for name in names}
-
-
-def store_measurement(columns: dict[str, np.ndarray], t: int, measurement: Measurement, ntk_normalisation: float) -> None:
-    """Write ``measurement`` into row t (ntk_top = lambda_max(Theta) / (B k))."""
-    columns["loss"][t] = measurement.loss
-    columns["accuracy"][t] = measurement.accuracy
-    if measurement.sharpness is not None:
-        columns["sharpness"][t] = float(measurement.sharpness.value)
-        columns["sharpness_residual"][t] = float(measurement.sharpness.residual)
-        columns["hvp_count"][t] = int(measurement.sharpness.matvecs)
-    if measurement.ntk is not None:
-        columns["ntk_top"][t] = float(measurement.ntk.value) / ntk_normalisation
-
-
 def run_at_c(
     experiment: Experiment,
     c: float,
@@ -286,68 +261,5 @@ def run_at_c(
     theta_t is the flat parameter vector (``experiment.model.unflatten`` names its pieces).
     """
     require_positive("c", c)
-    config, probe = experiment.config, experiment.probe
-    eta = c / experiment.lambda0
-    columns = step_columns(config.steps)
-    store_measurement(columns, 0, experiment.initial, probe.ntk_normalisation)
-    cold_start = random_start(experiment.num_params, config.seed_init, experiment.theta0.device)
-    sharpness_start = experiment.initial.sharpness.vector
-    ntk_start = experiment.initial.ntk.vector if experiment.initial.ntk is not None else None
-    full_batch = Batch.of(experiment.train_x, experiment.train_y, config.chunk_size)
-    batches = sgd_batches(len(experiment.train_x), config.batch_size, config.seed_sgd)
-    theta = experiment.theta0.clone()
-    velocity = torch.zeros_like(theta) if config.momentum else None
-    diverged = False
-    for t in tqdm(range(1, config.steps + 1), desc=f"c={c:.4g}", disable=not progress, leave=False):
-        index = next(batches)
-        batch = full_batch if index is None else Batch.of(*_take(experiment, index), config.chunk_size)
-        batch_loss, gradient = loss_and_gradient(experiment.model, probe.loss_fn, theta, batch)
-        if velocity is not None:
-            velocity = config.momentum * velocity + gradient
-            gradient = velocity
-        theta = theta - eta * gradient
-        columns["batch_loss"][t] = float(batch_loss)
-        loss, accuracy = probe.loss(theta)
-        if bool(is_diverged(loss, config.loss_max)):
-            store_measurement(columns, t, Measurement(loss, accuracy), probe.ntk_normalisation)
-            diverged = True
-            break
-        if on_step is not None:
-            on_step(t, theta)
-        sharpness = ntk = None
-        if t % config.measure_every == 0 or t == config.steps:
-            sharpness, ntk, _ = probe.curvature(
-                theta,
-                sharpness_start if config.warm_start else cold_start,
-                None if ntk_start is None else (ntk_start if config.warm_start else cold_start),
-            )
-            sharpness_start = sharpness.vector
-            ntk_start = None if ntk is None else ntk.vector
-        store_measurement(columns, t, Measurement(loss, accuracy, sharpness, ntk), probe.ntk_normalisation)
-    barrier_loss = math.nan
-    if config.barrier and not diverged:
-        path = path_losses(lambda point: probe.loss_tensors(point)[0], experiment.theta0, theta, interpolation_grid())
-        barrier_loss = float(torch.max(path))
-    return trajectory_record(experiment, c, eta, columns, barrier_loss)
-
-
-def trajectory_record(
-    experiment: Experiment, c: float, eta: float, columns: dict[str, np.ndarray], barrier_loss: float
-) -> Trajectory:
-    """The ``Trajectory`` of one run of ``experiment`` at c (eta = c / lambda_H0) from its step columns."""
-    config = experiment.config
-    return Trajectory.from_arrays(
-        c=c,
-        eta=eta,
-        loss_convention=describe_loss(config.loss),
-        loss_max=config.loss_max,
-        barrier_loss=barrier_loss,
-        config=experiment.record_config(),
-        seeds={"init": config.seed_init, "sgd": config.seed_sgd, "measure": config.seed_measure},
-        **columns,
-    )
-
-
-def _take(experiment: Experiment, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    index = index.to(experiment.train_x.device)
-    return experiment.train_x[index], experiment.train_y[index]
+    each_step = None if on_step is None else (lambda t, theta: on_step(t, theta[0]))
+    return train_runs([experiment], [c], progress=progress, on_step=each_step)[0]

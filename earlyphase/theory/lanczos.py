@@ -14,7 +14,10 @@ stops there, and its residual |beta_j y_j| is exact to that size. Unused slots o
 below its Gershgorin bound, so they never pose as the top Ritz value.
 
 Pure and traceable: ``jax.vmap`` over starts (and over the data ``matvec`` closes over)
-batches it; the loops then run until every active member has converged.
+batches it; the loops then run until every active member has converged. The networks' solver,
+``earlyphase.empirical.curvature.lanczos`` (torch), has the same stopping rule and default
+tolerance; it is separate because its operators are torch autograd graphs, which a jitted JAX
+loop cannot call, and its eager loop (members leaving as they converge) cannot be traced by JAX.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 from jax import lax
 
+from earlyphase.core.conventions import LANCZOS_TOL
 from earlyphase.core.validate import require_int, require_positive
 
 Matvec = Callable[[jnp.ndarray], jnp.ndarray]
@@ -38,13 +42,13 @@ BREAKDOWN = 1e-10
 class LanczosSettings:
     """Most products per cycle (the Krylov dimension), the most cycles, the relative residual to reach.
 
-    The default tol = 1e-3 is the empirical engine's: the eigenvalue error is about
-    residual^2 * lambda / gap, ~1e-6 relative here (and the residual of every solve is recorded).
+    The default tol is ``earlyphase.core.conventions.LANCZOS_TOL``, the empirical engine's too
+    (the residual of every solve is recorded).
     """
 
     iterations: int = 12
     max_cycles: int = 6
-    tol: float = 1e-3
+    tol: float = LANCZOS_TOL
     noise: float = 0.01
     """Relative weight of a seeded random direction added to every start (used by the callers):
     a warm start alone could lack any component along a new top eigenvector."""

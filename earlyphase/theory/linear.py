@@ -1,11 +1,11 @@
-"""Depth-d linear networks of width w (SCIENCE.md section 5); the uv model is d = 2.
+"""Depth-d linear networks of width w (docs/PROTOCOL.md section 5); the uv model is d = 2.
 
     h_0 = x,   h_l = s_l W_l h_{l-1}  (l = 1..d),   f(x) = h_d,
     W_1: w x d_in,   W_2 .. W_{d-1}: w x w,   W_d: k x w,
     L = 1/(2 n k) sum_{i,a} (f_a(x_i) - y)^2   (MSE: mean over the n examples and k outputs, times 1/2).
 
 Parameterisations, with sigma_l^2 = sigma_w^2 for the input and hidden layers and 1 for the
-readout (SCIENCE.md section 6):
+readout (docs/PROTOCOL.md section 6):
 
     standard   W_l ~ N(0, sigma_l^2 / fan_in),   s_l = 1
     ntk        W_l ~ N(0, 1),                    s_l = sigma_l / sqrt(fan_in)
@@ -40,9 +40,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from earlyphase.core.validate import require_choice, require_int, require_positive
+from earlyphase.core.conventions import PARAMETERIZATIONS
+from earlyphase.core.validate import ConfigError, require_choice, require_int, require_positive
 
-PARAMETERIZATIONS = ("standard", "ntk")
 Item = TypeVar("Item")
 
 
@@ -84,7 +84,7 @@ class LinearNet:
         require_choice("parameterization", self.parameterization, PARAMETERIZATIONS)
         require_positive("sigma_w2", self.sigma_w2)
         if not math.isfinite(self.target):
-            raise ValueError(f"target must be a finite number, got {self.target!r}")
+            raise ConfigError(f"target must be a finite number, got {self.target!r}", "target")
 
     @property
     def d_in(self) -> int:

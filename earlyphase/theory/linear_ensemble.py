@@ -125,7 +125,7 @@ def _run(
 
     factors = empty_factors(net, steps * net.examples, x.dtype)
     carry = (point0._replace(factors=factors), state.output, state.sharpness0.vector, jnp.array(True))
-    (final, _, _, alive), records = jax.lax.scan(step, carry, jnp.arange(steps))
+    (final, _, _, alive), records = jax.lax.scan(step, carry, jnp.arange(steps))  # type: ignore[var-annotated]
     first = (state.loss0, state.sharpness0.value, state.sharpness0.residual, state.sharpness0.matvecs, state.ntk0)
     s = jnp.asarray(interpolation_grid()[1:], x.dtype)  # s = 0 is L_0 itself (here only up to rounding)
     path = path_outputs(net, point0.weights, final.factors, x, point0.hidden, s)

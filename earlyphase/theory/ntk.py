@@ -1,4 +1,4 @@
-"""NTK-scale dynamics (SCIENCE.md section 5): the linearised model, and the infinite-width NTK
+"""NTK-scale dynamics (docs/PROTOCOL.md section 5): the linearised model, and the infinite-width NTK
 of fully connected networks by the layer-by-layer kernel recursion.
 
 Linearised model. With Theta the (n k x n k) NTK over (example, output) pairs and the MSE
@@ -27,16 +27,21 @@ relu (arc-cosine, order 1): Sigma = sqrt(K_aa K_bb) (sin theta + (pi - theta) co
 Sigma-dot = (pi - theta) / (2 pi); erf: Sigma = (2/pi) arcsin(2 K_ab / sqrt((1 + 2 K_aa)(1 + 2 K_bb))),
 Sigma-dot = (4/pi) / sqrt((1 + 2 K_aa)(1 + 2 K_bb) - 4 K_ab^2); linear: Sigma = K, Sigma-dot = 1.
 tanh has no closed form (use erf, its close cousin).
+
+Finite readout (``predicted_sharpness0_readout_edge``): the top eigenvalue of Theta (x) I_k is
+k-fold degenerate; a width-w readout splits it, and the top one gains about the Marchenko-Pastur
+edge (1 + sqrt(k/w))^2 on the contributions of every layer below the readout.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from earlyphase.core.conventions import DEFAULT_LOSS_MAX, default_sigma_w2
+from earlyphase.core.conventions import DEFAULT_LOSS_MAX, PARAMETERIZATIONS, default_sigma_w2
 from earlyphase.core.critical import (
     CriticalValues,
     critical_values,
@@ -44,8 +49,7 @@ from earlyphase.core.critical import (
     loss_catapult_flag,
     sharpness_catapult_flag,
 )
-from earlyphase.core.validate import require_choice, require_int, require_positive
-from earlyphase.theory.linear import PARAMETERIZATIONS
+from earlyphase.core.validate import ConfigError, require_choice, require_int, require_positive
 
 ACTIVATIONS = ("relu", "erf", "linear")
 
@@ -134,7 +138,7 @@ def layer_contributions(
     parameterisation (module docstring); x is (n x d_in); sigma_w2 None: the activation's default
     (``earlyphase.core.default_sigma_w2``: 2 for ReLU, 1 otherwise)."""
     if activation == "tanh":
-        raise ValueError("activation 'tanh' has no closed-form kernel; use 'erf' (its closed-form cousin)")
+        raise ConfigError("activation 'tanh' has no closed-form kernel; use 'erf' (its closed-form cousin)", "activation")
     dual = _DUALS[require_choice("activation", activation, ACTIVATIONS)]
     depth = require_int("depth", depth, 1)
     sigma2 = _layer_variances(activation, depth, sigma_w2, sigma_out2)
@@ -176,9 +180,9 @@ def infinite_width_ntk(
     require_choice("parameterization", parameterization, PARAMETERIZATIONS)
     contributions = layer_contributions(x, depth, activation, sigma_w2, sigma_out2)
     if parameterization == "ntk":
-        return sum(contributions)
+        return sum(contributions)  # type: ignore[return-value]  # depth >= 1 arrays: an array
     if width is None:
-        raise ValueError("the standard-parameterisation NTK grows with the width: give width")
+        raise ConfigError("the standard-parameterisation NTK grows with the width: give width", "width")
     width = require_int("width", width, 1)
     fan_in = [np.shape(x)[1]] + [width] * (depth - 1)
     sigma2 = _layer_variances(activation, depth, sigma_w2, sigma_out2)
@@ -202,6 +206,47 @@ def predicted_sharpness0(
     return float(np.linalg.eigvalsh(theta)[-1] / (theta.shape[0] * outputs))
 
 
+# --- finite readout: the k-fold degenerate top eigenvalue split ------------------------
+def readout_edge(outputs: int, width: int) -> float:
+    """(1 + sqrt(k / w))^2: the Marchenko-Pastur upper edge of the spectrum of
+    M = V V^T / sigma_out^2 (k x k, mean I_k) for a readout V of k rows with w i.i.d.
+    N(0, sigma_out^2 / w) entries each."""
+    return (1.0 + math.sqrt(require_int("outputs", outputs, 1) / require_int("width", width, 1))) ** 2
+
+
+def predicted_sharpness0_readout_edge(
+    x: ArrayLike,
+    outputs: int,
+    depth: int,
+    width: int,
+    activation: str = "relu",
+    parameterization: str = "standard",
+    sigma_w2: float | None = None,
+    sigma_out2: float = 1.0,
+) -> float:
+    """lambda_H0 ~ lambda_max(m Theta_below + Theta_readout) / (n k) with m = ``readout_edge``(k, w).
+
+    The readout f_a = sum_j V_aj h_j makes the NTK over (output, example) pairs
+    I_k (x) Theta_readout + M (x) Theta_below to leading order, Theta_readout the readout layer's
+    contribution and Theta_below the others' (each scaled as in ``infinite_width_ntk``). At
+    infinite width M = I_k and the top eigenvalue is k-fold degenerate; a finite readout splits
+    it, and the top one takes M's largest eigenvalue, about the Marchenko-Pastur edge
+    (1 + sqrt(k/w))^2 (an expected value over initialisations; a seed's own is
+    lambda_max(V V^T / sigma_out^2)). Depth 1 has no layer below the readout: the
+    infinite-width value.
+    """
+    require_choice("parameterization", parameterization, PARAMETERIZATIONS)
+    width = require_int("width", width, 1)
+    outputs = require_int("outputs", outputs, 1)
+    contributions = layer_contributions(x, depth, activation, sigma_w2, sigma_out2)
+    if parameterization == "standard":
+        fan_in = [np.shape(x)[1]] + [width] * (depth - 1)
+        sigma2 = _layer_variances(activation, depth, sigma_w2, sigma_out2)
+        contributions = [fan / s2 * term for fan, s2, term in zip(fan_in, sigma2, contributions)]
+    theta = readout_edge(outputs, width) * sum(contributions[:-1], np.zeros_like(contributions[-1])) + contributions[-1]
+    return float(np.linalg.eigvalsh(theta)[-1] / (theta.shape[0] * outputs))
+
+
 __all__ = [
     "ACTIVATIONS",
     "infinite_width_ntk",
@@ -210,4 +255,7 @@ __all__ = [
     "linearized_spectral_radius",
     "linearized_trajectories",
     "predicted_sharpness0",
+    "predicted_sharpness0_readout_edge",
+    "readout_edge",
 ]
+

@@ -30,7 +30,7 @@ def x64() -> AbstractContextManager[Any]:
     """A context in which JAX creates 64-bit arrays by default."""
     if hasattr(jax, "enable_x64"):
         return jax.enable_x64(True)
-    from jax.experimental import enable_x64  # jax < 0.5
+    from jax.experimental import enable_x64  # type: ignore[attr-defined]  # jax < 0.5
 
     return enable_x64(True)
 
@@ -53,7 +53,7 @@ def jit_options() -> dict[str, Any]:
     if "compiler_options" not in inspect.signature(jax.jit).parameters:
         return {}
     try:
-        jax.jit(lambda x: x).lower(0.0).compile(compiler_options=NO_YNN_FUSION)
+        jax.jit(lambda x: x).lower(0.0).compile(compiler_options=NO_YNN_FUSION)  # type: ignore[arg-type]
     except Exception:  # the runtime error's class differs between jax versions
         return {}
     return {"compiler_options": NO_YNN_FUSION}

@@ -4,12 +4,13 @@
     sharpness_ratio(model, depth, width, c, seeds, **options)       -> np.ndarray  (lambda_T / lambda_0 per seed)
     predict_grid(model, depths, widths, seeds, **options)           -> pandas.DataFrame (tidy)
 
-The protocol is the real nets' (SCIENCE.md sections 2-3): eta = c / lambda_H0 with the model's
+The protocol is the real nets' (docs/PROTOCOL.md sections 2-3): eta = c / lambda_H0 with the model's
 own top Hessian eigenvalue (largest algebraic, MSE L = 1/(2 n k) sum (f - y)^2), T steps of
 full-batch GD from each seed's fixed initialisation, c = 2**x on the grid of
 ``earlyphase.core.grid.c_grid`` from x = 0 up to each seed's first divergent c; flags and
-thresholds from ``earlyphase.core.critical`` (c_loss, c_sharp with epsilon, c_max; c_barrier is
-not part of these models' predictions and is reported not found).
+thresholds from ``earlyphase.core.critical``: c_loss, c_sharp (with epsilon), c_max, and
+c_barrier from the largest loss on the straight path theta(s) = (1 - s) theta_0 + s theta_T,
+s = 0.01, ..., 1, after the T steps.
 
 Models: ``uv`` (``earlyphase.theory.uv``: f = v.u / sqrt(w), one example, one output, closed-form
 sharpness) and ``linear`` (``earlyphase.theory.linear``: depth d >= 2, n examples, k outputs,
@@ -31,13 +32,13 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from earlyphase.core.conventions import DEFAULT_LOSS_MAX, MSE, describe_loss
+from earlyphase.core.conventions import DEFAULT_LOSS_MAX, MSE, PARAMETERIZATIONS, describe_loss
 from earlyphase.core.critical import CRITICAL_NAMES, CriticalValues, SeedSummary, summarize_seeds
-from earlyphase.core.grid import DEFAULT_X_STEP, X_LIMIT, c_grid
+from earlyphase.core.grid import DEFAULT_X_MAX, DEFAULT_X_STEP, X_LIMIT, c_grid
 from earlyphase.core.trajectory import Trajectory
-from earlyphase.core.validate import require_choice, require_int, require_positive
+from earlyphase.core.validate import ConfigError, require_choice, require_int, require_positive
 from earlyphase.theory.lanczos import LanczosSettings
-from earlyphase.theory.linear import PARAMETERIZATIONS, Layers, LinearNet, init_weights
+from earlyphase.theory.linear import Layers, LinearNet, init_weights
 from earlyphase.theory.linear_ensemble import run_chunk
 from earlyphase.theory.precision import float64
 from earlyphase.theory.protocol import Sweep, evaluate_padded, scan_two_phase, seed_critical_values
@@ -45,9 +46,10 @@ from earlyphase.theory.uv import uv_init, uv_ntk, uv_output, uv_sharpness, uv_tr
 
 MODELS = ("uv", "linear")
 PREDICTED = CRITICAL_NAMES
-"""The critical values a theory model predicts: all four of SCIENCE.md section 3."""
-DEFAULT_X_MAX = 6.0
-"""The grid's top, c = 64: far above every divergence these models show."""
+"""The critical values a theory model predicts: all four of docs/PROTOCOL.md section 3."""
+GRID_DEPTHS = (2, 3, 4, 5, 6, 7, 8)
+GRID_WIDTHS = (16, 32, 64, 128, 256, 512)
+"""The (depth, width) grid of ``predict_grid`` by default."""
 CHUNK = 16
 """c values per batch: GEMM columns per seed (efficiency) against overshoot past divergence."""
 
@@ -84,7 +86,7 @@ class PredictConfig:
         require_positive("loss_max", self.loss_max)
         require_positive("x_step", self.x_step)
         if not 0.0 <= self.x_max <= X_LIMIT:  # the scan is c = 1 .. 2^x_max (also refuses NaN)
-            raise ValueError(f"x_max must be a finite number in [0, {X_LIMIT:g}] (c = 1 .. 2^x_max), got {self.x_max!r}")
+            raise ConfigError(f"x_max must be a finite number in [0, {X_LIMIT:g}] (c = 1 .. 2^x_max), got {self.x_max!r}", "x_max")
         c_grid(0.0, self.x_max, self.x_step)
         if self.model == "uv" and (self.depth, self.examples, self.outputs, self.parameterization, self.sigma_w2) != (
             2,
@@ -93,10 +95,11 @@ class PredictConfig:
             "ntk",
             1.0,
         ):
-            raise ValueError(
+            raise ConfigError(
                 "model 'uv' is f = v.u/sqrt(w): depth 2, one example, one output, ntk parameterisation, "
                 f"sigma_w2 = 1 (got depth={self.depth}, examples={self.examples}, outputs={self.outputs}, "
-                f"parameterization={self.parameterization!r}, sigma_w2={self.sigma_w2}); use model 'linear' otherwise"
+                f"parameterization={self.parameterization!r}, sigma_w2={self.sigma_w2}); use model 'linear' otherwise",
+                "model",
             )
         _ = self.net  # LinearNet validates examples, outputs, parameterization, sigma_w2, target
 
@@ -261,7 +264,13 @@ def _predict(config: PredictConfig, padded_depth: int | None = None, progress: t
 
 
 def predict_critical_values(
-    model: str = "linear", depth: int = 2, width: int = 64, seeds: int = 16, *, progress: bool = False, **options: Any
+    model: str = PredictConfig.model,
+    depth: int = PredictConfig.depth,
+    width: int = PredictConfig.width,
+    seeds: int = PredictConfig.seeds,
+    *,
+    progress: bool = False,
+    **options: Any,
 ) -> Prediction:
     """c_loss, c_sharp, c_max, c_barrier of ``model`` at (depth, width) over ``seeds`` initialisations.
 
@@ -275,7 +284,12 @@ def predict_critical_values(
 
 @float64
 def sharpness_ratio(
-    model: str = "linear", depth: int = 2, width: int = 64, c: float = 1.0, seeds: int = 16, **options: Any
+    model: str = PredictConfig.model,
+    depth: int = PredictConfig.depth,
+    width: int = PredictConfig.width,
+    c: float = 1.0,
+    seeds: int = PredictConfig.seeds,
+    **options: Any,
 ) -> np.ndarray:
     """lambda_H_T / lambda_H0 of every seed after T steps at eta = c / lambda_H0 (NaN if it diverged)."""
     require_positive("c", c)
@@ -286,10 +300,10 @@ def sharpness_ratio(
 
 # --- grids ---------------------------------------------------------------------------
 def predict_grid(
-    model: str = "linear",
-    depths: Sequence[int] = (2, 3, 4, 5, 6, 7, 8),
-    widths: Sequence[int] = (16, 32, 64, 128, 256, 512),
-    seeds: int = 16,
+    model: str = PredictConfig.model,
+    depths: Sequence[int] = GRID_DEPTHS,
+    widths: Sequence[int] = GRID_WIDTHS,
+    seeds: int = PredictConfig.seeds,
     *,
     progress: bool = True,
     **options: Any,

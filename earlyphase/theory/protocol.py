@@ -1,4 +1,4 @@
-"""The early-window protocol on an ensemble of one theory model (SCIENCE.md sections 2-3).
+"""The early-window protocol on an ensemble of one theory model (docs/PROTOCOL.md sections 2-3).
 
 A model runs, for a chunk of c values, every seed from its OWN fixed initialisation with
 eta = c / lambda_H0 for T steps and returns per-step arrays (``Sweep``). ``seed_critical_values``
@@ -7,7 +7,9 @@ first divergent c: the range the reference protocol scans (k = 0, 1, ... until t
 divergence), so no seed depends on the others.
 
 ``scan_grid`` walks the grid c = 2**x in ascending chunks until every seed has met a divergent
-c (or the grid ends). ``scan_two_phase`` does the same with a cheap loss-only runner (the loss
+c (or the grid ends): the rule of ``earlyphase.core.search.GridPlan`` (k = 0, 1, ... until the
+first divergence) applied to all seeds at once, because each chunk is one jitted program
+vmapped over seeds and c rather than one run per requested grid index. ``scan_two_phase`` does the same with a cheap loss-only runner (the loss
 alone decides c_loss and c_max), then measures the sharpness in ascending chunks only until
 every seed has its first sharpness catapult or has reached its first divergent c: c_sharp is
 the smallest c with the flag, so larger c need no sharpness. The answer is the reference grid's.

@@ -1,4 +1,4 @@
-"""The uv model (Lewkowycz et al. 2020; SCIENCE.md section 5), vectorised in numpy float64.
+"""The uv model (Lewkowycz et al. 2020; docs/PROTOCOL.md section 5), vectorised in numpy float64.
 
     f = v . u / sqrt(w),   u, v in R^w with N(0, 1) entries,   L = (f - y)^2 / 2,   g = f - y.
 

@@ -24,6 +24,12 @@ the same for every ``check_every``: a larger one synchronises with the device le
 the price of up to check_every - 1 products past the last member's convergence. A member
 whose recurrence turns non-finite stops there (value NaN, not converged) and never holds up
 the others.
+
+The theory's solvable models have their own recurrence, ``earlyphase.theory.lanczos`` (JAX),
+with the same stopping rule and default tolerance: a pure ``lax.while_loop`` traceable under
+``jax.jit`` and ``jax.vmap`` over seeds and c. The two cannot be one: this one multiplies by
+operators built from torch autograd graphs, which a jitted JAX loop cannot call, and its
+eager loop (members leaving as they converge, Ritz analysis on the host) cannot be traced by JAX.
 """
 
 from __future__ import annotations
@@ -33,7 +39,9 @@ from dataclasses import dataclass
 
 import torch
 
-DEFAULT_TOL = 1e-3
+from earlyphase.core.conventions import LANCZOS_TOL
+
+DEFAULT_TOL = LANCZOS_TOL
 DEFAULT_MAX_ITER = 100
 INITIAL_CAPACITY = 16
 """Basis vectors allocated at first; the buffer doubles when full (memory ~ iterations used)."""

@@ -34,6 +34,17 @@ def ntk_gram_product(outputs: Outputs, theta: torch.Tensor, vector: torch.Tensor
     return product
 
 
+def jacobian_product(outputs: Outputs, theta: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
+    """J u, shaped like the outputs f(theta), by the double-vjp trick: J u = d/dw (J^T w . u)."""
+    with torch.enable_grad():
+        theta = theta.detach().requires_grad_(True)
+        values = outputs(theta)
+        dummy = torch.zeros_like(values, requires_grad=True)
+        (pullback,) = torch.autograd.grad(values, theta, dummy, create_graph=True)
+        (tangent,) = torch.autograd.grad(pullback, dummy, vector)
+    return tangent
+
+
 def ntk_operator(outputs: Outputs, theta: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
     """The operator u -> J^T J u at a fixed theta (top eigenvalue = lambda_max(Theta))."""
     theta = theta.detach()

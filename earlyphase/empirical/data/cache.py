@@ -40,7 +40,7 @@ def load_cached(kind: str, archive: Path) -> RawData | None:
         name: np.load(folder / f"{name}.npy", mmap_mode="r") if meta["has_" + name] else None
         for name in ARRAYS
     }
-    return RawData(**arrays, num_classes=meta["num_classes"], source=f"{archive} (decoded cache {folder})")
+    return RawData(**arrays, num_classes=meta["num_classes"], source=f"{archive} (decoded cache {folder})")  # type: ignore[arg-type]
 
 
 def store_cached(kind: str, archive: Path, raw: RawData) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from earlyphase.core.validate import require_int
+from earlyphase.core.validate import ConfigError, require_int
 
 SUBSET_SEED = 0
 """Default seed of the fixed permutation that draws the n_train / n_test subsets."""
@@ -61,7 +61,7 @@ class Dataset:
             )
         if (self.x_test is None) != (self.y_test is None):
             raise ValueError("x_test and y_test must both be given or both be None")
-        if self.x_test is not None and (
+        if self.x_test is not None and self.y_test is not None and (
             len(self.x_test) != len(self.y_test) or self.y_test.shape[1:] != self.y_train.shape[1:]
         ):
             raise ValueError(
@@ -140,9 +140,10 @@ def measure_indices(n_train: int, n_measure: int | None, seed: int) -> np.ndarra
         or not isinstance(n_measure, (int, np.integer))
         or not 1 <= n_measure <= n_train
     ):
-        raise ValueError(
+        raise ConfigError(
             f"n_measure must be an integer in [1, n_train = {n_train}] (or None for all {n_train}), "
-            f"got {n_measure!r}"
+            f"got {n_measure!r}",
+            "n_measure",
         )
     rng = np.random.default_rng(require_int("seed", seed, minimum=0))
     return np.sort(rng.choice(n_train, size=n_measure, replace=False)).astype(np.int64)
@@ -170,7 +171,7 @@ def subset_rows(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Rows of the n_train / n_test subsets (``subset_indices``); test rows None without a test split."""
     if n_test_total == 0 and n_test is not None:
-        raise ValueError(f"n_test was given ({n_test}) but this dataset has no test split ({where})")
+        raise ConfigError(f"n_test was given ({n_test}) but this dataset has no test split ({where})", "n_test")
     test = subset_indices("n_test", n_test_total, n_test, subset_seed) if n_test_total else None
     return subset_indices("n_train", n_train_total, n_train, subset_seed), test
 
@@ -181,7 +182,7 @@ def take_subsets(
     """Restrict a fully loaded RawData to the reproducible n_train / n_test subsets (``subset_rows``)."""
     n_test_total = 0 if raw.x_test is None else len(raw.x_test)
     train, test = subset_rows(len(raw.x_train), n_test_total, n_train, n_test, subset_seed, raw.source)
-    x_test, labels_test = (None, None) if test is None else (raw.x_test[test], raw.labels_test[test])
+    x_test, labels_test = (None, None) if test is None else (raw.x_test[test], raw.labels_test[test])  # type: ignore[index]
     return RawData(
         raw.x_train[train], raw.labels_train[train], x_test, labels_test, raw.num_classes, raw.source
     )
@@ -195,7 +196,7 @@ def build_dataset(name: str, raw: RawData, n_measure: int | None, seed: int) -> 
         x_train=standardise_per_sample(raw.x_train),
         y_train=one_hot(raw.labels_train, raw.num_classes),
         measure_index=measure_indices(len(raw.x_train), n_measure, seed),
-        x_test=standardise_per_sample(raw.x_test) if has_test else None,
-        y_test=one_hot(raw.labels_test, raw.num_classes) if has_test else None,
+        x_test=standardise_per_sample(raw.x_test) if has_test else None,  # type: ignore[arg-type]
+        y_test=one_hot(raw.labels_test, raw.num_classes) if has_test else None,  # type: ignore[arg-type]
         source=raw.source,
     )

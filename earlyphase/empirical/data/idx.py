@@ -14,12 +14,13 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from earlyphase.empirical.data.dataset import RawData
 from earlyphase.empirical.data.errors import DataFileError
 from earlyphase.empirical.data.locate import locate
 
-IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+IDX_DTYPES: dict[int, DTypeLike] = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 GZIP_MAGIC = b"\x1f\x8b"
 MNIST_IMAGE_SHAPE = (28, 28)
 IMAGE_MAGIC = 0x00000803
@@ -160,6 +161,6 @@ def load_mnist_raw(name: str, path: str | os.PathLike | None, download: bool = T
     urls = {f"{stem}.gz": [base + f"{stem}.gz" for base in MNIST_URLS[name]] for stem in MNIST_FILES.values()}
     directory = locate(name, path, probe_mnist_dir, urls, download, MNIST_EXPECTED, MNIST_SHA256[name])
     files = {role: find_idx_file(directory, stem) for role, stem in MNIST_FILES.items()}
-    x_train, labels_train = read_mnist_split(files["train_images"], files["train_labels"])
-    x_test, labels_test = read_mnist_split(files["test_images"], files["test_labels"])
+    x_train, labels_train = read_mnist_split(files["train_images"], files["train_labels"])  # type: ignore[arg-type]
+    x_test, labels_test = read_mnist_split(files["test_images"], files["test_labels"])  # type: ignore[arg-type]
     return RawData(x_train, labels_train, x_test, labels_test, 10, str(directory))

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from earlyphase.core.validate import require_choice, require_int
+from earlyphase.core.validate import ConfigError, require_choice, require_int
 from earlyphase.empirical.data.cifar import load_cifar10_raw
 from earlyphase.empirical.data.dataset import SUBSET_SEED, Dataset, RawData, build_dataset, take_subsets
 from earlyphase.empirical.data.digits import load_digits_raw
@@ -20,7 +20,7 @@ def _digits(
     path: str | os.PathLike | None, n_train: int | None, n_test: int | None, subset_seed: int
 ) -> RawData:
     if path is not None:
-        raise ValueError("path is not used by the 'digits' dataset (it ships with scikit-learn)")
+        raise ConfigError("path is not used by the 'digits' dataset (it ships with scikit-learn)", "path")
     return take_subsets(load_digits_raw(), n_train, n_test, subset_seed)
 
 
@@ -35,7 +35,7 @@ def _synthetic(
     teacher_seed: int = 0,
 ) -> RawData:
     if path is not None:
-        raise ValueError("path is not used by the 'synthetic' dataset (it is generated)")
+        raise ConfigError("path is not used by the 'synthetic' dataset (it is generated)", "path")
     return load_synthetic_raw(n_train, n_test, input_dim, num_outputs, teacher_width, teacher_seed)
 
 
@@ -90,8 +90,9 @@ def load_dataset(
     ]
     unknown = sorted(set(options) - set(allowed))
     if unknown:
-        raise ValueError(
-            f"unknown option(s) {unknown} for dataset {name!r}; allowed: {sorted([*allowed, 'subset_seed'])}"
+        raise ConfigError(
+            f"unknown option(s) {unknown} for dataset {name!r}; allowed: {sorted([*allowed, 'subset_seed'])}",
+            unknown[0],
         )
     raw = loader(path, n_train, n_test, subset_seed, **options)
     return build_dataset(name, raw, n_measure, seed)

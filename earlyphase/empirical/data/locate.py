@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -66,7 +65,7 @@ def locate(
     name: str,
     path: str | os.PathLike | None,
     probe: Callable[[Path], Found | None],
-    urls: dict[str, Sequence[str]],
+    urls: Mapping[str, Sequence[str]],
     download: bool,
     expected: str,
     sha256: Mapping[str, str],
@@ -108,7 +107,7 @@ def locate(
     )
 
 
-def download_files(urls: dict[str, Sequence[str]], target: Path, sha256: Mapping[str, str]) -> None:
+def download_files(urls: Mapping[str, Sequence[str]], target: Path, sha256: Mapping[str, str]) -> None:
     """Download each file name from its first working mirror whose bytes match ``sha256[name]``
     into ``target`` (atomic; a mismatching download is deleted; OSError when no mirror gives
     the pinned file, ValueError for a file with no pinned digest)."""

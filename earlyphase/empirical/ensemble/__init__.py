@@ -6,8 +6,8 @@
 
 Each record equals ``run_at_c(prepare(config with those seeds), c)`` (float64: to round-off;
 float32: see docs/RESULTS.md). Modules: ``members`` (Member, Ensemble, prepare_ensemble),
-``batched`` (the one-run operations vmapped over stacked parameters), ``run`` (run_ensemble:
-the batched training loop, chunked to the memory budget), ``memory`` (the per-member estimate,
+``run`` (run_ensemble: chunks of members, each trained as one stacked program by
+``earlyphase.empirical.loop``, the loop of ``run_at_c``), ``memory`` (the per-member estimate,
 budgets, peak memory), ``search`` (many searches over c advanced in lockstep, each round one
 ensemble) and ``sweep`` (the sweep worker for ``[execution] ensemble = L``).
 """

@@ -19,7 +19,7 @@ from earlyphase.empirical.sweep.executors import LocalExecutor
 from earlyphase.empirical.sweep.spec import SweepPoint, SweepSpec
 from earlyphase.empirical.sweep.store import Store, open_store, stored_spec
 from earlyphase.empirical.sweep.tables import write_tables
-from earlyphase.empirical.sweep.worker import PointTask, load_runner, search_point
+from earlyphase.empirical.sweep.worker import PointTask, SweepTask, load_runner, search_task
 
 
 class Executor(Protocol):
@@ -92,29 +92,28 @@ def run_sweep(
             (p for p in points if not store.search_path(p).is_file()), key=lambda p: (-p.width, -p.depth)
         )
         threads = executor.threads_per_task()
+        tasks: list[SweepTask]
         if spec.ensemble:  # the seeds of each (depth, width) searched in lockstep as one ensemble
-            from earlyphase.empirical.ensemble.sweep import ensemble_tasks, search_ensemble
+            from earlyphase.empirical.ensemble.sweep import ensemble_tasks
 
-            function: Any = search_ensemble
-            tasks: list[Any] = ensemble_tasks(str(store.root), spec, todo, threads)
+            tasks = list(ensemble_tasks(str(store.root), spec, todo, threads))
         else:
-            function, tasks = search_point, [PointTask(str(store.root), spec, point, threads) for point in todo]
+            tasks = [PointTask(str(store.root), spec, point, threads) for point in todo]
         bar = tqdm(total=len(points), initial=len(points) - len(todo), unit="search", desc="sweep", disable=not progress)
         if tasks and progress:
             bar.write(f"{len(todo)} of {len(points)} searches to run on {executor.describe(tasks)}")
         computed = reused = failed = 0
         with bar:
-            for task, result, error in executor.run(function, tasks):
-                task_points = getattr(task, "points", None) or (task.point,)
+            for task, result, error in executor.run(search_task, tasks):
                 if result is None:
-                    for point in task_points:
+                    for point in task.points:
                         store.save_failure(point, error or "unknown error")
-                    failed += len(task_points)
+                    failed += len(task.points)
                 else:
                     computed += result["runs_computed"]
                     reused += result["runs_loaded"]
                 bar.set_postfix(runs=computed, reused=reused, failed=failed, refresh=False)
-                bar.update(len(task_points))
+                bar.update(len(task.points))
         rewrite_tables(store)
     return sweep_status(root, spec)
 

@@ -1,7 +1,7 @@
 """Where the searches of a sweep run: this process, local worker processes, or a Dask cluster.
 
-Every executor maps a task function (``search_point``, or the ensemble sweep's
-``search_ensemble``) over picklable tasks with a ``spec`` and yields (task, result or error) as
+Every executor maps a task function (``earlyphase.empirical.sweep.worker.search_task``, which
+calls the task's ``search``) over picklable tasks with a ``spec`` and yields (task, result or error) as
 tasks finish; the results do not depend on the executor (each search is sequential and
 deterministic, and runs are written by the worker into the shared results directory, which
 must therefore be on a file system every worker sees).
@@ -109,7 +109,8 @@ class LocalExecutor:
         context = multiprocessing.get_context("spawn")
         remaining = list(tasks)
         for restart in range(POOL_RESTARTS + 1):
-            initializer, initargs = None, ()
+            initializer: Callable[..., None] | None = None
+            initargs: tuple[Any, ...] = ()
             if any(slot is not None for slot in slots):
                 queue = context.Manager().Queue()
                 for slot in slots[:jobs]:
@@ -122,13 +123,13 @@ class LocalExecutor:
                 while pending:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
-                        error = future.exception()
-                        if error is None:
+                        failure = future.exception()
+                        if failure is None:
                             yield futures[future], future.result(), None
-                        elif isinstance(error, BrokenProcessPool) and restart < POOL_RESTARTS:
+                        elif isinstance(failure, BrokenProcessPool) and restart < POOL_RESTARTS:
                             orphaned.append(futures[future])
                         else:
-                            yield futures[future], None, _describe(error)
+                            yield futures[future], None, _describe(failure)
             if not orphaned:
                 return
             remaining = orphaned  # a fresh pool; their searches resume from the runs recorded

@@ -17,7 +17,7 @@ fields of ``earlyphase.empirical.config.TrainConfig`` with their defaults; a Tra
 not listed above is accepted in an ``[engine]`` section. Optional values are switched off with a
 word: ``batch_size = "full"`` (full-batch GD), ``n_train = "all"``, ``sigma_w2 = "default"``,
 ``"none"`` elsewhere. Unknown sections or keys, wrong types and impossible values raise
-ValueError naming the key, before anything runs.
+``ConfigError`` naming the key (its ``parameter``: ``section.key``), before anything runs.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from pathlib import Path
 from types import NoneType, UnionType
 from typing import Any
 
-from earlyphase.core.grid import require_exponent
+from earlyphase.core.grid import DEFAULT_X_MAX, DEFAULT_X_STEP, require_exponent
 from earlyphase.core.search import BracketPlan, CGrid, GridPlan, SearchPlan
-from earlyphase.core.validate import require_choice, require_int, require_positive
+from earlyphase.core.validate import ConfigError, require_choice, require_int, require_positive
 from earlyphase.empirical.config import TrainConfig
 
 DEFAULT_RUNNER = "earlyphase.empirical.training"
@@ -58,7 +58,7 @@ _SECTION_FIELDS: dict[str, tuple[str, ...]] = {
     "protocol": ("batch_size", "steps", "loss", "momentum", "loss_max", "epsilon"),
     "measurement": (
         "barrier", "ntk", "measure_every", "lanczos_tol", "lanczos_max_iter", "warm_start", "hvp_method", "chunk_size",
-    ),  # fmt: skip
+    ),
     "execution": ("device", "dtype"),
 }
 ENGINE_SECTION = "engine"
@@ -117,8 +117,8 @@ class SearchSpec:
 
     method: str = "bisect"
     x_min: float = 0.0
-    x_max: float = 6.0
-    x_step: float = 0.1
+    x_max: float = DEFAULT_X_MAX
+    x_step: float = DEFAULT_X_STEP
     x_start: float = 1.0
     expand_step: int = 6
     confirm: int = 1
@@ -129,9 +129,9 @@ class SearchSpec:
         for key in ("x_min", "x_max", "x_start"):
             require_exponent(f"search.{key}", getattr(self, key))
         if self.x_max < self.x_min:
-            raise ValueError(f"search.x_max ({self.x_max}) must be >= search.x_min ({self.x_min}): the c range is upside down")
+            raise ConfigError(f"search.x_max ({self.x_max}) must be >= search.x_min ({self.x_min}): the c range is upside down", "search.x_max")
         if not self.x_min <= self.x_start <= self.x_max:
-            raise ValueError(f"search.x_start must lie in [x_min, x_max] = [{self.x_min}, {self.x_max}], got {self.x_start}")
+            raise ConfigError(f"search.x_start must lie in [x_min, x_max] = [{self.x_min}, {self.x_max}], got {self.x_start}", "search.x_start")
         require_int("search.expand_step", self.expand_step, minimum=1)
         require_int("search.confirm", self.confirm, minimum=1)
 
@@ -196,7 +196,7 @@ class SweepSpec:
             elif section == "execution" and field_name is None:
                 value = getattr(self, key)
             else:
-                value = base[field_name]
+                value = base[field_name]  # type: ignore[index]  # a TrainConfig field here
             out.setdefault(section, {})[key] = value
         return out
 
@@ -220,7 +220,7 @@ def _spec_keys() -> tuple[tuple[str, str, str | None], ...]:
         and not any(f.name in names for names in _SECTION_FIELDS.values())
     ]
     sections: dict[str, list[tuple[str, str | None]]] = {
-        "model": [("depths", "depth"), ("widths", "width")] + [(n, n) for n in _SECTION_FIELDS["model"]],
+        "model": [("depths", "depth"), ("widths", "width"), *((n, n) for n in _SECTION_FIELDS["model"])],
         "data": [(n, n) for n in _SECTION_FIELDS["data"]],
         "protocol": [(n, n) for n in _SECTION_FIELDS["protocol"]],
         "measurement": [(n, n) for n in _SECTION_FIELDS["measurement"]],
@@ -241,7 +241,7 @@ def key_hint(section: str, key: str) -> Any:
     if (section, key) in (("execution", "runs_per_device"), ("execution", "ensemble")):
         return int
     field_name = dict(((s, k), f) for s, k, f in _spec_keys())[(section, key)]
-    return typing.get_type_hints(TrainConfig)[field_name]
+    return typing.get_type_hints(TrainConfig)[field_name]  # type: ignore[index]  # a TrainConfig field here
 
 
 def is_list_key(section: str, key: str) -> bool:
@@ -256,7 +256,7 @@ def spec_keys() -> list[tuple[str, str]]:
 
 # --- parsing -----------------------------------------------------------------------------
 def coerce(path: str, value: Any, hint: Any, text: bool = False) -> Any:
-    """``value`` as type ``hint`` (int, float, str, bool, X | None, tuple[int, ...]), else ValueError naming ``path``.
+    """``value`` as type ``hint`` (int, float, str, bool, X | None, tuple[int, ...]), else ConfigError naming ``path``.
 
     With ``text`` the value comes from the command line as a string (a list of strings for lists).
     """
@@ -269,30 +269,35 @@ def coerce(path: str, value: Any, hint: Any, text: bool = False) -> Any:
         return coerce(path, value, inner, text)
     if typing.get_origin(hint) is tuple:
         if not isinstance(value, (list, tuple)) or not value:
-            raise ValueError(f"{path} must be a non-empty list of integers, got {value!r}")
+            raise ConfigError(f"{path} must be a non-empty list of integers, got {value!r}", _key(path))
         items = tuple(coerce(f"{path}[{i}]", item, args[0], text) for i, item in enumerate(value))
         if len(set(items)) != len(items):
-            raise ValueError(f"{path} must not repeat values, got {list(items)}")
+            raise ConfigError(f"{path} must not repeat values, got {list(items)}", _key(path))
         return items
     if text and isinstance(value, str):
         value = _from_text(path, value, hint)
     if hint is bool:
         if not isinstance(value, bool):
-            raise ValueError(f"{path} must be true or false, got {value!r}")
+            raise ConfigError(f"{path} must be true or false, got {value!r}", _key(path))
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{path} must be an integer, got {value!r}")
+            raise ConfigError(f"{path} must be an integer, got {value!r}", _key(path))
         return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{path} must be a number, got {value!r}")
+            raise ConfigError(f"{path} must be a number, got {value!r}", _key(path))
         return float(value)
     if hint is str:
         if not isinstance(value, str):
-            raise ValueError(f"{path} must be a string, got {value!r}")
+            raise ConfigError(f"{path} must be a string, got {value!r}", _key(path))
         return value
     raise TypeError(f"unsupported spec type {hint!r} for {path}")
+
+
+def _key(path: str) -> str:
+    """The spec key of a value's path: ``model.depths`` for ``model.depths[2]``."""
+    return path.split("[", 1)[0]
 
 
 def _from_text(path: str, value: str, hint: Any) -> Any:
@@ -304,12 +309,12 @@ def _from_text(path: str, value: str, hint: Any) -> Any:
         if hint is float:
             return float(value)
     except (KeyError, ValueError):
-        raise ValueError(f"{path} must be {'true or false' if hint is bool else 'a number'}, got {value!r}") from None
+        raise ConfigError(f"{path} must be {'true or false' if hint is bool else 'a number'}, got {value!r}", _key(path)) from None
     return value
 
 
 def spec_from_mapping(data: Mapping[str, Any]) -> SweepSpec:
-    """Validate a parsed TOML document and build the ``SweepSpec`` (ValueError naming the key)."""
+    """Validate a parsed TOML document and build the ``SweepSpec`` (ConfigError naming the key)."""
     known: dict[str, set[str]] = {}
     for section, key in spec_keys():
         known.setdefault(section, set()).add(key)
@@ -317,19 +322,19 @@ def spec_from_mapping(data: Mapping[str, Any]) -> SweepSpec:
     for section, content in data.items():
         if section in ("name", "runner"):
             if not isinstance(content, str) or (section == "runner" and not content):
-                raise ValueError(f"{section} must be a non-empty string, got {content!r}")
+                raise ConfigError(f"{section} must be a non-empty string, got {content!r}", section)
             continue
         if section not in known:
-            raise ValueError(f"unknown spec section or key {section!r}; sections are {sorted(known)} (+ name, runner)")
+            raise ConfigError(f"unknown spec section or key {section!r}; sections are {sorted(known)} (+ name, runner)", section)
         if not isinstance(content, Mapping):
-            raise ValueError(f"[{section}] must be a table of keys, got {content!r}")
+            raise ConfigError(f"[{section}] must be a table of keys, got {content!r}", section)
         for key, value in content.items():
             if key not in known[section]:
-                raise ValueError(f"unknown key {section}.{key}; [{section}] accepts {sorted(known[section])}")
+                raise ConfigError(f"unknown key {section}.{key}; [{section}] accepts {sorted(known[section])}", f"{section}.{key}")
             values[(section, key)] = coerce(f"{section}.{key}", value, key_hint(section, key))
     for required in (("model", "depths"), ("model", "widths")):
         if required not in values:
-            raise ValueError(f"{'.'.join(required)} is required (a non-empty list of integers >= 1)")
+            raise ConfigError(f"{'.'.join(required)} is required (a non-empty list of integers >= 1)", ".".join(required))
     lists = {attr: values.get(sk, (getattr(TrainConfig, field_name),)) for sk, (field_name, attr) in _SWEPT.items()}
     for (section, key), (_, attr) in _SWEPT.items():
         for item in lists[attr]:
@@ -338,14 +343,14 @@ def spec_from_mapping(data: Mapping[str, Any]) -> SweepSpec:
     runs_per_device = require_int("execution.runs_per_device", values.get(("execution", "runs_per_device"), 1), minimum=1)
     ensemble = require_int("execution.ensemble", values.get(("execution", "ensemble"), 0), minimum=0)
     if ensemble and data.get("runner", DEFAULT_RUNNER) != DEFAULT_RUNNER:
-        raise ValueError(f"execution.ensemble trains with the empirical engine; runner must be {DEFAULT_RUNNER!r}")
+        raise ConfigError(f"execution.ensemble trains with the empirical engine; runner must be {DEFAULT_RUNNER!r}", "runner")
     train = {
         field_name: values[(section, key)]
         for section, key, field_name in _spec_keys()
         if field_name is not None and (section, key) not in _SWEPT and (section, key) in values
     }
     if train.get("steps", 1) < 1:
-        raise ValueError(f"protocol.steps must be >= 1, got {train['steps']}")
+        raise ConfigError(f"protocol.steps must be >= 1, got {train['steps']}", "protocol.steps")
     spec = SweepSpec(
         base=_train_config(train, lists["depths"][0], lists["widths"][0], lists["init_seeds"][0], lists["sgd_seeds"][0]),
         depths=lists["depths"],
@@ -367,10 +372,9 @@ def spec_from_mapping(data: Mapping[str, Any]) -> SweepSpec:
 def _train_config(train: Mapping[str, Any], depth: int, width: int, seed_init: int, seed_sgd: int) -> TrainConfig:
     try:
         return TrainConfig(**train, depth=depth, width=width, seed_init=seed_init, seed_sgd=seed_sgd)
-    except ValueError as error:
-        field_name = str(error).split(" ", 1)[0]
-        where = _FIELD_PATH.get(field_name)
-        raise ValueError(f"{where}: {error}" if where else str(error)) from None
+    except ConfigError as error:
+        where = _FIELD_PATH.get(error.parameter or "")
+        raise ConfigError(f"{where}: {error}", where) if where else error from None
 
 
 _FIELD_PATH = {field_name: f"{section}.{key}" for section, key, field_name in _spec_keys() if field_name}
@@ -382,13 +386,13 @@ def load_spec(path: str | Path, overrides: Mapping[str, Mapping[str, Any]] | Non
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
-        raise ValueError(f"spec file not found: {path}") from None
+        raise ConfigError(f"spec file not found: {path}", "spec") from None
     except UnicodeDecodeError as error:
-        raise ValueError(f"spec file {path} is not UTF-8 text (TOML files are UTF-8): byte {error.start}") from None
+        raise ConfigError(f"spec file {path} is not UTF-8 text (TOML files are UTF-8): byte {error.start}", "spec") from None
     except OSError as error:
-        raise ValueError(f"spec file {path} cannot be read: {error.strerror or error}") from None
+        raise ConfigError(f"spec file {path} cannot be read: {error.strerror or error}", "spec") from None
     except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"spec file {path} is not valid TOML: {error}") from None
+        raise ConfigError(f"spec file {path} is not valid TOML: {error}", "spec") from None
     return spec_from_mapping(merge(data, overrides or {}))
 
 
@@ -399,7 +403,7 @@ def merge(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, An
         if isinstance(value, Mapping):
             merged.setdefault(key, {})
             if not isinstance(merged[key], dict):
-                raise ValueError(f"[{key}] must be a table of keys, got {merged[key]!r}")
+                raise ConfigError(f"[{key}] must be a table of keys, got {merged[key]!r}", key)
             merged[key].update(value)
         else:
             merged[key] = value

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from earlyphase.core.trajectory import _atomic_write
+from earlyphase.core.trajectory import Trajectory, _atomic_write, is_complete_record
+from earlyphase.core.validate import ConfigError
 from earlyphase.empirical.sweep.spec import SweepPoint, SweepSpec, config_key, search_key, spec_from_mapping, to_toml
 
 SPEC_JSON = "spec.json"
@@ -74,7 +75,7 @@ class Store:
         try:
             return json.loads(path.read_text())
         except ValueError as error:  # written atomically, so damaged from outside
-            raise ValueError(f"{path}: damaged search summary ({error}); delete it to redo that search from its recorded runs") from None
+            raise ConfigError(f"{path}: damaged search summary ({error}); delete it to redo that search from its recorded runs", "out") from None
 
     def save_search(self, point: SweepPoint, summary: dict[str, Any]) -> None:
         write_atomic(self.search_path(point), json.dumps(summary, indent=1))
@@ -105,7 +106,7 @@ class Store:
         except FileExistsError:
             holder = path.read_text().split() if path.is_file() else []
             if len(holder) == 2 and holder[0] == socket.gethostname() and _alive(int(holder[1])):
-                raise ValueError(f"results directory {self.root} is in use by process {holder[1]} (remove {path} if stale)") from None
+                raise ConfigError(f"results directory {self.root} is in use by process {holder[1]} (remove {path} if stale)", "out") from None
             path.unlink(missing_ok=True)
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         with os.fdopen(fd, "w") as handle:
@@ -114,6 +115,29 @@ class Store:
             yield
         finally:
             path.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class PointRuns:
+    """The run records of some points of a ``Store`` as an ``earlyphase.empirical.search_runner.RunStore``:
+    key (n, k) is the run of points[n] at c = grid.c(k); recorded once its JSON exists and the
+    Parquet beside it is the one written with it."""
+
+    store: Store
+    points: tuple[SweepPoint, ...]
+
+    def _stem(self, key: tuple[int, int]) -> Path:
+        number, index = key
+        return self.store.run_stem(self.points[number], self.store.spec.search.grid.x(index))
+
+    def has_run(self, key: tuple[int, int]) -> bool:
+        return is_complete_record(self._stem(key))  # a foreign or missing Parquet: recomputed
+
+    def load(self, key: tuple[int, int]) -> Trajectory:
+        return Trajectory.load(self._stem(key))
+
+    def save(self, key: tuple[int, int], record: Trajectory) -> None:
+        record.save(self._stem(key))
 
 
 def _alive(pid: int) -> bool:
@@ -133,17 +157,17 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def stored_spec(root: str | Path) -> SweepSpec:
-    """The spec kept in an existing results directory (ValueError if there is none)."""
+    """The spec kept in an existing results directory (ConfigError if there is none)."""
     path = Path(root) / SPEC_JSON
     if not path.is_file():
-        raise ValueError(f"{root} is not a sweep results directory (no {SPEC_JSON})")
+        raise ConfigError(f"{root} is not a sweep results directory (no {SPEC_JSON})", "out")
     return spec_from_mapping(json.loads(path.read_text()))
 
 
 def open_store(root: str | Path, spec: SweepSpec, force_spec: bool = False) -> Store:
     """The store of ``spec`` in ``root``, writing the spec there.
 
-    An existing directory holding a different spec is refused (ValueError listing the keys
+    An existing directory holding a different spec is refused (ConfigError listing the keys
     that differ) unless ``force_spec``; then the new spec replaces it, runs whose whole
     configuration is unchanged are reused and the others are recomputed.
     """
@@ -152,12 +176,13 @@ def open_store(root: str | Path, spec: SweepSpec, force_spec: bool = False) -> S
         old = stored_spec(root)
         changed = _differences(old.identity(), spec.identity())
         if changed and not force_spec:
-            raise ValueError(
+            raise ConfigError(
                 f"results directory {root} holds a different spec ({'; '.join(changed)}); "
-                "use another --out, or pass --force-spec to replace it (unchanged runs are kept)"
+                "use another --out, or pass --force-spec to replace it (unchanged runs are kept)",
+                "out",
             )
     elif root.exists() and any(root.iterdir()):
-        raise ValueError(f"--out {root} exists and is not a sweep results directory (no {SPEC_JSON}); choose an empty or new directory")
+        raise ConfigError(f"--out {root} exists and is not a sweep results directory (no {SPEC_JSON}); choose an empty or new directory", "out")
     write_atomic(root / SPEC_JSON, json.dumps(spec.to_dict(), indent=1))
     write_atomic(root / SPEC_TOML, to_toml(spec))
     return Store(root, spec)

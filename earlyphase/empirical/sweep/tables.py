@@ -74,7 +74,7 @@ def non_monotone_in(runs: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
         [run["loss_catapult"] for run in runs],
         [run["sharpness_catapult"] for run in runs],
         [run["diverged"] for run in runs],
-        [run.get("barrier") for run in runs],
+        [run.get("barrier") for run in runs],  # type: ignore[arg-type]
     )
 
 

@@ -1,11 +1,12 @@
 """One search over c for one sweep point, as run inside a worker (process, thread or Dask task).
 
 The search is sequential (the next c depends on the flags of the previous runs); sweeps are
-parallel across points. Each run is looked up in the store first and computed only if
-absent, so a search resumed after a kill replays its stored runs and continues where it
-stopped (``earlyphase.core.search`` plans are pure functions of the evaluated flags).
-The runner's ``prepare`` (data, theta_0, lambda_H0: shared by every c of the point) is called
-at most once per search, and only when some run has to be computed.
+parallel across points. Its runs go through ``earlyphase.empirical.search_runner.run_searches``:
+looked up in the store first and computed only if absent, so a search resumed after a kill
+replays its stored runs and continues where it stopped. The runner's ``prepare`` (data,
+theta_0, lambda_H0: shared by every c of the point) is called at most once per search, and
+only when some run has to be computed. A sweep's tasks (``SweepTask``) are ``PointTask`` (one
+point) and, with ensembles, ``earlyphase.empirical.ensemble.sweep.EnsembleTask``.
 """
 
 from __future__ import annotations
@@ -16,13 +17,27 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
+from typing import Any, Protocol
 
-from earlyphase.core.search import Flags, SearchResult, flags_of, run_search
-from earlyphase.core.trajectory import Trajectory, is_complete_record
+from earlyphase.core.trajectory import Trajectory
+from earlyphase.empirical.search_runner import RunKey, SearchRuns, run_searches
 from earlyphase.empirical.sweep.spec import SweepPoint, SweepSpec
-from earlyphase.empirical.sweep.store import Store
+from earlyphase.empirical.sweep.store import PointRuns, Store
+
+
+class SweepTask(Protocol):
+    """A picklable unit of a sweep: the points it searches, and ``search()`` giving
+    {"runs_computed", "runs_loaded", ...} after storing their summaries."""
+
+    @property
+    def points(self) -> tuple[SweepPoint, ...]: ...
+
+    def search(self) -> dict[str, Any]: ...
+
+
+def search_task(task: SweepTask) -> dict[str, Any]:
+    """``task.search()``: the function executors map over a sweep's tasks."""
+    return task.search()
 
 
 @dataclass(frozen=True)
@@ -34,6 +49,13 @@ class PointTask:
     point: SweepPoint
     threads: int | None = None
     """torch CPU threads for this task (None: leave the worker's setting)."""
+
+    @property
+    def points(self) -> tuple[SweepPoint, ...]:
+        return (self.point,)
+
+    def search(self) -> dict[str, Any]:
+        return search_point(self)
 
 
 def load_runner(name: str) -> Any:
@@ -62,54 +84,35 @@ def _search_point(task: PointTask) -> dict[str, Any]:
     config = spec.config(point)
     runner = load_runner(spec.runner)
     grid = spec.search.grid
-    state = SimpleNamespace(experiment=None, computed=0, loaded=0, lambda0=None, loss0=None)
+    prepared: list[Any] = []  # the runner's experiment, once a run has to be computed
     started = time.perf_counter()
 
-    def evaluate(index: int) -> Flags:
-        stem = store.run_stem(point, grid.x(index))
-        if is_complete_record(stem):  # a foreign or missing Parquet: recomputed
-            trajectory = Trajectory.load(stem)
-            state.loaded += 1
-        else:
-            if state.experiment is None:
-                state.experiment = runner.prepare(config)
-            trajectory = runner.run_at_c(state.experiment, grid.c(index))
-            trajectory.save(stem)
-            state.computed += 1
-        state.lambda0, state.loss0 = trajectory.lambda0, trajectory.loss0
-        return flags_of(trajectory, config.epsilon)
+    def compute(keys: list[RunKey]) -> list[Trajectory]:
+        if not prepared:
+            prepared.append(runner.prepare(config))
+        return [runner.run_at_c(prepared[0], grid.c(index)) for _, index in keys]
 
-    result = run_search(spec.search.plan(), evaluate)
-    seconds = time.perf_counter() - started
-    summary = point_summary(store, point, result, state.lambda0, state.loss0, state.computed, state.loaded, seconds)
+    (runs,) = run_searches([spec.search.plan()], PointRuns(store, (point,)), compute, config.epsilon)
+    summary = point_summary(store, point, runs, time.perf_counter() - started)
     store.save_search(point, summary)
     return summary
 
 
-def point_summary(
-    store: Store,
-    point: SweepPoint,
-    result: SearchResult,
-    lambda0: float | None,
-    loss0: float | None,
-    computed: int,
-    loaded: int,
-    seconds: float,
-) -> dict[str, Any]:
+def point_summary(store: Store, point: SweepPoint, runs: SearchRuns, seconds: float) -> dict[str, Any]:
     """The JSON summary of one finished search (what ``Store.save_search`` keeps and the tables read)."""
-    grid = store.spec.search.grid
+    grid, result = store.spec.search.grid, runs.result
     return {
         "point": asdict(point),
         "arch": store.spec.base.arch,
         "point_name": store.point_name(point),
         "search": asdict(store.spec.search),
-        "lambda0": lambda0,
-        "loss0": loss0,
+        "lambda0": runs.lambda0,
+        "loss0": runs.loss0,
         "critical": result.critical.as_dict(),
         "order": list(result.order),
         "runs": [{"index": k, "x": grid.x(k), "c": grid.c(k), **asdict(result.flags[k])} for k in sorted(result.flags)],
-        "runs_computed": computed,
-        "runs_loaded": loaded,
+        "runs_computed": runs.computed,
+        "runs_loaded": runs.loaded,
         "seconds": seconds,
     }
 

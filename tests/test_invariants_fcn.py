@@ -75,7 +75,9 @@ def test_scaling_the_loss_leaves_every_critical_value_unchanged(alpha, seed):
     digits = load_dataset("digits", n_train=48, n_measure=None)
     base = prepare(config, digits, ScaledOutput(fcn(seed), 1.0))
     scaled_data = replace(digits, y_train=(math.sqrt(alpha) * digits.y_train.astype(np.float64)))
-    scaled = prepare(replace(config, loss_max=alpha * DEFAULT_LOSS_MAX), scaled_data, ScaledOutput(fcn(seed), math.sqrt(alpha)))
+    scaled = prepare(
+        replace(config, loss_max=alpha * DEFAULT_LOSS_MAX), scaled_data, ScaledOutput(fcn(seed), math.sqrt(alpha))
+    )
     assert scaled.lambda0 == pytest.approx(alpha * base.lambda0, rel=1e-10)
     assert scaled.loss0 == pytest.approx(alpha * base.loss0, rel=1e-12)
     base_records, base_critical = sweep(base)
@@ -99,7 +101,11 @@ def permuted_copy(net: nn.Module, generator: torch.Generator) -> nn.Module:
     previous = torch.arange(layers[0].weight.shape[1])
     with torch.no_grad():
         for index, (layer, target) in enumerate(zip(layers, targets)):
-            rows = torch.randperm(layer.weight.shape[0], generator=generator) if index < len(layers) - 1 else torch.arange(layer.weight.shape[0])
+            rows = (
+                torch.randperm(layer.weight.shape[0], generator=generator)
+                if index < len(layers) - 1
+                else torch.arange(layer.weight.shape[0])
+            )
             target.weight.copy_(layer.weight[rows][:, previous])
             previous = rows
     return copy

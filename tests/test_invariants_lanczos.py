@@ -72,11 +72,16 @@ PROPERTY = dict(
 
 @settings(max_examples=30, deadline=None)
 @given(**PROPERTY)
-@example(spectrum=[-4.0, -4.0, -1.0, -1.0, -7.5], seed=0, start_norm=20.0)  # negative definite, 3 distinct values: the Krylov space ends after 3 products
+@example(
+    spectrum=[-4.0, -4.0, -1.0, -1.0, -7.5], seed=0, start_norm=20.0
+)  # negative definite, 3 distinct values: the Krylov space ends after 3 products
 def test_torch_ritz_values_bound_lambda_max_and_rise(spectrum, seed, start_norm):
     matrix, start = matrix_and_start(spectrum, seed, start_norm)
     a, q = torch.tensor(matrix), torch.tensor(start)
-    ritz = [float(torch_lanczos_top(lambda v: a @ v, q, tol=UNREACHABLE, max_iter=m).value) for m in range(1, len(spectrum) + 1)]
+    ritz = [
+        float(torch_lanczos_top(lambda v: a @ v, q, tol=UNREACHABLE, max_iter=m).value)
+        for m in range(1, len(spectrum) + 1)
+    ]
     assert_lower_bounds_rising(ritz, matrix)
 
 
@@ -88,7 +93,9 @@ def jax_ritz_values():
     def ritz(a, q):
         cycle = [lanczos_cycle(lambda v: a @ v, q, m, UNREACHABLE)[0] for m in range(1, PADDED + 1)]
         restarted = [
-            jax_lanczos_top(lambda v: a @ v, q, LanczosSettings(iterations=2, max_cycles=k, tol=UNREACHABLE, noise=0.0)).value
+            jax_lanczos_top(
+                lambda v: a @ v, q, LanczosSettings(iterations=2, max_cycles=k, tol=UNREACHABLE, noise=0.0)
+            ).value
             for k in (1, 2, 3)
         ]
         return jnp.stack(cycle), jnp.stack(restarted)

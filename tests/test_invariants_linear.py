@@ -40,4 +40,6 @@ def test_scaling_the_loss_leaves_every_critical_value_unchanged(first_seed):
     assert all(cv.c_loss.found and cv.c_max.found for cv in base.critical)  # the grid spans the diagram
     columns = min(base.sweep.c.size, scaled.sweep.c.size)
     both = np.isfinite(base.sweep.loss[:, :columns]) & np.isfinite(scaled.sweep.loss[:, :columns])
-    np.testing.assert_allclose(scaled.sweep.loss[:, :columns][both], ALPHA * base.sweep.loss[:, :columns][both], rtol=1e-6)
+    np.testing.assert_allclose(
+        scaled.sweep.loss[:, :columns][both], ALPHA * base.sweep.loss[:, :columns][both], rtol=1e-6
+    )

@@ -69,9 +69,8 @@ def main() -> None:
         "depth": HIDDEN_LAYERS + 1,
         "width": WIDTH,
         "inputs": x.tolist(),
-        "versions": {
-            name: version(name) for name in ("neural-tangents", "jax", "jaxlib", "numpy")
-        } | {"python": platform.python_version()},
+        "versions": {name: version(name) for name in ("neural-tangents", "jax", "jaxlib", "numpy")}
+        | {"python": platform.python_version()},
         "cases": cases,
     }
     OUTPUT.write_text(json.dumps(record, indent=1, default=float) + "\n")

@@ -22,7 +22,7 @@ def test_summary_matches_hand_computed_statistics():
     table = pd.DataFrame(_rows("lookahead", "c_loss", pairs))
     row = per_seed_summary(table).iloc[0]
     deltas = np.array([0.0, 0.1, 0.3, -1.0])
-    assert row["seeds"] == 4 and row["missing"] == 1
+    assert row["seeds"] == 4 and row["missing"] == 1 and row["one_sided"] == 1
     assert row["median_delta"] == pytest.approx(np.median(deltas))
     assert row["rms_delta"] == pytest.approx(np.sqrt(np.mean(deltas**2)))
     assert row["median_abs_delta"] == pytest.approx(0.2)
@@ -30,7 +30,7 @@ def test_summary_matches_hand_computed_statistics():
     assert row["within_2"] == pytest.approx(0.5)  # 0.3 is three steps
     # predicted order 2, 4.3, 9.8, 1 vs measured 2, 4, 8, 2: ranks (2,3,4,1) vs (1.5,3,4,1.5)
     assert row["spearman_all"] == pytest.approx(0.9486832980505138)
-    assert "| lookahead | c_loss | 4 | 1 |" in format_per_seed_summary(per_seed_summary(table))
+    assert "| lookahead | c_loss | 4 | 1 (1) |" in format_per_seed_summary(per_seed_summary(table))
 
 
 def test_within_point_correlation_uses_each_point_alone():

@@ -120,18 +120,6 @@ def test_first_c_divergent_gives_open_bracket():
     assert not result.c_barrier.found
 
 
-def test_order_of_runs_does_not_matter():
-    perm = np.array([3, 0, 5, 1, 4, 2])
-    flags = dict(
-        loss_catapult=np.array([False, False, True, True, True, True]),
-        sharpness_catapult=np.array([False, False, False, True, True, True]),
-        diverged=np.array([False, False, False, False, False, True]),
-    )
-    a = critical_values(C, **flags)
-    b = critical_values(C[perm], **{k: v[perm] for k, v in flags.items()})
-    assert a == b
-
-
 def test_bad_shapes_rejected():
     with pytest.raises(ValueError, match="equal length"):
         critical_values(C, [True], [True] * 6, [True] * 6)
@@ -139,18 +127,84 @@ def test_bad_shapes_rejected():
         critical_values([1.0, 1.0], [True, True], [True, True], [False, False])
 
 
-@given(st.lists(st.booleans(), min_size=1, max_size=30), st.lists(st.booleans(), min_size=1, max_size=30))
-def test_bracket_invariants(loss_flags, divergence):
-    n = min(len(loss_flags), len(divergence))
-    c = c_grid(0.0, 0.1 * (n - 1))[:n]
-    result = critical_values(c, loss_flags[:n], loss_flags[:n], divergence[:n])
-    for threshold in (result.c_loss, result.c_max):
-        if threshold.low is not None and threshold.high is not None:
-            assert threshold.low <= threshold.high
-            assert np.isclose(np.log2(threshold.high) - np.log2(threshold.low), 0.1) or threshold.low == threshold.high
-    if result.c_max.found:
-        idx = int(np.searchsorted(c, result.c_max.estimate))
-        assert not any(divergence[: idx + 1]) and divergence[idx + 1]
+def reference_thresholds(c, loss, sharp, diverged, barrier):
+    """The definitions of docs/PROTOCOL.md section 3 as plain loops over runs sorted by c:
+    {name: (estimate, low, high)}. The scan ends at the first divergent c: included for c_loss and
+    c_sharp, excluded for c_barrier (the smallest TRAINABLE c with a barrier, else c_max)."""
+    runs = sorted(zip(c, loss, sharp, diverged, barrier))
+    first_divergent = next((k for k, run in enumerate(runs) if run[3]), None)
+    scan = runs if first_divergent is None else runs[: first_divergent + 1]
+
+    def first_flagged(points, flag):
+        for k, run in enumerate(points):
+            if run[flag]:
+                return (run[0], points[k - 1][0] if k else None, run[0])
+        return (None, points[-1][0] if points else None, None)
+
+    if first_divergent is None:
+        c_max = (None, runs[-1][0], None)
+    elif first_divergent == 0:
+        c_max = (None, None, runs[0][0])
+    else:
+        c_max = (runs[first_divergent - 1][0], runs[first_divergent - 1][0], runs[first_divergent][0])
+    trainable = runs if first_divergent is None else runs[:first_divergent]
+    if not trainable:
+        c_barrier = (None, None, runs[0][0])
+    else:
+        c_barrier = first_flagged(trainable, 4)
+        if c_barrier[0] is None and c_max[0] is not None:
+            c_barrier = c_max
+    return {"c_loss": first_flagged(scan, 1), "c_sharp": first_flagged(scan, 2), "c_max": c_max, "c_barrier": c_barrier}
+
+
+def run_flags(size):
+    """Per-run flags of ``size`` runs: loss catapult, sharpness catapult, divergence, barrier (independent)."""
+    return st.lists(st.tuples(*[st.booleans()] * 4), min_size=size, max_size=size)
+
+
+@given(st.integers(1, 30).flatmap(run_flags))
+def test_thresholds_equal_the_definitions_with_adjacent_brackets(flags):
+    loss, sharp, diverged, barrier = (list(column) for column in zip(*flags))
+    c = c_grid(0.0, 0.1 * (len(flags) - 1))
+    assert c.size == len(flags)
+    result = critical_values(c, loss, sharp, diverged, barrier)
+    expected = reference_thresholds(c, loss, sharp, diverged, barrier)
+    for name, (estimate, low, high) in expected.items():
+        assert getattr(result, name) == Threshold(name, estimate, low, high), name
+        if low is not None and high is not None:  # a closed bracket is two ADJACENT grid points
+            assert np.log2(high) - np.log2(low) == pytest.approx(0.1, abs=1e-12)
+
+
+@given(st.integers(1, 30).flatmap(run_flags), st.randoms(use_true_random=False))
+def test_thresholds_do_not_depend_on_the_order_of_the_runs(flags, random):
+    loss, sharp, diverged, barrier = (np.array(column) for column in zip(*flags))
+    c = c_grid(0.0, 0.1 * (len(flags) - 1))
+    order = np.array(random.sample(range(len(c)), len(c)))
+    shuffled = critical_values(c[order], loss[order], sharp[order], diverged[order], barrier[order])
+    expected = reference_thresholds(c, loss, sharp, diverged, barrier)
+    assert shuffled == critical_values(c, loss, sharp, diverged, barrier)
+    assert {name: (t.estimate, t.low, t.high) for name, t in zip(expected, (shuffled.c_loss, shuffled.c_sharp, shuffled.c_max, shuffled.c_barrier))} == expected
+
+
+@given(
+    st.lists(
+        st.lists(st.one_of(st.floats(0.0, 10.0), st.sampled_from([np.nan, np.inf, 2e5])), min_size=3, max_size=6),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_c_loss_never_above_the_first_divergence(tails):
+    """On any loss trajectories (L_0 = 1; non-finite or > L_max values included): a divergent run is
+    a loss catapult, so c_loss <= the first divergent c, and c_max < it."""
+    steps = max(len(tail) for tail in tails)
+    loss = np.array([[1.0, *tail, *[tail[-1]] * (steps - len(tail))] for tail in tails])
+    c = c_grid(0.0, 0.1 * (len(tails) - 1))
+    diverged = divergence_flag(loss)
+    result = critical_values(c, loss_catapult_flag(loss), np.zeros(len(c), dtype=bool), diverged)
+    if diverged.any():
+        first = c[np.argmax(diverged)]
+        assert result.c_loss.found and result.c_loss.estimate <= first and result.c_max.high == first
+        assert result.c_max.estimate is None or result.c_max.estimate < first
 
 
 def test_seed_summary():

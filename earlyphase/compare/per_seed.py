@@ -11,7 +11,9 @@ boundary the summary gives, over the rows where both are found:
     spearman_within  median over the (d, w) points of rho across that point's seeds
                    (points with at least 3 seeds and both sides non-constant)
 
-and ``missing`` = rows where either side was not found (never counted as agreeing).
+``missing`` = rows where either side was not found (never counted as agreeing), of which
+``one_sided`` = rows where exactly one side found it (a disagreement about whether the threshold
+lies in the scanned range at all).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ SUMMARY_COLUMNS = (
     "boundary",
     "seeds",
     "missing",
+    "one_sided",
     "median_delta",
     "rms_delta",
     "median_abs_delta",
@@ -89,6 +92,7 @@ def per_seed_summary(table: pd.DataFrame, grid_step: float = DEFAULT_X_STEP) -> 
                 "boundary": boundary,
                 "seeds": int(known.sum()),
                 "missing": int((~known).sum()),
+                "one_sided": int(np.sum(np.isfinite(group["predicted"].to_numpy(float)) != np.isfinite(group["measured"].to_numpy(float)))),
                 "median_delta": _stat(np.median, delta[known]),
                 "rms_delta": _stat(lambda d: np.sqrt(np.mean(d**2)), delta[known]),
                 "median_abs_delta": _stat(np.median, np.abs(delta[known])),
@@ -104,13 +108,13 @@ def per_seed_summary(table: pd.DataFrame, grid_step: float = DEFAULT_X_STEP) -> 
 def format_per_seed_summary(summary: pd.DataFrame) -> str:
     """The summary as a Markdown table (log2 units; 0.1 = one grid step)."""
     header = (
-        "| predictor | boundary | seeds | missing | median δ | rms δ | median abs δ | within 1 step | within 2 steps"
+        "| predictor | boundary | seeds | missing (one-sided) | median δ | rms δ | median abs δ | within 1 step | within 2 steps"
         " | Spearman (all) | Spearman (within d, w) |"
     )
     lines = [header, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in summary.itertuples(index=False):
         lines.append(
-            f"| {row.predictor} | {row.boundary} | {row.seeds} | {row.missing} | {_num(row.median_delta, '+.2f')}"
+            f"| {row.predictor} | {row.boundary} | {row.seeds} | {row.missing} ({row.one_sided}) | {_num(row.median_delta, '+.2f')}"
             f" | {_num(row.rms_delta, '.2f')} | {_num(row.median_abs_delta, '.2f')} | {_num(row.within_1, '.0%')}"
             f" | {_num(row.within_2, '.0%')} | {_num(row.spearman_all, '+.2f')} | {_num(row.spearman_within, '+.2f')} |"
         )

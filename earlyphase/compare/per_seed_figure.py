@@ -69,11 +69,13 @@ def per_seed_figure(table: pd.DataFrame, path: str | Path, predictors: tuple[str
         ax.set_ylabel("predicted c (from the initialisation)")
         ax.set_title(BOUNDARY_LABELS[boundary], fontsize=10)
         box = dict(boxstyle="round", facecolor="white", alpha=0.85, edgecolor="0.7")
-        ax.text(0.97, 0.03, "seeds within 2 grid steps:\n" + "\n".join(scores), transform=ax.transAxes,
-                ha="right", va="bottom", fontsize=8, bbox=box)
+        ax.text(0.03, 0.97, "seeds within 2 grid steps:\n" + "\n".join(scores), transform=ax.transAxes,
+                ha="left", va="top", fontsize=8, bbox=box)
         ax.grid(True, which="major", alpha=0.3)
-    axes[0].legend(fontsize=7, loc="upper left")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=8, frameon=False)
     for ax in axes[len(boundaries):]:
         ax.set_visible(False)
     fig.suptitle("critical learning rates predicted from the initialisation vs measured by the sweep", fontsize=11)
+    fig.subplots_adjust(bottom=0.1)
     return save_figure(fig, path)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -44,6 +44,10 @@ RECOMMENDED = "lookahead"
 """The most accurate predictor in the per-seed evaluation of docs/RESULTS.md (c_loss and c_sharp exact for most seeds)."""
 THEORY_SEEDS = 16
 """Initialisations averaged by the uv and linear baselines."""
+
+
+Predictor = Callable[..., "PredictorResult"]
+"""(experiment, measurements at theta_0, grid, steps, theory seeds) -> PredictorResult."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ class InitPrediction:
     """Measurements at theta_0 and every predictor's critical values for one network."""
 
     config: dict
-    measurements: dict[str, float]
+    measurements: dict[str, float | None]
     measurement_cost: Cost
     predictors: dict[str, PredictorResult]
 
@@ -130,7 +134,7 @@ def _measurement_share(name: str, measurements: InitialMeasurements) -> Cost:
 def theory_baseline(name: str, experiment: Experiment, grid: CGrid, steps: int, seeds: int = THEORY_SEEDS) -> PredictorResult:
     """The ``uv`` or ``linear`` model's seed means at the network's width (and depth): a per-(d, w) baseline."""
     require_choice("baseline", name, THEORY_BASELINES)
-    return _PREDICT[name](experiment, None, grid, steps, seeds)  # type: ignore[arg-type]
+    return _PREDICT[name](experiment, None, grid, steps, seeds)
 
 
 def _lookahead(experiment: Experiment, measurements: InitialMeasurements, grid: CGrid, steps: int, _: int) -> PredictorResult:
@@ -164,7 +168,7 @@ def _lazy(experiment: Experiment, _: InitialMeasurements, grid: CGrid, __: int, 
     return PredictorResult(critical, Cost(), {"c_sharp": never})
 
 
-def _theory(model: str) -> object:
+def _theory(model: str) -> Predictor:
     def predict(experiment: Experiment, _: InitialMeasurements, grid: CGrid, steps: int, seeds: int) -> PredictorResult:
         from earlyphase.theory import predict_critical_values
 
@@ -183,7 +187,9 @@ def _theory(model: str) -> object:
     return predict
 
 
-def _calibrated_uv(experiment: Experiment, measurements: InitialMeasurements, grid: CGrid, steps: int, _: int) -> PredictorResult:
+def _calibrated_uv(
+    experiment: Experiment, measurements: InitialMeasurements, grid: CGrid, steps: int, theory_seeds: int
+) -> PredictorResult:
     from earlyphase.theory.calibrated import calibrate_uv, calibrated_prediction
 
     if measurements.loss_top is None:
@@ -200,9 +206,8 @@ def _calibrated_uv(experiment: Experiment, measurements: InitialMeasurements, gr
         ntk_lambda0=measurements.ntk_sharpness,
     )
     config = experiment.config
-    critical, _ = calibrated_prediction(
-        calibration, grid, steps, config.epsilon, config.loss_max, rest_loss=measurements.loss_rest
-    )
+    rest_loss = 0.0 if measurements.loss_rest is None else measurements.loss_rest
+    critical, _cost = calibrated_prediction(calibration, grid, steps, config.epsilon, config.loss_max, rest_loss=rest_loss)
     reasons = {"c_barrier": "the reduced model has no parameter-space path"}
     return PredictorResult(critical, Cost(seconds=time.perf_counter() - started), reasons)
 
@@ -218,7 +223,7 @@ def _none() -> CriticalValues:
     return CriticalValues(**{name: Threshold(name, None, None, None) for name in CRITICAL_NAMES})
 
 
-_PREDICT = {
+_PREDICT: dict[str, Predictor] = {
     "lookahead": _lookahead,
     "analytic": _analytic,
     "calibrated_uv": _calibrated_uv,

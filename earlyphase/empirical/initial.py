@@ -21,6 +21,7 @@ step's gradient g_0, which is taken on the first SGD batch B_1 exactly as ``run_
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -142,7 +143,7 @@ def measure_initial(experiment: Experiment) -> InitialMeasurements:
     started = time.perf_counter()
     config, probe, model = experiment.config, experiment.probe, experiment.model
     theta, batch = experiment.theta0, probe.measure_batch
-    u = experiment.initial.sharpness.vector
+    u = experiment.initial_sharpness.vector
     with torch.no_grad():
         chunk_outputs = [model(theta, x) for x, _ in batch.chunks]
     loss0 = float(sum(w * probe.loss_fn(f, y) for w, f, (_, y) in zip(batch.weights, chunk_outputs, batch.chunks)))
@@ -150,7 +151,8 @@ def measure_initial(experiment: Experiment) -> InitialMeasurements:
     residual = outputs - torch.cat([y for _, y in batch.chunks]).to(torch.float64)
 
     ntk = top_ntk_eigenpair(model, theta, batch, u, config.lanczos_tol, config.lanczos_max_iter)
-    image = torch.cat([jacobian_product(lambda t, x=x: model(t, x), theta, ntk.vector.to(theta.dtype)) for x, _ in batch.chunks])
+    direction = ntk.vector.to(theta.dtype)
+    image = torch.cat([jacobian_product(functools.partial(_forward, model, x=x), theta, direction) for x, _ in batch.chunks])
     e = image.to(torch.float64) / torch.linalg.vector_norm(image.to(torch.float64))
     if float(torch.sum(e * residual)) < 0:
         e = -e
@@ -214,3 +216,8 @@ def sharpness_gradient_at(
                 if third is not None:
                     total = total + weight * third
     return total
+
+
+def _forward(model: FlatModel, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """f(theta, x) with x bound first (``functools.partial``): the network on one chunk."""
+    return model(theta, x)

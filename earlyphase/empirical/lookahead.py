@@ -139,7 +139,7 @@ def ray_sharpness(experiment: Experiment, first_gradient: torch.Tensor, c: float
     config = experiment.config
     theta = first_step(experiment, first_gradient, require_positive("c", c))
     start = (
-        experiment.initial.sharpness.vector
+        experiment.initial_sharpness.vector
         if config.warm_start
         else random_start(experiment.num_params, config.seed_init, theta.device)
     )
@@ -228,9 +228,9 @@ def lookahead_prediction(
         return bool(sharpness_catapult_flag([experiment.lambda0, sharpness[k].value], epsilon))
 
     top = scanned - 1 if not ray_diverged[scanned - 1] else scanned - 2
-    flags = bisect_first_true(sharpness_flag, top)
-    sharp_c = [c[k] for k in flags] + [c[k] for k in range(top + 1, scanned)]  # ray diverged: no finite sharpness
-    sharp_flags = list(flags.values()) + [False] * (scanned - 1 - top)
+    bisected = bisect_first_true(sharpness_flag, top)
+    sharp_c = [c[k] for k in bisected] + [c[k] for k in range(top + 1, scanned)]  # ray diverged: no finite sharpness
+    sharp_flags = list(bisected.values()) + [False] * (scanned - 1 - top)
 
     critical = CriticalValues(
         c_loss=first_true("c_loss", c[:scanned], loss_flags),

@@ -145,9 +145,16 @@ class Experiment:
     hvp_method: str
 
     @property
+    def initial_sharpness(self) -> LanczosResult:
+        """The Lanczos solve of lambda_H0 at theta_0 (``prepare`` always makes it)."""
+        if self.initial.sharpness is None:
+            raise RuntimeError("an Experiment's initial measurement has no sharpness: build it with prepare()")
+        return self.initial.sharpness
+
+    @property
     def lambda0(self) -> float:
         """lambda_H0: the top algebraic Hessian eigenvalue at theta_0 on the measurement batch."""
-        return float(self.initial.sharpness.value)
+        return float(self.initial_sharpness.value)
 
     @property
     def loss0(self) -> float:

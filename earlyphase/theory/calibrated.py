@@ -137,7 +137,7 @@ def calibrated_sharpness(f: ArrayLike, lam: ArrayLike, y: ArrayLike, width: floa
     (s f, s y, s^2 w)."""
     g = np.asarray(f, dtype=float) - np.asarray(y, dtype=float)
     with np.errstate(invalid="ignore"):
-        return np.maximum(uv_sharpness(f, lam, y, width), np.abs(g) / np.sqrt(width))
+        return np.maximum(uv_sharpness(f, lam, y, width), np.abs(g) / np.sqrt(width))  # type: ignore[arg-type]  # a float width: a scale
 
 
 def uv_sharpness_rate(f: ArrayLike, lam: ArrayLike, y: ArrayLike, width: ArrayLike) -> np.ndarray:

@@ -157,14 +157,18 @@ def test_lazy_limit_catapults_above_two_and_never_moves_the_sharpness():
     width=st.floats(1e6, 1e12),
 )
 def test_wide_models_are_lazy_below_two(f0, y, lambda0, width):
-    """As w -> inf: the loss catapults from the grid point next to c = 2 (at 2 itself only by O(1/w):
-    |g_1 / g_0| = 1 - (2 g^2 + 8 f g) / (w lambda^2) + O(1/w^2)) and the sharpness moves by O(1/w) below c = 2."""
+    """As w -> inf: the loss catapults at c = 2 or the grid point next to it (at 2 itself only by
+    O(1/w) terms: |g_1 / g_0| = 1 - (2 g^2 + 8 f g) / (w lambda^2) + O(1/w^2) in the first step,
+    and the O(1/w) drift of lambda in later steps, so the sign at c = 2 depends on the whole
+    window), never below 2, and the sharpness moves by O(1/w) below c = 2."""
     g = f0 - y
     assume(abs(g) > 1e-2 and abs(g * (g + 4 * f0)) > 1e-2)
     calibration = UVCalibration(f0, y, lambda0, width)
     critical, _ = calibrated_prediction(calibration)
-    at_two = g * (g + 4 * f0) < 0
-    assert critical.c_loss.estimate == (2.0 if at_two else GRID.c(11))
+    if g * (g + 4 * f0) < 0:  # the first step already grows: the catapult starts at c = 2 itself
+        assert critical.c_loss.estimate == 2.0
+    else:
+        assert critical.c_loss.estimate in (2.0, GRID.c(11))
     below = C_VALUES <= 2.0
     runs = calibrated_trajectories(calibration, C_VALUES[below], STEPS)
     bound = 200 * (g**2 + abs(g) * (abs(y) + abs(g))) / (lambda0**2 * width)

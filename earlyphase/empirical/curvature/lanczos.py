@@ -10,7 +10,10 @@ The top Ritz pair (theta, y = Q_j s) of T_j has the residual
 
     |A y - theta y| = beta_j |s_j|,  reported relative: beta_j |s_j| / |theta|,
 
-and the iteration stops when that is <= tol. Unlike the power method, this converges to the
+and the iteration stops when that is <= tol. The top Ritz value never decreases with j and never
+exceeds lambda_max (Cauchy interlacing), so with a threshold ``stop_above`` a member also stops
+as soon as theta > stop_above: lambda_max > stop_above is then certain (the question a flag asks),
+though theta is not yet converged. Unlike the power method, this converges to the
 largest algebraic eigenvalue when negative eigenvalues are larger in magnitude, and resolves
 nearly equal top eigenvalues. Warm-starting from the previous eigenvector along a trajectory
 usually needs a few products only.
@@ -121,12 +124,16 @@ class RitzTracker:
 
     After iteration j (0-based) member m has T_{j+1} = tridiag(betas[m, :j], alphas[m, :j+1]);
     its top Ritz pair (theta, s) has the relative residual estimate betas[m, j] |s_j| / |theta|.
-    A member is done once that estimate is <= tol, or when its T is not finite; its value,
-    residual, product count and Ritz coefficients are those of that iteration.
+    A member is done once that estimate is <= tol, once theta > its ``stop_above`` (M,) (+inf:
+    never), or when its T is not finite; its value, residual, product count and Ritz
+    coefficients are those of that iteration.
     """
 
-    def __init__(self, members: int, steps: int, tol: float, dtype: torch.dtype) -> None:
+    def __init__(
+        self, members: int, steps: int, tol: float, dtype: torch.dtype, stop_above: torch.Tensor | None = None
+    ) -> None:
         self.tol = tol
+        self.stop_above = torch.full((members,), float("inf"), dtype=dtype) if stop_above is None else stop_above
         self.checked = 0
         self.value = torch.full((members,), float("nan"), dtype=dtype)
         self.residual = torch.full((members,), float("inf"), dtype=dtype)
@@ -155,7 +162,7 @@ class RitzTracker:
             self.coefficients[pending, : j + 1] = s
             converged = estimate <= self.tol
             self.converged[pending] = converged
-            self.done[pending] = converged
+            self.done[pending] = converged | (theta > self.stop_above[pending])
         self.checked = alphas.shape[-1]
         return bool(self.done.all())
 
@@ -189,12 +196,16 @@ def lanczos_top(
     max_iter: int = DEFAULT_MAX_ITER,
     check_every: int = 1,
     by_member: bool = False,
+    stop_above: torch.Tensor | float | None = None,
 ) -> LanczosResult:
     """Top algebraic eigenpair of the symmetric operator ``matvec`` from ``start`` (..., n).
 
     Stops when every member has relative residual beta_j |s_j| / |theta| <= tol (tested on the
     host every ``check_every`` iterations), or after min(max_iter, n) products; ``matvecs``
-    counts the products each member used. At each check the members that are done leave the
+    counts the products each member used. ``stop_above`` (a number, or one per member of shape
+    (...,); None: no threshold): a member also stops at the first iteration whose top Ritz value
+    exceeds it (a lower bound on lambda_max, so lambda_max > stop_above is then certain; that
+    member's ``converged`` says whether its residual also met tol). At each check the members that are done leave the
     recurrence: their Ritz vectors are formed and their rows dropped, so the vector work (the
     reorthogonalisation streams the basis) shrinks with the members still iterating.
 
@@ -225,7 +236,10 @@ def lanczos_top(
     alphas = start.new_zeros(members, steps)
     betas = start.new_zeros(members, steps)
     vectors = torch.empty_like(flat_start)
-    tracker = RitzTracker(members, steps, tol, start.dtype)
+    thresholds = None
+    if stop_above is not None:
+        thresholds = torch.as_tensor(stop_above, dtype=start.dtype).cpu().expand(batch).reshape(members).clone()
+    tracker = RitzTracker(members, steps, tol, start.dtype, thresholds)
     for j in range(steps):
         if j == basis.shape[-2]:
             basis = grow(basis, min(2 * j, steps))

@@ -1,4 +1,4 @@
-"""measure = "flags" against measure = "full" (the oracle): same flags, hence the same critical values.
+"""measure_mode = "flags" against measure_mode = "full" (the oracle): same flags, hence the same critical values.
 
 A "flags" run solves the sharpness only until lambda_t / lambda_0 > 1 + epsilon is certain;
 its rows up to that step are the full run's, its flags are the full run's flags, and it spends
@@ -6,6 +6,7 @@ fewer Hessian-vector products (docs/PROTOCOL.md section 3).
 """
 
 import dataclasses
+import json
 import math
 from pathlib import Path
 
@@ -33,14 +34,14 @@ TINY_FCN = {
 @pytest.fixture(scope="module")
 def experiments():
     full = prepare(TrainConfig(**SMALL))
-    return full, dataclasses.replace(full, config=dataclasses.replace(full.config, measure="flags"))
+    return full, dataclasses.replace(full, config=dataclasses.replace(full.config, measure_mode="flags"))
 
 
 @pytest.mark.parametrize("c", [4.0, 32.0, 64.0])
 def test_a_flags_run_is_the_full_run_until_its_flag_is_certain(experiments, c):
     full_experiment, flags_experiment = experiments
     full, flags = run_at_c(full_experiment, c), run_at_c(flags_experiment, c)
-    assert flags.config["measure"] == "flags" and full.config["measure"] == "full"
+    assert flags.config["measure_mode"] == "flags" and full.config["measure_mode"] == "full"
     decided, oracle = flags_of(flags, SMALL["epsilon"]), flags_of(full, SMALL["epsilon"])
     assert dataclasses.replace(decided, sharpness_margin=None) == dataclasses.replace(oracle, sharpness_margin=None)
     for name in ("loss", "batch_loss", "accuracy"):
@@ -62,8 +63,8 @@ def test_a_flags_run_is_the_full_run_until_its_flag_is_certain(experiments, c):
 
 
 def _hvps(root: Path) -> int:
-    """Hessian-vector products of the runs under a sweep directory (each step's solve)."""
-    return int(sum(np.nansum(Trajectory.load(path.with_suffix("")).steps["hvp_count"].to_numpy()[1:]) for path in root.glob("runs/*/x*.json")))
+    """Hessian-vector products the sweep under ``root`` spent, from its search summaries."""
+    return sum(json.loads(path.read_text())["hvps"] for path in root.glob("searches/*.json"))
 
 
 def _sweep(sections: dict, root: Path) -> pd.DataFrame:
@@ -78,22 +79,38 @@ def test_a_flags_sweep_gives_exactly_the_critical_values_of_a_full_sweep(tmp_pat
         tables = {}
         for measure in ("full", "flags"):
             root = tmp_path / f"{method}-{measure}"
-            tables[measure] = _sweep(merge(TINY_FCN, {"search": {"method": method}, "measurement": {"measure": measure}}), root)
+            tables[measure] = _sweep(merge(TINY_FCN, {"search": {"method": method}, "measurement": {"measure_mode": measure}}), root)
             hvps[method, measure] = _hvps(root)
         assert tables["full"][[f"{name}_found" for name in CRITICAL_NAMES]].all().all()
         pd.testing.assert_frame_equal(tables["flags"][columns], tables["full"][columns])
         assert tables["full"]["c_sharp_found"].all()  # the flags mode has something to save
         assert hvps[method, "flags"] < hvps[method, "full"]
     with capsys.disabled():
-        print(f"\nHVPs of the sweep's steps (full -> flags): {hvps}")
+        print(f"\nHVPs of the sweep, each product once: {hvps}")
 
 
 def test_measure_is_neither_in_the_run_hash_nor_in_the_spec_identity():
-    full = spec_from_mapping(merge(TINY_FCN, {"measurement": {"measure": "full"}}))
+    full = spec_from_mapping(merge(TINY_FCN, {"measurement": {"measure_mode": "full"}}))
     default = spec_from_mapping(TINY_FCN)
-    assert default.base.measure == "flags" and TrainConfig().measure == "full"
+    assert default.base.measure_mode == "flags" and TrainConfig().measure_mode == "full"
     assert full.identity() == default.identity()
     point = default.points()[0]
     assert config_key(full.config(point), full.runner) == config_key(default.config(point), default.runner)
     # a configuration hashes as it did before the field existed: every other field, sorted
     assert config_key(TrainConfig(), "earlyphase.empirical.training") == "145845dc95"
+
+
+def test_a_sweep_counts_each_hessian_vector_product_once(tmp_path):
+    # oracle: the prepared experiment's own lambda_H0 solve and the stored records' step columns
+    root = tmp_path / "sweep"
+    _sweep(merge(TINY_FCN, {"search": {"method": "bisect"}, "measurement": {"measure_mode": "full"}}), root)
+    (summary_path,) = root.glob("searches/*.json")
+    summary = json.loads(summary_path.read_text())
+    records = [Trajectory.load(path.with_suffix("")) for path in sorted(root.glob("runs/*/x*.json"))]
+    spec = spec_from_mapping(merge(TINY_FCN, {"measurement": {"measure_mode": "full"}}))
+    lambda0_hvps = int(prepare(spec.config(spec.points()[0])).initial.sharpness.matvecs)
+    assert len(records) == summary["runs_computed"] > 1
+    for record in records:
+        assert record.steps["hvp_count"].iloc[0] == 0 and record.config["lambda0_hvps"] == lambda0_hvps
+        assert record.step_hvps == int(record.steps["hvp_count"].iloc[1:].sum()) > 0
+    assert summary["hvps"] == lambda0_hvps + sum(record.step_hvps for record in records)

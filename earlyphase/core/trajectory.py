@@ -40,7 +40,9 @@ STEP_COLUMNS = (
 """Per-step columns. ``loss``: loss on the fixed evaluation set; ``batch_loss``: loss of the
 SGD batch used at that step (NaN at t = 0 and for theory models); ``sharpness``: top
 Hessian eigenvalue lambda_H_t on the measurement batch; ``sharpness_residual``:
-||Hv - lambda v|| / |lambda|; ``hvp_count``: Hessian-vector products spent on that solve;
+||Hv - lambda v|| / |lambda|; ``hvp_count``: Hessian-vector products spent on that solve
+(row 0 of an engine's record: 0, since lambda_H0 is solved once for every run of a
+configuration and its count kept once, as ``config["lambda0_hvps"]``);
 ``ntk_top``: lambda_max(Theta) / (B k) on the measurement batch; ``accuracy``: on the
 evaluation set."""
 
@@ -100,6 +102,11 @@ class Trajectory:
     @property
     def lambda0(self) -> float:
         return float(self.sharpness[0])
+
+    @property
+    def step_hvps(self) -> int:
+        """Hessian-vector products spent on the steps t >= 1: sum of hvp_count over rows 1..T (NaN: none)."""
+        return int(np.nansum(self.steps["hvp_count"].to_numpy(dtype=float)[1:]))
 
     @property
     def divergence_step(self) -> int | None:

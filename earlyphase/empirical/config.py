@@ -50,7 +50,7 @@ class TrainConfig:
     steps (and at the last step) by Lanczos to relative residual ``lanczos_tol`` within
     ``lanczos_max_iter`` Hessian-vector products, warm-started from the previous eigenvector
     if ``warm_start``; ``hvp_method`` auto / forward_over_reverse / double_backward; ``barrier``:
-    the maximum loss on the straight line theta_0 -> theta_T (c_barrier). ``measure``: "full"
+    the maximum loss on the straight line theta_0 -> theta_T (c_barrier). ``measure_mode``: "full"
     (every scheduled step is solved to ``lanczos_tol``) or "flags" (only what the run's flags
     need, docs/PROTOCOL.md section 3: a solve stops once its Ritz value, a lower bound on
     lambda_max, shows lambda_t / lambda_0 > 1 + epsilon, and later steps are not measured, their
@@ -89,7 +89,7 @@ class TrainConfig:
     lanczos_max_iter: int = DEFAULT_MAX_ITER
     warm_start: bool = True
     hvp_method: str = "auto"
-    measure: str = "full"
+    measure_mode: str = "full"
     chunk_size: int | None = None
     data_path: str | None = None
 
@@ -123,7 +123,7 @@ class TrainConfig:
             raise ConfigError(f"lanczos_tol must be in (0, 1), got {self.lanczos_tol!r}", "lanczos_tol")
         require_int("lanczos_max_iter", self.lanczos_max_iter, minimum=1)
         require_choice("hvp_method", self.hvp_method, HVP_METHODS)
-        require_choice("measure", self.measure, MEASURE_MODES)
+        require_choice("measure_mode", self.measure_mode, MEASURE_MODES)
         _optional_int("chunk_size", self.chunk_size)
 
     @property

@@ -11,7 +11,7 @@ Row t of a record is the state after t updates: ``batch_loss`` = L_{B_t}(theta_{
 and ``accuracy`` on the evaluation set at theta_t, and at every t with t % measure_every == 0 and
 at t = steps the sharpness and, if asked, the NTK: one batched Lanczos each, started from the
 member's previous eigenvector (warm_start; at t = 0 the one ``prepare`` found) or from the cold
-start ``random_start(P, seed_init)``, drawn only when warm starts are off. With measure = "flags"
+start ``random_start(P, seed_init)``, drawn only when warm starts are off. With measure_mode = "flags"
 a run is measured only until its sharpness flag is decided (docs/PROTOCOL.md section 3): each
 solve also stops once its Ritz value (a lower bound on lambda_max) exceeds
 (1 + epsilon) lambda_H0 (1 + FLAG_MARGIN), and once lambda_t / lambda_0 > 1 + epsilon has been
@@ -190,9 +190,10 @@ def train_runs(
     for column, experiment in zip(columns, experiments):
         initial = experiment.initial
         _store(column, 0, initial.loss, initial.accuracy, initial.sharpness, initial.ntk, probe.ntk_normalisation)
+        column["hvp_count"][0] = 0  # lambda_H0's solve is the experiment's: counted once, in the record's config
     stack = _Stack.start(experiments, etas)
-    thresholds = _flag_thresholds(experiments)  # None: measure = "full"
-    decided = [False] * len(experiments)  # the sharpness flag is set (measure = "flags" only)
+    thresholds = _flag_thresholds(experiments)  # None: measure_mode = "full"
+    decided = [False] * len(experiments)  # the sharpness flag is set (measure_mode = "flags" only)
     seeds = sorted({experiment.config.seed_sgd for experiment in experiments})
     streams = {seed: sgd_batches(len(shared.train_x), config.batch_size, seed) for seed in seeds}
     description = f"c={cs[0]:.4g}" if len(cs) == 1 else f"ensemble of {len(cs)}"
@@ -235,10 +236,10 @@ def train_runs(
 
 
 def _flag_thresholds(experiments: Sequence[Experiment]) -> torch.Tensor | None:
-    """measure = "flags": each run's stop_above = (1 + epsilon) lambda_H0 (1 + FLAG_MARGIN)
-    (+inf where lambda_H0 is not positive: no early stop); measure = "full": None."""
+    """measure_mode = "flags": each run's stop_above = (1 + epsilon) lambda_H0 (1 + FLAG_MARGIN)
+    (+inf where lambda_H0 is not positive: no early stop); measure_mode = "full": None."""
     config = experiments[0].config
-    if config.measure != "flags":
+    if config.measure_mode != "flags":
         return None
     lambda0 = torch.tensor([experiment.lambda0 for experiment in experiments], dtype=torch.float64)
     threshold = (1.0 + config.epsilon) * lambda0 * (1.0 + FLAG_MARGIN)

@@ -161,7 +161,9 @@ class Experiment:
         return self.model.num_params
 
     def record_config(self) -> dict:
-        """The full TrainConfig plus what was resolved at preparation (for the record's JSON)."""
+        """The full TrainConfig plus what was resolved at preparation (for the record's JSON),
+        with ``lambda0_hvps``: the products of the lambda_H0 solve, shared by every run (row 0 of
+        a record counts 0 of them)."""
         return {
             **asdict(self.config),
             "dataset_source": self.dataset.source,
@@ -172,6 +174,7 @@ class Experiment:
             "model": type(self.model.module).__name__,
             "num_params": self.num_params,
             "hvp_method_used": self.hvp_method,
+            "lambda0_hvps": int(self.initial.sharpness.matvecs),
         }
 
 

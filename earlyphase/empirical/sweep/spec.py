@@ -8,14 +8,14 @@ A sweep is the product depths x widths x init seeds x SGD seeds of one run famil
     [data]        dataset, data_path, n_train, measure_size, eval_set
     [protocol]    batch_size, steps, loss, momentum, loss_max, epsilon
     [measurement] barrier, ntk, measure_every, lanczos_tol, lanczos_max_iter, warm_start, hvp_method, chunk_size,
-                  measure ("flags", the sweep default, or "full")
+                  measure_mode ("flags", the sweep default, or "full")
     [seeds]       init (list), sgd (list), measure
     [search]      method ("bisect" | "grid"), x_min, x_max, x_step, x_start, expand_step, confirm
     [execution]   device, dtype, runs_per_device, ensemble
 
 Keys other than depths, widths, seeds.*, the [search] keys, runs_per_device and ensemble are the
 fields of ``earlyphase.empirical.config.TrainConfig`` with their defaults, except
-``measurement.measure``: "flags" by default in a sweep (a search needs the flags only; they and
+``measurement.measure_mode``: "flags" by default in a sweep (a search needs the flags only; they and
 the critical values are those of "full"), so it is neither part of a spec's identity nor of a
 run's configuration hash (``config_key``): runs of either mode are reused by both; a TrainConfig field
 not listed above is accepted in an ``[engine]`` section. Optional values are switched off with a
@@ -62,14 +62,14 @@ _SECTION_FIELDS: dict[str, tuple[str, ...]] = {
     "protocol": ("batch_size", "steps", "loss", "momentum", "loss_max", "epsilon"),
     "measurement": (
         "barrier", "ntk", "measure_every", "lanczos_tol", "lanczos_max_iter", "warm_start", "hvp_method", "chunk_size",
-        "measure",
+        "measure_mode",
     ),
     "execution": ("device", "dtype"),
 }
 ENGINE_SECTION = "engine"
 SWEEP_MEASURE = "flags"
-"""A sweep's default ``TrainConfig.measure``: only what the flags need."""
-RESULT_NEUTRAL_FIELDS = ("measure",)
+"""A sweep's default ``TrainConfig.measure_mode``: only what the flags need."""
+RESULT_NEUTRAL_FIELDS = ("measure_mode",)
 """TrainConfig fields that never change a run's flags: left out of ``config_key`` and ``SweepSpec.identity``."""
 NONE_WORDS = {"batch_size": "full", "n_train": "all", "sigma_w2": "default"}
 
@@ -101,7 +101,7 @@ HELP = {
     "lanczos_max_iter": "Lanczos iteration cap (Hessian-vector products per solve)",
     "warm_start": "warm-start Lanczos from the previous eigenvector",
     "hvp_method": "auto, forward_over_reverse or double_backward",
-    "measure": "flags (default: the sharpness only until lambda_t / lambda_0 > 1 + epsilon is certain; same critical "
+    "measure_mode": "flags (default: the sharpness only until lambda_t / lambda_0 > 1 + epsilon is certain; same critical "
     "values, fewer Hessian-vector products) or full (every step's sharpness solved, for trajectories)",
     "chunk_size": "cap on examples pushed through the network at once ('none': no cap)",
     "init": "initialisation seeds, a list",
@@ -363,7 +363,7 @@ def spec_from_mapping(data: Mapping[str, Any]) -> SweepSpec:
         for section, key, field_name in _spec_keys()
         if field_name is not None and (section, key) not in _SWEPT and (section, key) in values
     }
-    train.setdefault("measure", SWEEP_MEASURE)
+    train.setdefault("measure_mode", SWEEP_MEASURE)
     if train.get("steps", 1) < 1:
         raise ConfigError(f"protocol.steps must be >= 1, got {train['steps']}", "protocol.steps")
     spec = SweepSpec(

@@ -104,7 +104,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     machine.add_argument("--device", default=d["device"], help="cpu, cuda or cuda:N (default %(default)s)")
     machine.add_argument("--dtype", choices=DTYPES, default=d["dtype"], help="network dtype (default %(default)s)")
     machine.add_argument("--chunk-size", type=int, default=None, help="examples per forward pass (bounds memory; default: whole batches)")
-    machine.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    machine.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores, torch's choice)")
     machine.add_argument("--out", required=True, help="directory for the record STEM.parquet + STEM.json")
     machine.add_argument("--name", default=None, help="record stem (default: built from arch, depth, width, dataset, c and seeds)")
     machine.add_argument("--json", action="store_true", help="print one JSON object with the results instead of a table")

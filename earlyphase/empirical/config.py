@@ -21,6 +21,7 @@ CUSTOM_ARCH = "custom"
 
 EVAL_SETS = ("measure", "train")
 MEASURE_MODES = ("full", "flags")
+BARRIER_SETS = ("measure", "eval")
 DTYPES = ("float32", "float64")
 _DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
 
@@ -50,7 +51,11 @@ class TrainConfig:
     steps (and at the last step) by Lanczos to relative residual ``lanczos_tol`` within
     ``lanczos_max_iter`` Hessian-vector products, warm-started from the previous eigenvector
     if ``warm_start``; ``hvp_method`` auto / forward_over_reverse / double_backward; ``barrier``:
-    the maximum loss on the straight line theta_0 -> theta_T (c_barrier). ``measure_mode``: "full"
+    the maximum loss on the straight line theta_0 -> theta_T (c_barrier), evaluated on
+    ``barrier_set``: "measure" (the fixed measurement batch, as the paper's code does: cheap even
+    when the evaluation set is a whole training set) or "eval" (the evaluation set; the same batch
+    when eval_set = "measure"); its flag compares it with the loss at theta_0 on that same set.
+    ``measure_mode``: "full"
     (every scheduled step is solved to ``lanczos_tol``) or "flags" (only what the run's flags
     need, docs/PROTOCOL.md section 3: a solve stops once its Ritz value, a lower bound on
     lambda_max, shows lambda_t / lambda_0 > 1 + epsilon, and later steps are not measured, their
@@ -83,6 +88,7 @@ class TrainConfig:
     device: str = "cpu"
     dtype: str = "float32"
     barrier: bool = True
+    barrier_set: str = "measure"
     ntk: bool = False
     measure_every: int = 1
     lanczos_tol: float = DEFAULT_TOL
@@ -124,7 +130,14 @@ class TrainConfig:
         require_int("lanczos_max_iter", self.lanczos_max_iter, minimum=1)
         require_choice("hvp_method", self.hvp_method, HVP_METHODS)
         require_choice("measure_mode", self.measure_mode, MEASURE_MODES)
+        require_choice("barrier_set", self.barrier_set, BARRIER_SETS)
         _optional_int("chunk_size", self.chunk_size)
+
+    @property
+    def barrier_on_eval_set(self) -> bool:
+        """Whether the barrier path is evaluated on the evaluation set (barrier_set = "eval", or
+        eval_set = "measure", where the two sets are one batch)."""
+        return self.barrier_set == "eval" or self.eval_set == "measure"
 
     @property
     def sigma_w2_value(self) -> float:

@@ -19,7 +19,8 @@ recorded the run's later steps get no solve (sharpness NaN); below that threshol
 is the full one, so the flag is the full trajectory's. A run whose loss
 diverges (earlyphase.core.is_diverged) is recorded at that step and leaves the stack; the others
 go on unchanged. After the last step the straight-line path theta_0 -> theta_T of the runs still
-alive gives their barrier losses. ``run_at_c`` is the case M = 1; ensembles train chunks of members.
+alive gives their barrier losses, on the probe's ``barrier_batch`` (with the loss at s = 0 as the
+record's ``barrier_loss0`` when that batch is not the evaluation set). ``run_at_c`` is the case M = 1; ensembles train chunks of members.
 
 ``StackedSGD`` is the update alone; ``sgd_updates`` and ``training_batches`` give one run's
 steps and batches to code that drives its own loop (the step of every caller is this one).
@@ -230,7 +231,7 @@ def train_runs(
                 decided[run] = bool(sharpness_catapult_flag(columns[run]["sharpness"][[0, t]], config.epsilon))
     barrier = _barrier_losses(stack, experiments) if config.barrier else {}
     return [
-        _record(experiment, c, eta, column, barrier.get(run, math.nan))
+        _record(experiment, c, eta, column, *barrier.get(run, (math.nan, math.nan)))
         for run, (experiment, c, eta, column) in enumerate(zip(experiments, cs, etas, columns))
     ]
 
@@ -272,14 +273,18 @@ def _measure(
     return _to_host(sharpness), None if ntk is None else _to_host(ntk)
 
 
-def _barrier_losses(stack: _Stack, experiments: Sequence[Experiment]) -> dict[int, float]:
-    """max_s L((1 - s) theta_0 + s theta_T) of each run still alive (on the ``interpolation_grid``)."""
+def _barrier_losses(stack: _Stack, experiments: Sequence[Experiment]) -> dict[int, tuple[float, float]]:
+    """(max_s L((1 - s) theta_0 + s theta_T), L(theta_0)) of each run still alive, on the probe's
+    ``barrier_batch`` along the ``interpolation_grid``; L(theta_0) NaN when that batch is the
+    evaluation set (the reference is then the record's L_0)."""
     if not stack.alive:
         return {}
     probe = experiments[0].probe
     theta0 = torch.stack([experiments[run].theta0 for run in stack.alive])
-    path = path_losses(lambda point: over_members(probe.loss_tensors, point)[0], theta0, stack.theta, interpolation_grid())
-    return dict(zip(stack.alive, torch.max(path, dim=0).values.cpu().tolist()))
+    path = path_losses(lambda point: over_members(probe.barrier_loss_tensors, point), theta0, stack.theta, interpolation_grid())
+    peaks = torch.max(path, dim=0).values.cpu().tolist()
+    starts = [math.nan] * len(peaks) if probe.config.barrier_on_eval_set else path[0].cpu().tolist()
+    return {run: (peak, start) for run, peak, start in zip(stack.alive, peaks, starts)}
 
 
 def _sgd_batch(shared: Experiment, indices: list[torch.Tensor | None]) -> tuple[Batch, bool]:
@@ -344,7 +349,9 @@ def _store(
         columns["ntk_top"][t] = float(ntk.value) / ntk_normalisation
 
 
-def _record(experiment: Experiment, c: float, eta: float, columns: dict[str, np.ndarray], barrier_loss: float) -> Trajectory:
+def _record(
+    experiment: Experiment, c: float, eta: float, columns: dict[str, np.ndarray], barrier_loss: float, barrier_loss0: float
+) -> Trajectory:
     """The ``Trajectory`` of one run of ``experiment`` at c (eta = c / lambda_H0) from its step columns."""
     config = experiment.config
     return Trajectory.from_arrays(
@@ -353,6 +360,7 @@ def _record(experiment: Experiment, c: float, eta: float, columns: dict[str, np.
         loss_convention=describe_loss(config.loss),
         loss_max=config.loss_max,
         barrier_loss=barrier_loss,
+        barrier_loss0=barrier_loss0,
         config=experiment.record_config(),
         seeds={"init": config.seed_init, "sgd": config.seed_sgd, "measure": config.seed_measure},
         **columns,

@@ -7,7 +7,7 @@ A sweep is the product depths x widths x init seeds x SGD seeds of one run famil
     [model]       arch, depths (list), widths (list), activation, sigma_w2, readout, parameterization
     [data]        dataset, data_path, n_train, measure_size, eval_set
     [protocol]    batch_size, steps, loss, momentum, loss_max, epsilon
-    [measurement] barrier, ntk, measure_every, lanczos_tol, lanczos_max_iter, warm_start, hvp_method, chunk_size,
+    [measurement] barrier, barrier_set, ntk, measure_every, lanczos_tol, lanczos_max_iter, warm_start, hvp_method, chunk_size,
                   measure_mode ("flags", the sweep default, or "full")
     [seeds]       init (list), sgd (list), measure
     [search]      method ("bisect" | "grid"), x_min, x_max, x_step, x_start, expand_step, confirm
@@ -61,7 +61,7 @@ _SECTION_FIELDS: dict[str, tuple[str, ...]] = {
     "data": ("dataset", "data_path", "n_train", "measure_size", "eval_set"),
     "protocol": ("batch_size", "steps", "loss", "momentum", "loss_max", "epsilon"),
     "measurement": (
-        "barrier", "ntk", "measure_every", "lanczos_tol", "lanczos_max_iter", "warm_start", "hvp_method", "chunk_size",
+        "barrier", "barrier_set", "ntk", "measure_every", "lanczos_tol", "lanczos_max_iter", "warm_start", "hvp_method", "chunk_size",
         "measure_mode",
     ),
     "execution": ("device", "dtype"),
@@ -95,6 +95,7 @@ HELP = {
     "loss_max": "divergence bound L_max: a run diverges when L_t > L_max or is not finite",
     "epsilon": "c_sharp tolerance: sharpness catapult when lambda_t / lambda_0 > 1 + epsilon",
     "barrier": "measure the loss on the straight path theta_0 -> theta_T (needed for c_barrier)",
+    "barrier_set": "where the barrier path is evaluated: measure (the fixed measurement batch, cheap) or eval (the eval_set)",
     "ntk": "also track the top NTK eigenvalue",
     "measure_every": "measure the sharpness every k steps (1 for the critical values)",
     "lanczos_tol": "Lanczos relative residual tolerance",
@@ -447,8 +448,11 @@ def _toml_value(value: Any) -> str:
 
 
 def config_key(config: TrainConfig, runner: str) -> str:
-    """Short stable hash of a run family (every TrainConfig field but the ``RESULT_NEUTRAL_FIELDS``, and the runner)."""
-    fields_hashed = {name: value for name, value in asdict(config).items() if name not in RESULT_NEUTRAL_FIELDS}
+    """Short stable hash of a run family: every TrainConfig field but the ``RESULT_NEUTRAL_FIELDS``,
+    and ``barrier_set`` only where it moves the barrier off the evaluation set (so configurations
+    from before that field existed keep their hash), and the runner."""
+    neutral = RESULT_NEUTRAL_FIELDS + (("barrier_set",) if config.barrier_on_eval_set or not config.barrier else ())
+    fields_hashed = {name: value for name, value in asdict(config).items() if name not in neutral}
     text = json.dumps({"config": fields_hashed, "runner": runner}, sort_keys=True)
     return hashlib.sha1(text.encode()).hexdigest()[:10]
 

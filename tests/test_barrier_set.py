@@ -40,8 +40,7 @@ def path_peak_and_start(experiment, theta_t: torch.Tensor, x: torch.Tensor, y: t
 
 @pytest.mark.parametrize("barrier_set", ["measure", "eval"])
 def test_the_barrier_is_read_on_the_chosen_batch(experiment, barrier_set):
-    config = dataclasses.replace(experiment.config, barrier_set=barrier_set)
-    chosen = dataclasses.replace(experiment, config=config, probe=dataclasses.replace(experiment.probe, config=config))
+    chosen = dataclasses.replace(experiment, config=dataclasses.replace(experiment.config, barrier_set=barrier_set))
     last = {}
     record = run_at_c(chosen, 2.0, on_step=lambda t, theta: last.update(theta=theta.clone()))
     if barrier_set == "measure":

@@ -19,8 +19,8 @@ recorded the run's later steps get no solve (sharpness NaN); below that threshol
 is the full one, so the flag is the full trajectory's. A run whose loss
 diverges (earlyphase.core.is_diverged) is recorded at that step and leaves the stack; the others
 go on unchanged. After the last step the straight-line path theta_0 -> theta_T of the runs still
-alive gives their barrier losses, on the probe's ``barrier_batch`` (with the loss at s = 0 as the
-record's ``barrier_loss0`` when that batch is not the evaluation set). ``run_at_c`` is the case M = 1; ensembles train chunks of members.
+alive gives their barrier losses, on the evaluation set or the measurement batch (``barrier_set``;
+with the loss at s = 0 as the record's ``barrier_loss0`` when that is not the evaluation set). ``run_at_c`` is the case M = 1; ensembles train chunks of members.
 
 ``StackedSGD`` is the update alone; ``sgd_updates`` and ``training_batches`` give one run's
 steps and batches to code that drives its own loop (the step of every caller is this one).
@@ -42,7 +42,7 @@ from earlyphase.core.critical import interpolation_grid, sharpness_catapult_flag
 from earlyphase.core.trajectory import Trajectory
 from earlyphase.empirical.barrier import path_losses
 from earlyphase.empirical.curvature.lanczos import LanczosResult
-from earlyphase.empirical.objective import Batch, loss_and_gradient
+from earlyphase.empirical.objective import Batch, evaluate_tensors, loss_and_gradient
 from earlyphase.empirical.stacked import MEMBER_AXIS_OF_BATCH, StackedModel, member_losses, over_members
 
 if TYPE_CHECKING:
@@ -274,16 +274,18 @@ def _measure(
 
 
 def _barrier_losses(stack: _Stack, experiments: Sequence[Experiment]) -> dict[int, tuple[float, float]]:
-    """(max_s L((1 - s) theta_0 + s theta_T), L(theta_0)) of each run still alive, on the probe's
-    ``barrier_batch`` along the ``interpolation_grid``; L(theta_0) NaN when that batch is the
-    evaluation set (the reference is then the record's L_0)."""
+    """(max_s L((1 - s) theta_0 + s theta_T), L(theta_0)) of each run still alive along the
+    ``interpolation_grid``, on the evaluation set or the measurement batch (``TrainConfig.barrier_set``);
+    L(theta_0) NaN on the evaluation set (the reference is then the record's L_0)."""
     if not stack.alive:
         return {}
-    probe = experiments[0].probe
+    config, probe = experiments[0].config, experiments[0].probe
+    batch = probe.eval_batch if config.barrier_on_eval_set else probe.measure_batch
+    loss_at = lambda theta: evaluate_tensors(probe.model, probe.loss_fn, theta, batch)[0]  # noqa: E731
     theta0 = torch.stack([experiments[run].theta0 for run in stack.alive])
-    path = path_losses(lambda point: over_members(probe.barrier_loss_tensors, point), theta0, stack.theta, interpolation_grid())
+    path = path_losses(lambda point: over_members(loss_at, point), theta0, stack.theta, interpolation_grid())
     peaks = torch.max(path, dim=0).values.cpu().tolist()
-    starts = [math.nan] * len(peaks) if probe.config.barrier_on_eval_set else path[0].cpu().tolist()
+    starts = [math.nan] * len(peaks) if config.barrier_on_eval_set else path[0].cpu().tolist()
     return {run: (peak, start) for run, peak, start in zip(stack.alive, peaks, starts)}
 
 

@@ -91,15 +91,6 @@ class Probe:
         """(L, accuracy) on the evaluation set as tensors on theta's device (vmaps over an ensemble's theta)."""
         return evaluate_tensors(self.model, self.loss_fn, theta, self.eval_batch)
 
-    @property
-    def barrier_batch(self) -> Batch:
-        """Where the barrier path is evaluated: the evaluation set or the measurement batch (``TrainConfig.barrier_set``)."""
-        return self.eval_batch if self.config.barrier_on_eval_set else self.measure_batch
-
-    def barrier_loss_tensors(self, theta: torch.Tensor) -> torch.Tensor:
-        """L on the ``barrier_batch`` as a tensor on theta's device (vmaps over an ensemble's theta)."""
-        return evaluate_tensors(self.model, self.loss_fn, theta, self.barrier_batch)[0]
-
     def curvature(
         self, theta: torch.Tensor, sharpness_start: torch.Tensor, ntk_start: torch.Tensor | None
     ) -> tuple[LanczosResult, LanczosResult | None, str]:

@@ -85,6 +85,9 @@ def test_a_flags_sweep_gives_exactly_the_critical_values_of_a_full_sweep(tmp_pat
         pd.testing.assert_frame_equal(tables["flags"][columns], tables["full"][columns])
         assert tables["full"]["c_sharp_found"].all()  # the flags mode has something to save
         assert hvps[method, "flags"] < hvps[method, "full"]
+        # the ensemble engine (runs stacked, solves of the undecided members only) decides alike
+        ensemble = merge(TINY_FCN, {"search": {"method": method}, "execution": {"ensemble": 2}})
+        pd.testing.assert_frame_equal(_sweep(ensemble, tmp_path / f"{method}-ensemble")[columns], tables["full"][columns])
     with capsys.disabled():
         print(f"\nHVPs of the sweep, each product once: {hvps}")
 

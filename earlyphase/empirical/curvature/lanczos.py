@@ -236,9 +236,10 @@ def lanczos_top(
     counts the products each member used. ``stop_above`` (a number, or one per member of shape
     (...,); None: no threshold): a member also stops at the first iteration whose top Ritz value
     exceeds it (a lower bound on lambda_max, so lambda_max > stop_above is then certain; that
-    member's ``converged`` says whether its residual also met tol). At each check the members that are done leave the
-    recurrence: their Ritz vectors are formed and their rows dropped, so the vector work (the
-    reorthogonalisation streams the basis) shrinks with the members still iterating.
+    member's ``converged`` says whether its residual also met tol). At each check the members
+    that are done leave the recurrence: their Ritz vectors are formed and their rows dropped, so
+    the vector work (the reorthogonalisation streams the basis) shrinks with the members still
+    iterating. ``matvec`` gets views of the basis and must not write to its input.
 
     ``by_member``: ``matvec`` is called as matvec(vectors, members), the products of the members
     with flat indices ``members`` (K,) (into the leading axes of ``start``) for their vectors

@@ -62,7 +62,6 @@ from earlyphase.core import CRITICAL_NAMES
 from earlyphase.core.conventions import DEFAULT_LOSS_MAX
 from earlyphase.core.critical import critical_values, interpolation_grid
 from earlyphase.core.grid import grid_point
-from earlyphase.core.trajectory import Trajectory
 from earlyphase.empirical import TrainConfig, prepare, run_at_c
 from earlyphase.empirical.functional import FlatModel, flatten_module
 from earlyphase.empirical.losses import mse
@@ -506,15 +505,12 @@ def earlyphase_search(config: TrainConfig, root: Path) -> Protocol:
     """The sweep worker's search of the one point of ``sweep_spec(config)`` into a fresh store at ``root``."""
     spec = sweep_spec(config)
     (point,) = spec.points()
-    store = open_store(root, spec)
+    open_store(root, spec)
     started = time.perf_counter()
     summary = search_point(PointTask(str(root), spec, point))
     seconds = time.perf_counter() - started
-    records = [Trajectory.load(store.run_stem(point, run["x"])) for run in summary["runs"]]
-    hvps = int(sum(np.nansum(record.steps["hvp_count"].to_numpy()[1:]) for record in records))
-    hvps += int(records[0].steps["hvp_count"].iloc[0])  # lambda_H0: solved once, repeated in row 0 of every record
     estimates = {name: summary["critical"][name]["estimate"] for name in CRITICAL_NAMES}
-    return Protocol("earlyphase sweep (bisect)", summary["runs_computed"], hvps, seconds, estimates)
+    return Protocol("earlyphase sweep (bisect)", summary["runs_computed"], summary["hvps"], seconds, estimates)
 
 
 def protocols(config: TrainConfig) -> list[Protocol]:

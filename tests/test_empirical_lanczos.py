@@ -93,3 +93,36 @@ def test_bad_arguments():
         lanczos_top(lambda v: v, torch.zeros(3, dtype=torch.float64))
     with pytest.raises(ValueError, match="tol"):
         lanczos_top(lambda v: v, torch.ones(3, dtype=torch.float64), tol=0.0)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(10, 40), fraction=st.floats(0.2, 0.999))
+def test_stop_above_stops_at_the_first_ritz_value_over_the_threshold(seed, n, fraction):
+    # oracle: the full solve's own Ritz values (interlacing: they never decrease) and dense eigh
+    matrix, eigenvalues = symmetric_matrix(seed, n, 1e-2, 3.0)
+    start = start_vector(seed, n)
+    threshold = fraction * eigenvalues[-1]
+    ritz = [float(lanczos_top(lambda v: matrix @ v, start, tol=1e-15, max_iter=j).value) for j in range(1, n + 1)]
+    stopped = lanczos_top(lambda v: matrix @ v, start, tol=1e-10, max_iter=200, stop_above=threshold)
+    full = lanczos_top(lambda v: matrix @ v, start, tol=1e-10, max_iter=200)
+    crossing = next((j for j, value in enumerate(ritz) if value > threshold), None)
+    if crossing is None or crossing + 1 >= int(full.matvecs):  # never over it before converging: the full solve
+        assert int(stopped.matvecs) == int(full.matvecs) and float(stopped.value) == float(full.value)
+        return
+    assert int(stopped.matvecs) == crossing + 1
+    assert threshold < float(stopped.value) == pytest.approx(ritz[crossing], rel=1e-12)
+    assert float(stopped.value) <= float(full.value) + 1e-12 <= eigenvalues[-1] + 2e-12
+
+
+def test_stop_above_is_per_member_and_never_stops_below_the_threshold():
+    matrices = [symmetric_matrix(seed, 30, 0.01, 4.0)[0] for seed in range(3)]
+    stacked = torch.stack(matrices)
+    starts = torch.stack([start_vector(seed, 30) for seed in range(3)])
+    product = lambda v: torch.einsum("bij,bj->bi", stacked, v)  # noqa: E731
+    full = lanczos_top(product, starts, tol=1e-8)
+    thresholds = torch.tensor([0.5, 2.0, float("inf")], dtype=torch.float64)  # the top eigenvalues are 1
+    stopped = lanczos_top(product, starts, tol=1e-8, stop_above=thresholds)
+    assert int(stopped.matvecs[0]) < int(full.matvecs[0]) and float(stopped.value[0]) > 0.5
+    for member in (1, 2):  # lambda_max < threshold: the ordinary solve
+        assert int(stopped.matvecs[member]) == int(full.matvecs[member])
+        assert float(stopped.value[member]) == pytest.approx(float(full.value[member]), rel=1e-12)

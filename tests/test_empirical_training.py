@@ -82,7 +82,7 @@ def test_huge_learning_rate_diverges_into_a_record():
 
 def test_sgd_with_momentum_and_barrier_match_torch_optim():
     """Oracle: the same network trained by torch.optim.SGD on the same batches, then the line theta_0 -> theta_T."""
-    config = TrainConfig(**SMALL, momentum=0.9, eval_set="train", measure_every=100)
+    config = TrainConfig(**SMALL, momentum=0.9, eval_set="train", barrier_set="eval", measure_every=100)
     experiment = prepare(config)
     c = 1.7
     trajectory = run_at_c(experiment, c)

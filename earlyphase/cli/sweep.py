@@ -100,7 +100,11 @@ def _register_run(actions: argparse._SubParsersAction) -> None:
     run = parser.add_argument_group("running")
     run.add_argument("--out", metavar="DIR", help="results directory (created; an existing one is resumed)")
     run.add_argument("--jobs", type=int, metavar="N", help="local worker processes (default: the CPU cores; 1: in this process)")
-    run.add_argument("--threads", type=int, metavar="N", help="torch CPU threads per run (default: cores / jobs; 1 is best on a busy machine)")
+    run.add_argument(
+        "--threads", type=int, metavar="N",
+        help="torch CPU threads per run (default 1: with one worker per core the cores are never oversubscribed; "
+        "cores / jobs threads made a run 4-5x slower on a busy machine)",
+    )  # fmt: skip
     run.add_argument("--workers", type=int, metavar="N", help="start a Dask LocalCluster of N worker processes")
     run.add_argument("--scheduler", metavar="ADDRESS", help="send the searches to a running Dask scheduler (tcp://host:8786)")
     run.add_argument("--force-spec", action="store_true", help="replace a different spec stored in DIR (unchanged runs are kept)")

@@ -56,7 +56,7 @@ HELP = "train one network at eta = c / lambda_H0, tracking loss and sharpness"
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from earlyphase.core.conventions import LOSS_CONVENTIONS, PARAMETERIZATIONS
-    from earlyphase.empirical.config import DTYPES, EVAL_SETS
+    from earlyphase.empirical.config import BARRIER_SETS, DTYPES, EVAL_SETS
     from earlyphase.empirical.curvature.hvp import HVP_METHODS
     from earlyphase.empirical.models import ACTIVATIONS, ARCHITECTURES, READOUTS
 
@@ -98,6 +98,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     measure.add_argument("--measure-every", type=int, default=d["measure_every"], help="sharpness every K steps and at the last (default %(default)s)")
     measure.add_argument("--ntk", action="store_true", help="also record lambda_max(NTK) / (B k) on the measurement batch")
     measure.add_argument("--no-barrier", action="store_true", help="skip the loss along the line theta_0 -> theta_T (c_barrier)")
+    measure.add_argument(
+        "--barrier-set", choices=BARRIER_SETS, default=d["barrier_set"],
+        help="where the line theta_0 -> theta_T is evaluated: measure (the measurement batch) or eval (the --eval-set) (default %(default)s)",
+    )  # fmt: skip
     measure.add_argument("--lanczos-tol", type=float, default=d["lanczos_tol"], help="relative residual |Hv - lambda v| / |lambda| (default %(default)g)")
     measure.add_argument("--lanczos-max-iter", type=int, default=d["lanczos_max_iter"], help="default %(default)s")
     measure.add_argument("--cold-start", action="store_true", help="do not warm-start Lanczos from the previous eigenvector")
@@ -107,7 +111,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     machine.add_argument("--device", default=d["device"], help="cpu, cuda or cuda:N (default %(default)s)")
     machine.add_argument("--dtype", choices=DTYPES, default=d["dtype"], help="network dtype (default %(default)s)")
     machine.add_argument("--chunk-size", type=int, default=None, help="examples per forward pass (bounds memory; default: whole batches)")
-    machine.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    machine.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores, torch's choice)")
     machine.add_argument("--out", required=True, help="directory for the record STEM.parquet + STEM.json")
     machine.add_argument("--name", default=None, help="record stem inside --out (default: arch, depth, width, dataset, c, seeds and a hash of every other setting)")
     machine.add_argument("--overwrite", action="store_true", help="replace a record of the same name holding a different configuration")
@@ -125,7 +129,7 @@ def config_from_args(args: argparse.Namespace):
         batch_size=args.batch_size, steps=args.steps, measure_size=args.measure_size, eval_set=args.eval_set,
         loss=args.loss, momentum=args.momentum, loss_max=args.loss_max, seed_init=args.seed_init,
         seed_sgd=args.seed_sgd, seed_measure=args.seed_measure, device=args.device, dtype=args.dtype,
-        barrier=not args.no_barrier, ntk=args.ntk, measure_every=args.measure_every, lanczos_tol=args.lanczos_tol,
+        barrier=not args.no_barrier, barrier_set=args.barrier_set, ntk=args.ntk, measure_every=args.measure_every, lanczos_tol=args.lanczos_tol,
         lanczos_max_iter=args.lanczos_max_iter, warm_start=not args.cold_start, hvp_method=args.hvp_method,
         chunk_size=args.chunk_size, data_path=args.data_path,
     )
@@ -175,6 +179,7 @@ def summary(trajectory, record: Path) -> dict:
         "diverged": trajectory.diverged,
         "divergence_step": trajectory.divergence_step,
         "barrier_loss": None if math.isnan(trajectory.barrier_loss) else trajectory.barrier_loss,
+        "barrier_reference": trajectory.barrier_reference,
         "losses": _finite_or_none(trajectory.loss),
         "batch_losses": _finite_or_none(steps["batch_loss"]),
         "sharpness": _finite_or_none(trajectory.sharpness),
@@ -224,6 +229,6 @@ def run_train(args: argparse.Namespace) -> int:
     if trajectory.diverged:
         print(f"diverged at step {trajectory.divergence_step}")
     elif not math.isnan(trajectory.barrier_loss):
-        print(f"max loss on the line theta_0 -> theta_T: {trajectory.barrier_loss:.6g} (L_0 = {trajectory.loss0:.6g})")
+        print(f"max loss on the line theta_0 -> theta_T: {trajectory.barrier_loss:.6g} (at theta_0: {trajectory.barrier_reference:.6g})")
     print(f"record: {record}")
     return 0

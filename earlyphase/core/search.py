@@ -62,7 +62,8 @@ class Flags:
 
 def flags_of(trajectory: Trajectory, epsilon: float = 0.0) -> Flags:
     """Flags of one run: loss catapult, sharpness catapult (lambda_t/lambda_0 > 1 + epsilon),
-    divergence (L_t non-finite or > L_max) and barrier (max_s L(theta(s)) > L_0; None if the
+    divergence (L_t non-finite or > L_max) and barrier (max_s L(theta(s)) > L(theta_0) on the same
+    set, ``Trajectory.barrier_reference``; None if the
     record has no barrier_loss and did not diverge; a diverged run's barrier is irrelevant
     to c_barrier, which only looks at trainable c, and is set False), with the two margins.
     """
@@ -73,7 +74,7 @@ def flags_of(trajectory: Trajectory, epsilon: float = 0.0) -> Flags:
     elif math.isnan(trajectory.barrier_loss):
         barrier = None
     else:
-        barrier = bool(barrier_flag(np.array([trajectory.barrier_loss]), trajectory.loss0))
+        barrier = bool(barrier_flag(np.array([trajectory.barrier_loss]), trajectory.barrier_reference))
     return Flags(
         loss_catapult=bool(loss_catapult_flag(loss, trajectory.loss_max)),
         sharpness_catapult=bool(sharpness_catapult_flag(trajectory.sharpness, epsilon)),

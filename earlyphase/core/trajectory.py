@@ -45,7 +45,9 @@ STEP_COLUMNS = (
 """Per-step columns. ``loss``: loss on the fixed evaluation set; ``batch_loss``: loss of the
 SGD batch used at that step (NaN at t = 0 and for theory models); ``sharpness``: top
 Hessian eigenvalue lambda_H_t on the measurement batch; ``sharpness_residual``:
-||Hv - lambda v|| / |lambda|; ``hvp_count``: Hessian-vector products spent on that solve;
+||Hv - lambda v|| / |lambda|; ``hvp_count``: Hessian-vector products spent on that solve
+(row 0 of an engine's record: 0, since lambda_H0 is solved once for every run of a
+configuration and its count kept once, as ``config["lambda0_hvps"]``);
 ``ntk_top``: lambda_max(Theta) / (B k) on the measurement batch; ``accuracy``: on the
 evaluation set."""
 
@@ -67,6 +69,9 @@ class Trajectory:
     loss_max: float = DEFAULT_LOSS_MAX
     barrier_loss: float = math.nan
     """max_s L((1 - s) theta_0 + s theta_T) over s in [0, 1]; NaN if not computed."""
+    barrier_loss0: float = math.nan
+    """L(theta_0) on the set the barrier path was evaluated on, when that is not the evaluation set
+    of ``loss`` (NaN: it is; the barrier's reference is then L_0). See ``barrier_reference``."""
     config: Mapping[str, Any] = field(default_factory=dict)
     seeds: Mapping[str, int] = field(default_factory=dict)
     versions: Mapping[str, str] = field(default_factory=library_versions)
@@ -113,6 +118,17 @@ class Trajectory:
         return float(self.sharpness[0])
 
     @property
+    def barrier_reference(self) -> float:
+        """What ``barrier_loss`` is compared with (docs/PROTOCOL.md section 3): L(theta_0) on the
+        barrier's own set, ``barrier_loss0``, or L_0 where that is NaN."""
+        return self.loss0 if math.isnan(self.barrier_loss0) else self.barrier_loss0
+
+    @property
+    def step_hvps(self) -> int:
+        """Hessian-vector products spent on the steps t >= 1: sum of hvp_count over rows 1..T (NaN: none)."""
+        return int(np.nansum(self.steps["hvp_count"].to_numpy(dtype=float)[1:]))
+
+    @property
     def divergence_step(self) -> int | None:
         """First step t >= 1 with a non-finite loss or L_t > L_max, or None (L_0 is the start)."""
         flags = is_diverged(self.loss[1:], self.loss_max)
@@ -135,6 +151,7 @@ class Trajectory:
             "loss_convention": self.loss_convention,
             "loss_max": self.loss_max,
             "barrier_loss": None if math.isnan(self.barrier_loss) else self.barrier_loss,
+            "barrier_loss0": None if math.isnan(self.barrier_loss0) else self.barrier_loss0,
             "config": dict(self.config),
             "seeds": dict(self.seeds),
             "versions": dict(self.versions),
@@ -176,7 +193,7 @@ class Trajectory:
                 "(its sha256 differs: another run's file, or a damaged one); delete both to recompute"
             )
         steps = pd.read_parquet(parquet)
-        barrier = meta.get("barrier_loss")
+        barrier, barrier0 = meta.get("barrier_loss"), meta.get("barrier_loss0")
         return cls(
             c=meta["c"],
             eta=meta["eta"],
@@ -184,6 +201,7 @@ class Trajectory:
             loss_convention=meta["loss_convention"],
             loss_max=meta["loss_max"],
             barrier_loss=math.nan if barrier is None else barrier,
+            barrier_loss0=math.nan if barrier0 is None else barrier0,
             config=meta["config"],
             seeds=meta["seeds"],
             versions=meta["versions"],

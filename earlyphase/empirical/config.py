@@ -20,6 +20,8 @@ CUSTOM_ARCH = "custom"
 """arch of a user-supplied torch module (``prepare(config, model=...)``); depth and width are then labels."""
 
 EVAL_SETS = ("measure", "train")
+MEASURE_MODES = ("full", "flags")
+BARRIER_SETS = ("measure", "eval")
 DTYPES = ("float32", "float64")
 _DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
 
@@ -49,7 +51,15 @@ class TrainConfig:
     steps (and at the last step) by Lanczos to relative residual ``lanczos_tol`` within
     ``lanczos_max_iter`` Hessian-vector products, warm-started from the previous eigenvector
     if ``warm_start``; ``hvp_method`` auto / forward_over_reverse / double_backward; ``barrier``:
-    the maximum loss on the straight line theta_0 -> theta_T (c_barrier). ``chunk_size`` caps the
+    the maximum loss on the straight line theta_0 -> theta_T (c_barrier), evaluated on
+    ``barrier_set``: "measure" (the fixed measurement batch, as the paper's code does: cheap even
+    when the evaluation set is a whole training set) or "eval" (the evaluation set; the same batch
+    when eval_set = "measure"); its flag compares it with the loss at theta_0 on that same set.
+    ``measure_mode``: "full"
+    (every scheduled step is solved to ``lanczos_tol``) or "flags" (only what the run's flags
+    need, docs/PROTOCOL.md section 3: a solve stops once its Ritz value, a lower bound on
+    lambda_max, shows lambda_t / lambda_0 > 1 + epsilon, and later steps are not measured, their
+    sharpness NaN; the flags, and so the critical values, are those of "full"). ``chunk_size`` caps the
     examples pushed through the network at once (losses, gradients and products are summed over
     chunks; None: no cap). ``device`` cpu / cuda / cuda:N; ``dtype`` of the network float32 or
     float64 (the Lanczos recurrence is always float64).
@@ -78,12 +88,14 @@ class TrainConfig:
     device: str = "cpu"
     dtype: str = "float32"
     barrier: bool = True
+    barrier_set: str = "measure"
     ntk: bool = False
     measure_every: int = 1
     lanczos_tol: float = DEFAULT_TOL
     lanczos_max_iter: int = DEFAULT_MAX_ITER
     warm_start: bool = True
     hvp_method: str = "auto"
+    measure_mode: str = "full"
     chunk_size: int | None = None
     data_path: str | None = None
 
@@ -117,7 +129,15 @@ class TrainConfig:
             raise ConfigError(f"lanczos_tol must be in (0, 1), got {self.lanczos_tol!r}", "lanczos_tol")
         require_int("lanczos_max_iter", self.lanczos_max_iter, minimum=1)
         require_choice("hvp_method", self.hvp_method, HVP_METHODS)
+        require_choice("measure_mode", self.measure_mode, MEASURE_MODES)
+        require_choice("barrier_set", self.barrier_set, BARRIER_SETS)
         _optional_int("chunk_size", self.chunk_size)
+
+    @property
+    def barrier_on_eval_set(self) -> bool:
+        """Whether the barrier path is evaluated on the evaluation set (barrier_set = "eval", or
+        eval_set = "measure", where the two sets are one batch)."""
+        return self.barrier_set == "eval" or self.eval_set == "measure"
 
     @property
     def sigma_w2_value(self) -> float:

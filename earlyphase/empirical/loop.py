@@ -11,10 +11,16 @@ Row t of a record is the state after t updates: ``batch_loss`` = L_{B_t}(theta_{
 and ``accuracy`` on the evaluation set at theta_t, and at every t with t % measure_every == 0 and
 at t = steps the sharpness and, if asked, the NTK: one batched Lanczos each, started from the
 member's previous eigenvector (warm_start; at t = 0 the one ``prepare`` found) or from the cold
-start ``random_start(P, seed_init)``, drawn only when warm starts are off. A run whose loss
+start ``random_start(P, seed_init)``, drawn only when warm starts are off. With measure_mode = "flags"
+a run is measured only until its sharpness flag is decided (docs/PROTOCOL.md section 3): each
+solve also stops once its Ritz value (a lower bound on lambda_max) exceeds
+(1 + epsilon) lambda_H0 (1 + FLAG_MARGIN), and once lambda_t / lambda_0 > 1 + epsilon has been
+recorded the run's later steps get no solve (sharpness NaN); below that threshold every solve
+is the full one, so the flag is the full trajectory's. A run whose loss
 diverges (earlyphase.core.is_diverged) is recorded at that step and leaves the stack; the others
 go on unchanged. After the last step the straight-line path theta_0 -> theta_T of the runs still
-alive gives their barrier losses. ``run_at_c`` is the case M = 1; ensembles train chunks of members.
+alive gives their barrier losses, on the evaluation set or the measurement batch (``barrier_set``;
+with the loss at s = 0 as the record's ``barrier_loss0`` when that is not the evaluation set). ``run_at_c`` is the case M = 1; ensembles train chunks of members.
 
 ``StackedSGD`` is the update alone; ``sgd_updates`` and ``training_batches`` give one run's
 steps and batches to code that drives its own loop (the step of every caller is this one).
@@ -32,11 +38,11 @@ import torch
 from tqdm.auto import tqdm
 
 from earlyphase.core.conventions import describe_loss, is_diverged
-from earlyphase.core.critical import interpolation_grid
+from earlyphase.core.critical import interpolation_grid, sharpness_catapult_flag
 from earlyphase.core.trajectory import Trajectory
 from earlyphase.empirical.barrier import path_losses
 from earlyphase.empirical.curvature.lanczos import LanczosResult
-from earlyphase.empirical.objective import Batch, loss_and_gradient
+from earlyphase.empirical.objective import Batch, evaluate_tensors, loss_and_gradient
 from earlyphase.empirical.stacked import MEMBER_AXIS_OF_BATCH, StackedModel, member_losses, over_members
 
 if TYPE_CHECKING:
@@ -44,6 +50,11 @@ if TYPE_CHECKING:
 
 COLUMNS = ("loss", "batch_loss", "sharpness", "sharpness_residual", "hvp_count", "ntk_top", "accuracy")
 """The per-step columns of a record (rows t = 0 .. steps)."""
+
+FLAG_MARGIN = 1e-9
+"""Relative margin of the "flags" stopping threshold over (1 + epsilon) lambda_H0: a Ritz value
+above it passes the flag's ratio test lambda_t / lambda_0 > 1 + epsilon despite rounding, and so
+does the converged value of the full solve, which is never below it (interlacing)."""
 
 
 def random_start(num_params: int, seed: int, device: torch.device) -> torch.Tensor:
@@ -180,7 +191,10 @@ def train_runs(
     for column, experiment in zip(columns, experiments):
         initial = experiment.initial
         _store(column, 0, initial.loss, initial.accuracy, initial.sharpness, initial.ntk, probe.ntk_normalisation)
+        column["hvp_count"][0] = 0  # lambda_H0's solve is the experiment's: counted once, in the record's config
     stack = _Stack.start(experiments, etas)
+    thresholds = _flag_thresholds(experiments)  # None: measure_mode = "full"
+    decided = [False] * len(experiments)  # the sharpness flag is set (measure_mode = "flags" only)
     seeds = sorted({experiment.config.seed_sgd for experiment in experiments})
     streams = {seed: sgd_batches(len(shared.train_x), config.batch_size, seed) for seed in seeds}
     description = f"c={cs[0]:.4g}" if len(cs) == 1 else f"ensemble of {len(cs)}"
@@ -203,36 +217,76 @@ def train_runs(
         if on_step is not None:
             on_step(t, stack.theta)
         sharpness = ntk = None
-        if t % config.measure_every == 0 or t == config.steps:
-            sharpness, ntk = _measure(stack, shared, check_every)
+        measured = [position for position, run in enumerate(stack.alive) if not decided[run]]
+        if (t % config.measure_every == 0 or t == config.steps) and measured:
+            stop_above = None if thresholds is None else thresholds[[stack.alive[p] for p in measured]]
+            sharpness, ntk = _measure(stack, shared, check_every, measured, stop_above)
+        solves = {position: number for number, position in enumerate(measured)} if sharpness is not None else {}
         for position, run in enumerate(stack.alive):
-            solve = None if sharpness is None else sharpness.member(position)
-            gram = None if ntk is None else ntk.member(position)
+            number = solves.get(position)
+            solve = None if number is None or sharpness is None else sharpness.member(number)
+            gram = None if number is None or ntk is None else ntk.member(number)
             _store(columns[run], t, host[1, position], host[2, position], solve, gram, probe.ntk_normalisation)
+            if thresholds is not None and solve is not None:
+                decided[run] = bool(sharpness_catapult_flag(columns[run]["sharpness"][[0, t]], config.epsilon))
     barrier = _barrier_losses(stack, experiments) if config.barrier else {}
     return [
-        _record(experiment, c, eta, column, barrier.get(run, math.nan))
+        _record(experiment, c, eta, column, *barrier.get(run, (math.nan, math.nan)))
         for run, (experiment, c, eta, column) in enumerate(zip(experiments, cs, etas, columns))
     ]
 
 
-def _measure(stack: _Stack, shared: Experiment, check_every: int) -> tuple[LanczosResult, LanczosResult | None]:
-    """The sharpness and NTK solves of the stacked runs from their starts (``_Stack.starts``); the
+def _flag_thresholds(experiments: Sequence[Experiment]) -> torch.Tensor | None:
+    """measure_mode = "flags": each run's stop_above = (1 + epsilon) lambda_H0 (1 + FLAG_MARGIN)
+    (+inf where lambda_H0 is not positive: no early stop); measure_mode = "full": None."""
+    config = experiments[0].config
+    if config.measure_mode != "flags":
+        return None
+    lambda0 = torch.tensor([experiment.lambda0 for experiment in experiments], dtype=torch.float64)
+    threshold = (1.0 + config.epsilon) * lambda0 * (1.0 + FLAG_MARGIN)
+    return torch.where(lambda0 > 0, threshold, math.inf)
+
+
+def _measure(
+    stack: _Stack, shared: Experiment, check_every: int, positions: list[int], stop_above: torch.Tensor | None
+) -> tuple[LanczosResult, LanczosResult | None]:
+    """The sharpness and NTK solves of the stacked runs at ``positions`` from their starts
+    (``_Stack.starts``), the sharpness solves stopping above ``stop_above`` (None: never); their
     warm starts move to the new eigenvectors. The scalars come back on the host, the vectors stay."""
-    sharpness, ntk, _ = shared.probe.stacked_curvature(stack.theta, *stack.starts(), shared.hvp_method, check_every)
-    stack.sharpness_start = sharpness.vector
-    stack.ntk_start = None if ntk is None else ntk.vector
+    sharpness_start, ntk_start = stack.starts()
+    theta = stack.theta
+    rows = None
+    if len(positions) < len(stack.alive):
+        rows = torch.as_tensor(positions, device=theta.device)
+        theta, sharpness_start = theta[rows], sharpness_start[rows]
+        ntk_start = None if ntk_start is None else ntk_start[rows]
+    sharpness, ntk, _ = shared.probe.stacked_curvature(
+        theta, sharpness_start, ntk_start, shared.hvp_method, check_every, stop_above
+    )
+    if rows is None:
+        stack.sharpness_start = sharpness.vector
+        stack.ntk_start = None if ntk is None else ntk.vector
+    else:
+        stack.sharpness_start = stack.sharpness_start.index_copy(0, rows, sharpness.vector)
+        if ntk is not None and stack.ntk_start is not None:
+            stack.ntk_start = stack.ntk_start.index_copy(0, rows, ntk.vector)
     return _to_host(sharpness), None if ntk is None else _to_host(ntk)
 
 
-def _barrier_losses(stack: _Stack, experiments: Sequence[Experiment]) -> dict[int, float]:
-    """max_s L((1 - s) theta_0 + s theta_T) of each run still alive (on the ``interpolation_grid``)."""
+def _barrier_losses(stack: _Stack, experiments: Sequence[Experiment]) -> dict[int, tuple[float, float]]:
+    """(max_s L((1 - s) theta_0 + s theta_T), L(theta_0)) of each run still alive along the
+    ``interpolation_grid``, on the evaluation set or the measurement batch (``TrainConfig.barrier_set``);
+    L(theta_0) NaN on the evaluation set (the reference is then the record's L_0)."""
     if not stack.alive:
         return {}
-    probe = experiments[0].probe
+    config, probe = experiments[0].config, experiments[0].probe
+    batch = probe.eval_batch if config.barrier_on_eval_set else probe.measure_batch
+    loss_at = lambda theta: evaluate_tensors(probe.model, probe.loss_fn, theta, batch)[0]  # noqa: E731
     theta0 = torch.stack([experiments[run].theta0 for run in stack.alive])
-    path = path_losses(lambda point: over_members(probe.loss_tensors, point)[0], theta0, stack.theta, interpolation_grid())
-    return dict(zip(stack.alive, torch.max(path, dim=0).values.cpu().tolist()))
+    path = path_losses(lambda point: over_members(loss_at, point), theta0, stack.theta, interpolation_grid())
+    peaks = torch.max(path, dim=0).values.cpu().tolist()
+    starts = [math.nan] * len(peaks) if config.barrier_on_eval_set else path[0].cpu().tolist()
+    return {run: (peak, start) for run, peak, start in zip(stack.alive, peaks, starts)}
 
 
 def _sgd_batch(shared: Experiment, indices: list[torch.Tensor | None]) -> tuple[Batch, bool]:
@@ -297,7 +351,9 @@ def _store(
         columns["ntk_top"][t] = float(ntk.value) / ntk_normalisation
 
 
-def _record(experiment: Experiment, c: float, eta: float, columns: dict[str, np.ndarray], barrier_loss: float) -> Trajectory:
+def _record(
+    experiment: Experiment, c: float, eta: float, columns: dict[str, np.ndarray], barrier_loss: float, barrier_loss0: float
+) -> Trajectory:
     """The ``Trajectory`` of one run of ``experiment`` at c (eta = c / lambda_H0) from its step columns."""
     config = experiment.config
     return Trajectory.from_arrays(
@@ -306,6 +362,7 @@ def _record(experiment: Experiment, c: float, eta: float, columns: dict[str, np.
         loss_convention=describe_loss(config.loss),
         loss_max=config.loss_max,
         barrier_loss=barrier_loss,
+        barrier_loss0=barrier_loss0,
         config=experiment.record_config(),
         seeds={"init": config.seed_init, "sgd": config.seed_sgd, "measure": config.seed_measure},
         **columns,

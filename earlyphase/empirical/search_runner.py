@@ -56,14 +56,17 @@ class MemoryStore:
 
 @dataclass(frozen=True)
 class SearchRuns:
-    """One finished search: its result, the runs computed now and loaded from the store, and
-    lambda_H0, L_0 of its runs (None if it evaluated none)."""
+    """One finished search: its result, the runs computed now and loaded from the store,
+    lambda_H0, L_0 of its runs (None if it evaluated none), and ``hvps``: the Hessian-vector
+    products of the runs computed now, each counted once (their steps' ``Trajectory.step_hvps``,
+    plus the lambda_H0 solve, ``config["lambda0_hvps"]``, once if any run was computed)."""
 
     result: SearchResult
     computed: int
     loaded: int
     lambda0: float | None
     loss0: float | None
+    hvps: int = 0
 
 
 @dataclass
@@ -72,6 +75,12 @@ class _Tally:
     loaded: int = 0
     lambda0: float | None = None
     loss0: float | None = None
+    step_hvps: int = 0
+    lambda0_hvps: int = 0
+
+    @property
+    def hvps(self) -> int:
+        return self.step_hvps + (self.lambda0_hvps if self.computed else 0)
 
 
 def run_searches(
@@ -97,9 +106,11 @@ def run_searches(
         if is_new:
             store.save((number, index), record)
             tally.computed += 1
+            tally.step_hvps += record.step_hvps
+            tally.lambda0_hvps = int(record.config.get("lambda0_hvps", 0))
         else:
             tally.loaded += 1
         tally.lambda0, tally.loss0 = record.lambda0, record.loss0
 
     results = run_lockstep(plans, evaluate, lambda run: flags_of(run[0], epsilon), lookahead, consume)
-    return [SearchRuns(result, t.computed, t.loaded, t.lambda0, t.loss0) for result, t in zip(results, tallies)]
+    return [SearchRuns(result, t.computed, t.loaded, t.lambda0, t.loss0, t.hvps) for result, t in zip(results, tallies)]

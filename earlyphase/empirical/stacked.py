@@ -98,9 +98,11 @@ def top_eigenpairs(
     tol: float,
     max_iter: int,
     check_every: int = 1,
+    stop_above: torch.Tensor | None = None,
 ) -> LanczosResult:
     """Each member's top eigenpair of ``operator_at(theta)`` from ``start`` (K, n): one batched
-    Lanczos (``lanczos_top``) multiplying only the members still iterating (their rows of theta).
+    Lanczos (``lanczos_top``) multiplying only the members still iterating (their rows of theta);
+    ``stop_above`` (K,): a member also stops once its top Ritz value exceeds its threshold.
 
     The operator of a set of members keeps its gradient graph between products; when members
     finish, the graph is rebuilt for the others only once they are at most half of it (until
@@ -124,4 +126,4 @@ def top_eigenpairs(
         assert operator is not None and graph_members is not None  # built at the first call
         return operator(vectors) if rows is None else padded_product(operator, vectors, rows, len(graph_members))
 
-    return lanczos_top(matvec, start, tol, max_iter, check_every, by_member=True)
+    return lanczos_top(matvec, start, tol, max_iter, check_every, by_member=True, stop_above=stop_above)

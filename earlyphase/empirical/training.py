@@ -108,13 +108,15 @@ class Probe:
         ntk_start: torch.Tensor | None,
         hvp_method: str,
         check_every: int = 1,
+        stop_above: torch.Tensor | None = None,
     ) -> tuple[LanczosResult, LanczosResult | None, str]:
         """``curvature`` of M stacked runs, theta (M, P) and starts (M, P), by one batched Lanczos
-        each (``earlyphase.empirical.stacked.top_eigenpairs``; results of shape (M,), vectors (M, P))."""
+        each (``earlyphase.empirical.stacked.top_eigenpairs``; results of shape (M,), vectors (M, P));
+        ``stop_above`` (M,): a sharpness solve also stops once its Ritz value exceeds the member's threshold."""
         config = self.config
         hessian = HessianProducts(self.model, self.loss_fn, self.measure_batch, hvp_method)
         tol, max_iter = config.lanczos_tol, config.lanczos_max_iter
-        sharpness = top_eigenpairs(hessian, theta, sharpness_start, tol, max_iter, check_every)
+        sharpness = top_eigenpairs(hessian, theta, sharpness_start, tol, max_iter, check_every, stop_above)
         ntk = None
         if ntk_start is not None:
             ntk = top_eigenpairs(ntk_products(self.model, self.measure_batch), theta, ntk_start, tol, max_iter, check_every)
@@ -166,7 +168,9 @@ class Experiment:
         return self.model.num_params
 
     def record_config(self) -> dict:
-        """The full TrainConfig plus what was resolved at preparation (for the record's JSON)."""
+        """The full TrainConfig plus what was resolved at preparation (for the record's JSON),
+        with ``lambda0_hvps``: the products of the lambda_H0 solve, shared by every run (row 0 of
+        a record counts 0 of them)."""
         return {
             **asdict(self.config),
             "dataset_source": self.dataset.source,
@@ -178,6 +182,7 @@ class Experiment:
             "model": type(self.model.module).__name__,
             "num_params": self.num_params,
             "hvp_method_used": self.hvp_method,
+            "lambda0_hvps": int(self.initial.sharpness.matvecs),
         }
 
 

@@ -3,14 +3,22 @@
 For a start vector q_1 the recurrence (all in the dtype of the start vector, float64 for sharpness)
 
     w = A q_j,   alpha_j = q_j . w,   w <- w - alpha_j q_j - beta_{j-1} q_{j-1},
-    w <- w - Q_j (Q_j^T w)  (twice: full reorthogonalisation),   beta_j = |w|,   q_{j+1} = w / beta_j
+    w <- w - Q_j (Q_j^T w)  (full reorthogonalisation),   beta_j = |w|,   q_{j+1} = w / beta_j
+
+The reorthogonalisation pass is done twice on an accelerator and, on the CPU (where it is most
+of the recurrence's own work at large n), a second time only when the first removed more than
+1 - 1/sqrt(2) of |w| (the Daniel-Gragg-Kaufman-Stewart criterion: otherwise w is orthogonal to
+Q_j to working precision after one pass). All vector updates are in place, without temporaries.
 
 builds the tridiagonal T_j = tridiag(beta, alpha, beta) with A Q_j = Q_j T_j + beta_j q_{j+1} e_j^T.
 The top Ritz pair (theta, y = Q_j s) of T_j has the residual
 
     |A y - theta y| = beta_j |s_j|,  reported relative: beta_j |s_j| / |theta|,
 
-and the iteration stops when that is <= tol. Unlike the power method, this converges to the
+and the iteration stops when that is <= tol. The top Ritz value never decreases with j and never
+exceeds lambda_max (Cauchy interlacing), so with a threshold ``stop_above`` a member also stops
+as soon as theta > stop_above: lambda_max > stop_above is then certain (the question a flag asks),
+though theta is not yet converged. Unlike the power method, this converges to the
 largest algebraic eigenvalue when negative eigenvalues are larger in magnitude, and resolves
 nearly equal top eigenvalues. Warm-starting from the previous eigenvector along a trajectory
 usually needs a few products only.
@@ -42,9 +50,12 @@ import torch
 from earlyphase.core.conventions import LANCZOS_TOL
 
 DEFAULT_TOL = LANCZOS_TOL
+REORTHOGONALISE_AGAIN = 0.5**0.5
+"""A second reorthogonalisation pass when |w| after the first is below this fraction of |w| before."""
 DEFAULT_MAX_ITER = 100
 INITIAL_CAPACITY = 16
-"""Basis vectors allocated at first; the buffer doubles when full (memory ~ iterations used)."""
+"""Basis vectors allocated at first; the buffer doubles when full (memory ~ iterations used).
+Row j of a member's buffer is q_j; each step writes q_{j+1} straight into row j + 1 (no copies)."""
 
 
 @dataclass(frozen=True)
@@ -69,43 +80,66 @@ def tridiagonal(alphas: torch.Tensor, betas: torch.Tensor) -> torch.Tensor:
     return torch.diag_embed(alphas) + torch.diag_embed(betas, offset=1) + torch.diag_embed(betas, offset=-1)
 
 
-def project_out(basis: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
-    """w - Q (Q^T w) for orthonormal rows Q (..., m, n) and w (..., n)."""
-    coefficients = torch.einsum("...mn,...n->...m", basis, vector)
-    return vector - torch.einsum("...mn,...m->...n", basis, coefficients)
+def project_out_(basis: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
+    """w <- w - Q (Q^T w) in place, for orthonormal rows Q (K, m, n) and w (K, n); returns w."""
+    coefficients = torch.bmm(basis, vector[:, :, None])  # (K, m, 1)
+    vector[:, None, :].baddbmm_(coefficients.transpose(1, 2), basis, alpha=-1.0)
+    return vector
 
 
 def lanczos_step(
-    basis: torch.Tensor, product: torch.Tensor, beta_previous: torch.Tensor, j: int
+    basis: torch.Tensor,
+    product: torch.Tensor,
+    beta_previous: torch.Tensor,
+    j: int,
+    selective: bool = False,
+    out: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Step j of the recurrence for K members: bases Q (K, >= j + 1, n) whose row j is q_j,
     products A q_j (K, n) and beta_{j-1} (K,). Returns (alpha_j, beta_j, q_{j+1}):
 
         alpha_j = q_j . A q_j,   w = A q_j - alpha_j q_j - beta_{j-1} q_{j-1},
-        w <- w - Q_j (Q_j^T w) twice,   beta_j = |w|,   q_{j+1} = w / beta_j  (0 where beta_j = 0).
+        w <- w - Q_j (Q_j^T w) twice,   beta_j = |w|,   q_{j+1} = w / beta_j  (0 where beta_j = 0),
+
+    the second pass, with ``selective``, only when the first left less than REORTHOGONALISE_AGAIN
+    of |w| for some member (a host check: for the CPU). ``product`` is not written to; q_{j+1}
+    is formed in ``out`` (K, n) when given (e.g. row j + 1 of the bases), else in a new tensor.
     """
     q = basis[:, j, :]
-    alpha = torch.sum(q * product, dim=-1)
-    w = product - alpha[:, None] * q
+    alpha = torch.bmm(q[:, None, :], product[:, :, None])[:, 0, 0]
+    w = torch.addcmul(product, q, alpha[:, None], value=-1.0, out=out)
     if j > 0:
-        w = w - beta_previous[:, None] * basis[:, j - 1, :]
-    w = project_out(basis[:, : j + 1, :], project_out(basis[:, : j + 1, :], w))
-    beta = torch.linalg.vector_norm(w, dim=-1)
+        w.addcmul_(basis[:, j - 1, :], beta_previous[:, None], value=-1.0)
+    used = basis[:, : j + 1, :]
+    before = torch.linalg.vector_norm(w, dim=-1) if selective else None
+    beta = torch.linalg.vector_norm(project_out_(used, w), dim=-1)
+    if before is None or bool((beta < REORTHOGONALISE_AGAIN * before).any()):
+        beta = torch.linalg.vector_norm(project_out_(used, w), dim=-1)
     tiny = torch.finfo(w.dtype).tiny
-    return alpha, beta, torch.where(beta[:, None] > 0, w / beta.clamp_min(tiny)[:, None], 0.0)
+    w.div_(beta.clamp_min(tiny)[:, None]).masked_fill_(~(beta > 0)[:, None], 0.0)
+    return alpha, beta, w
 
 
 def lanczos_steps(
-    basis: torch.Tensor, product: torch.Tensor, beta_previous: torch.Tensor, j: int
+    basis: torch.Tensor, product: torch.Tensor, beta_previous: torch.Tensor, j: int, out: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``lanczos_step`` for all members: one batched call on an accelerator; on the CPU one member
-    at a time, so that its vectors and basis stay in the cache through the step's dozen passes
-    (a batch of them streams from memory on every pass: 3-4x slower at 16 members x 59k float64).
+    """``lanczos_step`` for all members (q_{j+1} in ``out`` when given): one batched call (two
+    reorthogonalisation passes) on an accelerator; on the CPU one member at a time with the
+    selective second pass, so that its vectors and basis stay in the cache through the step's
+    passes (a batch of them streams from memory on every pass: 3-4x slower at 16 members x 59k float64).
     """
     if product.device.type != "cpu":
-        return lanczos_step(basis, product, beta_previous, j)
-    steps = [lanczos_step(basis[k : k + 1], product[k : k + 1], beta_previous[k : k + 1], j) for k in range(len(product))]
-    return tuple(torch.cat(parts) for parts in zip(*steps))  # type: ignore[return-value]
+        return lanczos_step(basis, product, beta_previous, j, out=out)
+    if len(product) == 1:
+        return lanczos_step(basis, product, beta_previous, j, selective=True, out=out)
+    steps = [
+        lanczos_step(
+            basis[k : k + 1], product[k : k + 1], beta_previous[k : k + 1], j, True, None if out is None else out[k : k + 1]
+        )
+        for k in range(len(product))
+    ]
+    alpha, beta, vectors = zip(*steps)
+    return torch.cat(alpha), torch.cat(beta), torch.cat(vectors) if out is None else out
 
 
 def grow(basis: torch.Tensor, capacity: int) -> torch.Tensor:
@@ -121,12 +155,16 @@ class RitzTracker:
 
     After iteration j (0-based) member m has T_{j+1} = tridiag(betas[m, :j], alphas[m, :j+1]);
     its top Ritz pair (theta, s) has the relative residual estimate betas[m, j] |s_j| / |theta|.
-    A member is done once that estimate is <= tol, or when its T is not finite; its value,
-    residual, product count and Ritz coefficients are those of that iteration.
+    A member is done once that estimate is <= tol, once theta > its ``stop_above`` (M,) (+inf:
+    never), or when its T is not finite; its value, residual, product count and Ritz
+    coefficients are those of that iteration.
     """
 
-    def __init__(self, members: int, steps: int, tol: float, dtype: torch.dtype) -> None:
+    def __init__(
+        self, members: int, steps: int, tol: float, dtype: torch.dtype, stop_above: torch.Tensor | None = None
+    ) -> None:
         self.tol = tol
+        self.stop_above = torch.full((members,), float("inf"), dtype=dtype) if stop_above is None else stop_above
         self.checked = 0
         self.value = torch.full((members,), float("nan"), dtype=dtype)
         self.residual = torch.full((members,), float("inf"), dtype=dtype)
@@ -155,7 +193,7 @@ class RitzTracker:
             self.coefficients[pending, : j + 1] = s
             converged = estimate <= self.tol
             self.converged[pending] = converged
-            self.done[pending] = converged
+            self.done[pending] = converged | (theta > self.stop_above[pending])
         self.checked = alphas.shape[-1]
         return bool(self.done.all())
 
@@ -189,14 +227,19 @@ def lanczos_top(
     max_iter: int = DEFAULT_MAX_ITER,
     check_every: int = 1,
     by_member: bool = False,
+    stop_above: torch.Tensor | float | None = None,
 ) -> LanczosResult:
     """Top algebraic eigenpair of the symmetric operator ``matvec`` from ``start`` (..., n).
 
     Stops when every member has relative residual beta_j |s_j| / |theta| <= tol (tested on the
     host every ``check_every`` iterations), or after min(max_iter, n) products; ``matvecs``
-    counts the products each member used. At each check the members that are done leave the
-    recurrence: their Ritz vectors are formed and their rows dropped, so the vector work (the
-    reorthogonalisation streams the basis) shrinks with the members still iterating.
+    counts the products each member used. ``stop_above`` (a number, or one per member of shape
+    (...,); None: no threshold): a member also stops at the first iteration whose top Ritz value
+    exceeds it (a lower bound on lambda_max, so lambda_max > stop_above is then certain; that
+    member's ``converged`` says whether its residual also met tol). At each check the members
+    that are done leave the recurrence: their Ritz vectors are formed and their rows dropped, so
+    the vector work (the reorthogonalisation streams the basis) shrinks with the members still
+    iterating. ``matvec`` gets views of the basis and must not write to its input.
 
     ``by_member``: ``matvec`` is called as matvec(vectors, members), the products of the members
     with flat indices ``members`` (K,) (into the leading axes of ``start``) for their vectors
@@ -218,20 +261,22 @@ def lanczos_top(
     if bool((norm == 0).any()):
         raise ValueError("lanczos start vector must be non-zero")
     members = flat_start.shape[0]
-    q = flat_start / norm  # rows: the active members, in the order of ``active``
-    active_host = torch.arange(members)  # flat indices of the members still iterating
+    active_host = torch.arange(members)  # flat indices of the members still iterating (rows of ``basis``)
     active = active_host.to(device)
-    basis = start.new_empty(members, min(steps, INITIAL_CAPACITY), n)
+    basis = start.new_empty(members, min(steps + 1, INITIAL_CAPACITY), n)
+    torch.div(flat_start, norm, out=basis[:, 0, :])
     alphas = start.new_zeros(members, steps)
     betas = start.new_zeros(members, steps)
     vectors = torch.empty_like(flat_start)
-    tracker = RitzTracker(members, steps, tol, start.dtype)
+    thresholds = None
+    if stop_above is not None:
+        thresholds = torch.as_tensor(stop_above, dtype=start.dtype).cpu().expand(batch).reshape(members).clone()
+    tracker = RitzTracker(members, steps, tol, start.dtype, thresholds)
     for j in range(steps):
-        if j == basis.shape[-2]:
-            basis = grow(basis, min(2 * j, steps))
-        basis[:, j, :] = q
-        product = _active_products(matvec, q, active, batch, by_member)
-        alpha, beta, q = lanczos_steps(basis, product, betas[active, j - 1], j)  # beta_{-1}: unused
+        if j + 1 == basis.shape[-2]:
+            basis = grow(basis, min(2 * (j + 1), steps + 1))
+        product = _active_products(matvec, basis[:, j, :], active, batch, by_member)
+        alpha, beta, _ = lanczos_steps(basis, product, betas[active, j - 1], j, out=basis[:, j + 1, :])  # beta_{-1}: unused
         alphas[active, j] = alpha
         betas[active, j] = beta
         if (j + 1) % check_every == 0 or j + 1 == steps:
@@ -240,15 +285,15 @@ def lanczos_top(
             if bool(finished.any()):
                 rows = torch.nonzero(finished).flatten()
                 done = rows.to(device)
-                vectors[active[done]] = _ritz_vectors(basis, done, tracker.coefficients[active_host[rows]], j + 1)
+                vectors[active[done]] = _ritz_vectors(basis, rows.tolist(), tracker.coefficients[active_host[rows]], j + 1)
                 keep_host = torch.nonzero(~finished).flatten()
                 keep = keep_host.to(device)
                 active_host, active = active_host[keep_host], active[keep]
-                basis, q = _rows(basis, keep, j + 1), q[keep]
+                basis = _rows(basis, keep, j + 2)
             if all_done:
                 break
     if len(active):
-        vectors[active] = _ritz_vectors(basis, torch.arange(len(active), device=device), tracker.coefficients[active_host], j + 1)
+        vectors[active] = _ritz_vectors(basis, list(range(len(active))), tracker.coefficients[active_host], j + 1)
     vectors = vectors / torch.linalg.vector_norm(vectors, dim=-1, keepdim=True)
     return LanczosResult(
         value=tracker.value.reshape(batch).to(device),
@@ -266,9 +311,9 @@ def _rows(basis: torch.Tensor, members: torch.Tensor, used: int) -> torch.Tensor
     return kept
 
 
-def _ritz_vectors(basis: torch.Tensor, members: torch.Tensor, coefficients: torch.Tensor, rows: int) -> torch.Tensor:
+def _ritz_vectors(basis: torch.Tensor, members: list[int], coefficients: torch.Tensor, rows: int) -> torch.Tensor:
     """y = Q s (unnormalised) of the ``members`` (row indices into the bases (K, >= rows, n)) from
-    their Ritz coefficients (len(members), >= rows) on the host, over the first ``rows`` basis vectors."""
-    return torch.einsum(
-        "kmn,km->kn", basis[:, :rows].index_select(0, members), coefficients[:, :rows].to(basis.device)
-    )
+    their Ritz coefficients (len(members), >= rows) on the host, over the first ``rows`` basis
+    vectors (one product per member on views of its basis: no copy of a basis)."""
+    weights = coefficients[:, :rows].to(basis.device)
+    return torch.stack([weights[i] @ basis[member, :rows] for i, member in enumerate(members)])

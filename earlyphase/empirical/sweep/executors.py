@@ -27,6 +27,8 @@ from typing import Any
 POOL_RESTARTS = 2
 """Times LocalExecutor replaces a pool whose worker process died; the tasks it held are rerun
 (a task that kills its worker every time is then reported failed, with the pool's error)."""
+DEFAULT_THREADS = 1
+"""torch CPU threads per search unless told otherwise: one, next to one worker per core."""
 
 Outcome = tuple[Any, dict[str, Any] | None, str | None]
 """(task, result, None) for a finished task, (task, None, error text) for a failed one."""
@@ -72,15 +74,17 @@ class LocalExecutor:
     that dies (killed, out of memory) breaks the pool: the unfinished tasks go to a fresh pool,
     at most ``POOL_RESTARTS`` times.
 
-    ``threads``: torch CPU threads per search (None: the cores divided among the jobs). On a
-    busy machine or for small networks, 1 is fastest: extra threads spin instead of working.
+    ``threads``: torch CPU threads per search (None: ``DEFAULT_THREADS`` = 1, so that the
+    default ``jobs`` = cores never oversubscribes them: with cores / jobs threads a run on a
+    busy 2-core machine took 4-5x longer than with 1, its threads spinning instead of working).
+    More threads per run pay only on an idle machine with fewer searches than cores.
     """
 
     jobs: int = 1
     threads: int | None = None
 
     def threads_per_task(self) -> int:
-        return self.threads or max(1, cpu_count() // self.jobs)
+        return self.threads or DEFAULT_THREADS
 
     def processes(self, tasks: Sequence[Any]) -> int:
         """Worker processes for ``tasks``: jobs, capped by the tasks and the CUDA slots."""
@@ -147,12 +151,12 @@ class DaskExecutor:
     threads_per_worker: int = 1
     processes: bool = True
     threads: int | None = None
-    """torch CPU threads per search (None: cores / tasks for a LocalCluster, the cluster's setting otherwise)."""
+    """torch CPU threads per search (None: ``DEFAULT_THREADS`` for a LocalCluster, the cluster's setting otherwise)."""
 
     def threads_per_task(self) -> int | None:
         if self.threads is not None or self.scheduler is not None:
             return self.threads
-        return max(1, cpu_count() // (self.workers * self.threads_per_worker))
+        return DEFAULT_THREADS
 
     def describe(self, tasks: Sequence[Any]) -> str:
         if self.scheduler is not None:

@@ -7,13 +7,17 @@ A sweep is the product depths x widths x init seeds x SGD seeds of one run famil
     [model]       arch, depths (list), widths (list), activation, sigma_w2, readout, parameterization
     [data]        dataset, data_path, n_train, measure_size, eval_set
     [protocol]    batch_size, steps, loss, momentum, loss_max, epsilon
-    [measurement] barrier, ntk, measure_every, lanczos_tol, lanczos_max_iter, warm_start, hvp_method, chunk_size
+    [measurement] barrier, barrier_set, ntk, measure_every, lanczos_tol, lanczos_max_iter, warm_start, hvp_method, chunk_size,
+                  measure_mode ("flags", the sweep default, or "full")
     [seeds]       init (list), sgd (list), measure
     [search]      method ("bisect" | "grid"), x_min, x_max, x_step, x_start, expand_step, confirm
     [execution]   device, dtype, runs_per_device, ensemble
 
 Keys other than depths, widths, seeds.*, the [search] keys, runs_per_device and ensemble are the
-fields of ``earlyphase.empirical.config.TrainConfig`` with their defaults; a TrainConfig field
+fields of ``earlyphase.empirical.config.TrainConfig`` with their defaults, except
+``measurement.measure_mode``: "flags" by default in a sweep (a search needs the flags only; they and
+the critical values are those of "full"), so it is neither part of a spec's identity nor of a
+run's configuration hash (``config_key``): runs of either mode are reused by both; a TrainConfig field
 not listed above is accepted in an ``[engine]`` section. Optional values are switched off with a
 word: ``batch_size = "full"`` (full-batch GD), ``n_train = "all"``, ``sigma_w2 = "default"``,
 ``"none"`` elsewhere. Unknown sections or keys, wrong types and impossible values raise
@@ -57,11 +61,16 @@ _SECTION_FIELDS: dict[str, tuple[str, ...]] = {
     "data": ("dataset", "data_path", "n_train", "measure_size", "eval_set"),
     "protocol": ("batch_size", "steps", "loss", "momentum", "loss_max", "epsilon"),
     "measurement": (
-        "barrier", "ntk", "measure_every", "lanczos_tol", "lanczos_max_iter", "warm_start", "hvp_method", "chunk_size",
+        "barrier", "barrier_set", "ntk", "measure_every", "lanczos_tol", "lanczos_max_iter", "warm_start", "hvp_method", "chunk_size",
+        "measure_mode",
     ),
     "execution": ("device", "dtype"),
 }
 ENGINE_SECTION = "engine"
+SWEEP_MEASURE = "flags"
+"""A sweep's default ``TrainConfig.measure_mode``: only what the flags need."""
+RESULT_NEUTRAL_FIELDS = ("measure_mode",)
+"""TrainConfig fields that never change a run's flags: left out of ``config_key`` and ``SweepSpec.identity``."""
 NONE_WORDS = {"batch_size": "full", "n_train": "all", "sigma_w2": "default"}
 
 HELP = {
@@ -86,12 +95,15 @@ HELP = {
     "loss_max": "divergence bound L_max: a run diverges when L_t > L_max or is not finite",
     "epsilon": "c_sharp tolerance: sharpness catapult when lambda_t / lambda_0 > 1 + epsilon",
     "barrier": "measure the loss on the straight path theta_0 -> theta_T (needed for c_barrier)",
+    "barrier_set": "where the barrier path is evaluated: measure (the fixed measurement batch, cheap) or eval (the eval_set)",
     "ntk": "also track the top NTK eigenvalue",
     "measure_every": "measure the sharpness every k steps (1 for the critical values)",
     "lanczos_tol": "Lanczos relative residual tolerance",
     "lanczos_max_iter": "Lanczos iteration cap (Hessian-vector products per solve)",
     "warm_start": "warm-start Lanczos from the previous eigenvector",
     "hvp_method": "auto, forward_over_reverse or double_backward",
+    "measure_mode": "flags (default: the sharpness only until lambda_t / lambda_0 > 1 + epsilon is certain; same critical "
+    "values, fewer Hessian-vector products) or full (every step's sharpness solved, for trajectories)",
     "chunk_size": "cap on examples pushed through the network at once ('none': no cap)",
     "init": "initialisation seeds, a list",
     "sgd": "SGD batch-order seeds, a list",
@@ -204,6 +216,8 @@ class SweepSpec:
         """What decides the results (everything but the name): two specs with equal identity agree."""
         data = self.to_dict()
         data.pop("name")
+        for field_name in RESULT_NEUTRAL_FIELDS:
+            data[_FIELD_PATH[field_name].split(".")[0]].pop(field_name)
         return data
 
 
@@ -349,6 +363,7 @@ def spec_from_mapping(data: Mapping[str, Any]) -> SweepSpec:
         for section, key, field_name in _spec_keys()
         if field_name is not None and (section, key) not in _SWEPT and (section, key) in values
     }
+    train.setdefault("measure_mode", SWEEP_MEASURE)
     if train.get("steps", 1) < 1:
         raise ConfigError(f"protocol.steps must be >= 1, got {train['steps']}", "protocol.steps")
     spec = SweepSpec(
@@ -436,8 +451,12 @@ def _toml_value(value: Any) -> str:
 
 
 def config_key(config: TrainConfig, runner: str) -> str:
-    """Short stable hash of a run family (every TrainConfig field and the runner)."""
-    text = json.dumps({"config": asdict(config), "runner": runner}, sort_keys=True)
+    """Short stable hash of a run family: every TrainConfig field but the ``RESULT_NEUTRAL_FIELDS``,
+    and ``barrier_set`` only where it moves the barrier off the evaluation set (so configurations
+    from before that field existed keep their hash), and the runner."""
+    neutral = RESULT_NEUTRAL_FIELDS + (("barrier_set",) if config.barrier_on_eval_set or not config.barrier else ())
+    fields_hashed = {name: value for name, value in asdict(config).items() if name not in neutral}
+    text = json.dumps({"config": fields_hashed, "runner": runner}, sort_keys=True)
     return hashlib.sha1(text.encode()).hexdigest()[:10]
 
 

@@ -113,6 +113,7 @@ def point_summary(store: Store, point: SweepPoint, runs: SearchRuns, seconds: fl
         "runs": [{"index": k, "x": grid.x(k), "c": grid.c(k), **asdict(result.flags[k])} for k in sorted(result.flags)],
         "runs_computed": runs.computed,
         "runs_loaded": runs.loaded,
+        "hvps": runs.hvps,
         "seconds": seconds,
     }
 

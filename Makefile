@@ -1,7 +1,7 @@
 # Two commands set everything up on a fresh machine:
 #   make demo   - runs the whole pipeline on the embedded default dataset
 #   make test   - runs the test suite
-#   make lint   - ruff (lint) and mypy, as CI runs them before the tests
+#   make lint   - ruff (lint and format check) and mypy, as CI runs them before the tests
 # Each bootstraps a local virtual environment (.venv) the first time.
 
 PYTHON ?= python3
@@ -33,6 +33,7 @@ test-slow: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check earlyphase tests benchmarks
+	$(VENV)/bin/ruff format --check earlyphase tests benchmarks
 	$(VENV)/bin/mypy earlyphase
 
 bench: $(STAMP)

@@ -109,13 +109,18 @@ def decisions(record) -> tuple:
 
 
 def record_difference(a, b) -> float:
-    return max(relative_difference(a.steps.to_numpy(), b.steps.to_numpy()), relative_difference([a.barrier_loss], [b.barrier_loss]))
+    return max(
+        relative_difference(a.steps.to_numpy(), b.steps.to_numpy()),
+        relative_difference([a.barrier_loss], [b.barrier_loss]),
+    )
 
 
 # --- part 1 ----------------------------------------------------------------------------
 def part_equality(device: torch.device, deadline: float) -> dict[str, Any]:
     """Tiny float64 FCN: CPU one at a time (the reference) vs the device, one at a time and as an ensemble."""
-    config = TrainConfig(dataset="digits", n_train=256, measure_size=128, batch_size=64, depth=4, width=32, steps=6, dtype="float64")
+    config = TrainConfig(
+        dataset="digits", n_train=256, measure_size=128, batch_size=64, depth=4, width=32, steps=6, dtype="float64"
+    )
     cs = [0.5, 2.0, 6.0, 1e4]
     on_cpu, on_device = prepare(config), replace(config, device=str(device))
     reference = [run_at_c(on_cpu, c) for c in cs]
@@ -129,19 +134,33 @@ def part_equality(device: torch.device, deadline: float) -> dict[str, Any]:
         "c": cs,
         "device_single_vs_cpu_max_rel_diff": max(record_difference(r, s) for r, s in zip(reference, single)),
         "device_ensemble_vs_cpu_max_rel_diff": max(record_difference(r, e) for r, e in zip(reference, ensemble)),
-        "flags_equal": all(decisions(r) == decisions(s) == decisions(e) for r, s, e in zip(reference, single, ensemble)),
+        "flags_equal": all(
+            decisions(r) == decisions(s) == decisions(e) for r, s, e in zip(reference, single, ensemble)
+        ),
         "diverged": [r.diverged for r in reference],
     }
-    out["equal_to_1e-9"] = out["flags_equal"] and max(out["device_single_vs_cpu_max_rel_diff"], out["device_ensemble_vs_cpu_max_rel_diff"]) < 1e-9
+    out["equal_to_1e-9"] = (
+        out["flags_equal"]
+        and max(out["device_single_vs_cpu_max_rel_diff"], out["device_ensemble_vs_cpu_max_rel_diff"]) < 1e-9
+    )
     return out
 
 
 # --- part 2 and 4 ----------------------------------------------------------------------
 def diagram_config(args: argparse.Namespace, width: int, device: torch.device) -> TrainConfig:
     return TrainConfig(
-        arch="fcn", depth=args.depth, width=width, dataset="cifar10", data_path=args.data, n_train=args.n_train,
-        measure_size=args.measure, batch_size=args.batch_size, steps=args.steps, device=str(device), dtype="float32",
-    )  # fmt: skip
+        arch="fcn",
+        depth=args.depth,
+        width=width,
+        dataset="cifar10",
+        data_path=args.data,
+        n_train=args.n_train,
+        measure_size=args.measure,
+        batch_size=args.batch_size,
+        steps=args.steps,
+        device=str(device),
+        dtype="float32",
+    )
 
 
 def lookahead_for(num_params: int, args: argparse.Namespace) -> int:
@@ -170,7 +189,9 @@ def ensemble_search(
     return runs, rounds, computed
 
 
-def search_width(data, args, width: int, device: torch.device, deadline: float, options: EnsembleOptions) -> dict[str, Any]:
+def search_width(
+    data, args, width: int, device: torch.device, deadline: float, options: EnsembleOptions
+) -> dict[str, Any]:
     """Prepare one width and run its search; the rounds are ensembles. Raises OutOfTime at the deadline."""
     config = diagram_config(args, width, device)
     search = SearchSpec(method=args.search, x_max=args.x_max)
@@ -239,7 +260,11 @@ def part_diagram(data, args, device: torch.device, deadline: float, tf32: bool, 
             left = deadline - time.perf_counter()
             if previous is not None:
                 # an FCN's cost grows like its parameter count: (w_in + (d - 2) w) w
-                grow = (3072 + (args.depth - 2) * width) * width / ((3072 + (args.depth - 2) * previous["width"]) * previous["width"])
+                grow = (
+                    (3072 + (args.depth - 2) * width)
+                    * width
+                    / ((3072 + (args.depth - 2) * previous["width"]) * previous["width"])
+                )
                 predicted = previous["wall_s"] * grow
                 if predicted > left:
                     skipped.append({"width": width, "reason": f"predicted {predicted:.0f}s > {left:.0f}s left"})
@@ -282,7 +307,10 @@ def compare_diagrams(fp32: dict[str, Any], tf32: dict[str, Any]) -> dict[str, An
                 "search_time_ratio_fp32_over_tf32": round(reference["search_s"] / max(row["search_s"], 1e-9), 3),
             }
         )
-    return {"comparisons": comparisons, "all_equal": bool(comparisons) and all(c["critical_values_equal"] for c in comparisons)}
+    return {
+        "comparisons": comparisons,
+        "all_equal": bool(comparisons) and all(c["critical_values_equal"] for c in comparisons),
+    }
 
 
 # --- part 3 ----------------------------------------------------------------------------
@@ -331,7 +359,9 @@ def part_speedup(data, args, device: torch.device, deadline: float) -> dict[str,
 # --- driver ----------------------------------------------------------------------------
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="data_cache/cifar10-jpeg.tar.gz", help="CIFAR-10 archive, folder or official batches")
+    parser.add_argument(
+        "--data", default="data_cache/cifar10-jpeg.tar.gz", help="CIFAR-10 archive, folder or official batches"
+    )
     parser.add_argument("--device", default="cuda", help="cuda (falls back to cpu when absent), cuda:N or cpu")
     parser.add_argument("--widths", default="256,512,1024,2048", help="comma-separated FCN widths of the diagram")
     parser.add_argument("--depth", type=int, default=8)
@@ -341,14 +371,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--search", choices=("bisect", "grid"), default="bisect", help="search method (the sweep's)")
     parser.add_argument("--x-max", type=float, default=7.0, help="highest grid exponent (c up to 2^x_max)")
-    parser.add_argument("--lookahead", type=int, default=None, help="points per search round (default: 4 for small nets, 1 above --small-params)")
-    parser.add_argument("--small-params", type=float, default=2e6, help="parameter count up to which rounds use lookahead 4 (launch-bound runs)")
+    parser.add_argument(
+        "--lookahead",
+        type=int,
+        default=None,
+        help="points per search round (default: 4 for small nets, 1 above --small-params)",
+    )
+    parser.add_argument(
+        "--small-params",
+        type=float,
+        default=2e6,
+        help="parameter count up to which rounds use lookahead 4 (launch-bound runs)",
+    )
     parser.add_argument("--check-every", type=int, default=1, help="Lanczos products between host convergence checks")
     parser.add_argument("--speedup-width", type=int, default=256)
     parser.add_argument("--speedup-runs", type=int, default=16, help="c values in the speedup part (c = 2^(k/4))")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: equality, diagram, speedup, tf32")
-    parser.add_argument("--budget", type=float, default=435.0, help="seconds for the whole script after its imports (it stops short of it)")
-    parser.add_argument("--quick", action="store_true", help="tiny CPU-sized settings: 4096 training examples, T = 6, 8 speedup runs")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=435.0,
+        help="seconds for the whole script after its imports (it stops short of it)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny CPU-sized settings: 4096 training examples, T = 6, 8 speedup runs"
+    )
     args = parser.parse_args(argv)
     args.widths = [int(w) for w in args.widths.split(",") if w]
     args.skip = {part for part in args.skip.split(",") if part}
@@ -409,7 +456,10 @@ class Session:
             say(f"[{name}] stopped at its deadline")
             result = None
         except Exception as error:  # report and go on with the next part
-            self.report["parts"][name] = {**self.report["parts"].get(name, {}), "error": "".join(traceback.format_exception(error))}
+            self.report["parts"][name] = {
+                **self.report["parts"].get(name, {}),
+                "error": "".join(traceback.format_exception(error)),
+            }
             say(f"[{name}] FAILED: {error!r}")
             traceback.print_exc()
             self.save()
@@ -434,7 +484,9 @@ def header(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     return {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+        "device_name": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or platform.machine(),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "cpu_threads": torch.get_num_threads(),
@@ -448,8 +500,10 @@ def run_equality(session: Session) -> dict[str, Any] | None:
     device = session.device
     equality = session.run_part("equality", PART_SHARES["equality"], lambda deadline: part_equality(device, deadline))
     if equality:
-        say(f"  CPU vs {device}: single max rel diff {equality['device_single_vs_cpu_max_rel_diff']:.2e}, "
-            f"ensemble {equality['device_ensemble_vs_cpu_max_rel_diff']:.2e}, flags equal {equality['flags_equal']}")  # fmt: skip
+        say(
+            f"  CPU vs {device}: single max rel diff {equality['device_single_vs_cpu_max_rel_diff']:.2e}, "
+            f"ensemble {equality['device_ensemble_vs_cpu_max_rel_diff']:.2e}, flags equal {equality['flags_equal']}"
+        )
     return equality
 
 
@@ -482,25 +536,35 @@ def run_diagram(session: Session, data) -> dict[str, Any] | None:
     diagram = session.run_part(
         "diagram",
         PART_SHARES["diagram"],
-        lambda deadline: part_diagram(data, args, device, min(deadline, end - speedup_share), False, session.partial("diagram")),
+        lambda deadline: part_diagram(
+            data, args, device, min(deadline, end - speedup_share), False, session.partial("diagram")
+        ),
     )
     if diagram:
-        say(f"  diagram: {diagram['total_s']:.1f}s for widths {[r['width'] for r in diagram['rows']]}"
-            + (f"; skipped {[s['width'] for s in diagram['skipped']]}" if diagram["skipped"] else ""))  # fmt: skip
+        say(
+            f"  diagram: {diagram['total_s']:.1f}s for widths {[r['width'] for r in diagram['rows']]}"
+            + (f"; skipped {[s['width'] for s in diagram['skipped']]}" if diagram["skipped"] else "")
+        )
     return diagram
 
 
 def run_speedup(session: Session, data) -> dict[str, Any] | None:
     args, device = session.args, session.device
-    speedup = session.run_part("speedup", PART_SHARES["speedup"], lambda deadline: part_speedup(data, args, device, deadline))
+    speedup = session.run_part(
+        "speedup", PART_SHARES["speedup"], lambda deadline: part_speedup(data, args, device, deadline)
+    )
     if speedup:
-        say(f"  width {speedup['width']}, {len(speedup['c'])} values of c: one at a time {speedup['one_at_a_time_s']:.2f}s, "
+        say(
+            f"  width {speedup['width']}, {len(speedup['c'])} values of c: one at a time {speedup['one_at_a_time_s']:.2f}s, "
             f"ensemble {speedup['ensemble_s']:.2f}s: speedup {speedup['speedup']:.2f}x (flags equal {speedup['flags_equal']}, "
-            f"max rel diff {speedup['max_rel_diff_float32']:.1e}); peak {speedup['ensemble_peak_memory_gib']:.2f} GiB")  # fmt: skip
+            f"max rel diff {speedup['max_rel_diff_float32']:.1e}); peak {speedup['ensemble_peak_memory_gib']:.2f} GiB"
+        )
     return speedup
 
 
-def part_tf32(data, args: argparse.Namespace, device: torch.device, deadline: float, diagram: dict[str, Any], on_row=None) -> dict[str, Any]:
+def part_tf32(
+    data, args: argparse.Namespace, device: torch.device, deadline: float, diagram: dict[str, Any], on_row=None
+) -> dict[str, Any]:
     """Part 4: the widths the float32 diagram finished, again with TF32, compared to it."""
     done = argparse.Namespace(**{**vars(args), "widths": [row["width"] for row in diagram["rows"]]})
     tf32 = part_diagram(data, done, device, deadline, True, on_row)
@@ -519,12 +583,16 @@ def run_tf32(session: Session, data, diagram: dict[str, Any] | None) -> dict[str
     if not (diagram and diagram["rows"]):
         return None
     tf32 = session.run_part(
-        "tf32", session.end - time.perf_counter(), lambda deadline: part_tf32(data, args, device, deadline, diagram, session.partial("tf32"))
+        "tf32",
+        session.end - time.perf_counter(),
+        lambda deadline: part_tf32(data, args, device, deadline, diagram, session.partial("tf32")),
     )
     if tf32:
         for row in tf32["comparisons"]:
-            say(f"  w={row['width']}: critical values equal {row['critical_values_equal']} {row['differing'] or ''}, "
-                f"search fp32/tf32 time {row['search_time_ratio_fp32_over_tf32']:.2f}x")  # fmt: skip
+            say(
+                f"  w={row['width']}: critical values equal {row['critical_values_equal']} {row['differing'] or ''}, "
+                f"search fp32/tf32 time {row['search_time_ratio_fp32_over_tf32']:.2f}x"
+            )
     return tf32
 
 
@@ -535,7 +603,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="earlyphase-cache-")  # decoded-array cache
     device = resolve(args.device)
     session = Session(args, device, out_dir / "accelerator.json", STARTED + args.budget, header(args, device))
-    say(f"earlyphase accelerator check: device {session.report['device']} ({session.report['device_name']}), torch {torch.__version__}")
+    say(
+        f"earlyphase accelerator check: device {session.report['device']} ({session.report['device_name']}), torch {torch.__version__}"
+    )
     set_tf32(False)
     session.save()
     run_equality(session)

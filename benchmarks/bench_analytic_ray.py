@@ -40,7 +40,9 @@ STEP = 0.1 + 1e-9
 
 def config(depth: int, width: int, seed: int) -> TrainConfig:
     """The committed sweep's protocol (measurement batch = the 1797 digits, L on it)."""
-    return TrainConfig(depth=depth, width=width, seed_init=seed, seed_sgd=0, measure_size=1797, batch_size=512, barrier=False)
+    return TrainConfig(
+        depth=depth, width=width, seed_init=seed, seed_sgd=0, measure_size=1797, batch_size=512, barrier=False
+    )
 
 
 def gate_flips(experiment, theta: torch.Tensor) -> float:
@@ -58,18 +60,30 @@ def one_seed(depth: int, width: int, seed: int) -> dict:
     refrozen, cost, details = analytic_prediction(experiment, g0, GRID)
     start = time.perf_counter()
     c = details.c
-    ratio = np.array([experiment.probe.loss(experiment.theta0 - (ci / experiment.lambda0) * g0)[0] for ci in c]) / experiment.loss0
+    ratio = (
+        np.array([experiment.probe.loss(experiment.theta0 - (ci / experiment.lambda0) * g0)[0] for ci in c])
+        / experiment.loss0
+    )
     exact = first_true("c_loss", c, ratio > 1.0).estimate
     exact_seconds = time.perf_counter() - start
     flips = gate_flips(experiment, experiment.theta0 - (exact / experiment.lambda0) * g0) if exact else np.nan
     return {
-        "depth": depth, "width": width, "seed_init": seed, "lambda0": experiment.lambda0,
-        "init": at_init.c_loss.estimate, "refrozen": refrozen.c_loss.estimate, "exact": exact,
-        "anchors": len(details.anchors) - 1, "flips_at_exact": flips,
-        "forwards_init": cost_init.forwards, "seconds_init": cost_init.seconds,
-        "forwards_refrozen": cost.forwards, "seconds_refrozen": cost.seconds,
-        "forwards_exact": len(c), "seconds_exact": exact_seconds,
-    }  # fmt: skip
+        "depth": depth,
+        "width": width,
+        "seed_init": seed,
+        "lambda0": experiment.lambda0,
+        "init": at_init.c_loss.estimate,
+        "refrozen": refrozen.c_loss.estimate,
+        "exact": exact,
+        "anchors": len(details.anchors) - 1,
+        "flips_at_exact": flips,
+        "forwards_init": cost_init.forwards,
+        "seconds_init": cost_init.seconds,
+        "forwards_refrozen": cost.forwards,
+        "seconds_refrozen": cost.seconds,
+        "forwards_exact": len(c),
+        "seconds_exact": exact_seconds,
+    }
 
 
 def summary(table: pd.DataFrame, name: str, truth: str) -> str:

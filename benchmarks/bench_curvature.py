@@ -65,7 +65,7 @@ def power_method(product, start: torch.Tensor, iterations: int = 20) -> float:
 
 
 def bench_hvp_over_gradient(experiment, device: torch.device, repeats: int) -> None:
-    (x, y), = experiment.probe.measure_batch.chunks
+    ((x, y),) = experiment.probe.measure_batch.chunks
     loss = loss_of_theta(experiment.model, mse, x, y)
     theta = experiment.theta0
     vector = torch.randn_like(theta)
@@ -87,8 +87,10 @@ def bench_hvp_over_gradient(experiment, device: torch.device, repeats: int) -> N
     t_grad, t_dbl, t_fwd = times["gradient"], times["double backward"], times["forward-over-reverse"]
     print(f"[1] FCN d={DEPTH} w={WIDTH}, {len(x)} examples, P = {experiment.num_params}, device {device}")
     print(f"    gradient                 {1e3 * t_grad:8.2f} ms")
-    print(f"    HVP double backward      {1e3 * t_dbl:8.2f} ms   ratio to gradient {t_dbl / t_grad:5.2f}"
-          "  (hvp_method 'auto'; target <= 3)")
+    print(
+        f"    HVP double backward      {1e3 * t_dbl:8.2f} ms   ratio to gradient {t_dbl / t_grad:5.2f}"
+        "  (hvp_method 'auto'; target <= 3)"
+    )
     print(f"    HVP forward-over-reverse {1e3 * t_fwd:8.2f} ms   ratio to gradient {t_fwd / t_grad:5.2f}")
 
 
@@ -97,7 +99,7 @@ def bench_tracking(experiment, device: torch.device, c: float) -> None:
     thetas: list[torch.Tensor] = []
     trajectory = run_at_c(experiment, c, on_step=lambda t, theta: thetas.append(theta.clone()))
     model, batch = experiment.model, experiment.probe.measure_batch
-    (x, y), = batch.chunks
+    ((x, y),) = batch.chunks
     model64, _ = flatten_module(model.module, device, torch.float64)
     batch64 = type(batch).of(x.double(), y.double())
     start = random_start(experiment.num_params, 1, device)
@@ -138,15 +140,19 @@ def bench_tracking(experiment, device: torch.device, c: float) -> None:
             values[name].append(value)
             counts[name].append(count)
 
-    print(f"[2] sharpness along {len(thetas)} SGD steps at c = {c} (B = {config.batch_size}, "
-          f"measurement batch {batch.size}); lambda_H0 = {experiment.lambda0:.5g}, "
-          f"lambda_H_T = {reference[-1]:.5g}, recorded max residual "
-          f"{np.nanmax(trajectory.steps['sharpness_residual'].to_numpy()[1:]):.2g}")
+    print(
+        f"[2] sharpness along {len(thetas)} SGD steps at c = {c} (B = {config.batch_size}, "
+        f"measurement batch {batch.size}); lambda_H0 = {experiment.lambda0:.5g}, "
+        f"lambda_H_T = {reference[-1]:.5g}, recorded max residual "
+        f"{np.nanmax(trajectory.steps['sharpness_residual'].to_numpy()[1:]):.2g}"
+    )
     for name in methods:
         error = np.abs(np.array(values[name]) - reference) / np.abs(reference)
-        print(f"    {name:13s} {np.mean(counts[name]):6.2f} HVPs/step   {seconds[name] / len(thetas):7.3f} s/step"
-              f"   time ratio {seconds[name] / seconds['warm Lanczos']:5.2f}"
-              f"   rel. error max {error.max():.2e} median {np.median(error):.2e}")
+        print(
+            f"    {name:13s} {np.mean(counts[name]):6.2f} HVPs/step   {seconds[name] / len(thetas):7.3f} s/step"
+            f"   time ratio {seconds[name] / seconds['warm Lanczos']:5.2f}"
+            f"   rel. error max {error.max():.2e} median {np.median(error):.2e}"
+        )
 
 
 def main() -> None:
@@ -159,11 +165,22 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, device {device}"
-          + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""))
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, device {device}"
+        + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
+    )
     data = load_dataset("synthetic", n_train=4096, n_measure=1024, seed=0, input_dim=INPUTS, num_outputs=OUTPUTS)
-    config = TrainConfig(arch="fcn", depth=DEPTH, width=WIDTH, dataset="synthetic", batch_size=512, steps=10,
-                         measure_size=1024, device=args.device, barrier=False)
+    config = TrainConfig(
+        arch="fcn",
+        depth=DEPTH,
+        width=WIDTH,
+        dataset="synthetic",
+        batch_size=512,
+        steps=10,
+        measure_size=1024,
+        device=args.device,
+        barrier=False,
+    )
     experiment = prepare(config, dataset=data)
     bench_hvp_over_gradient(experiment, device, args.repeats)
     bench_tracking(experiment, device, args.c)

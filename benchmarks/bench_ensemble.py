@@ -76,8 +76,11 @@ def differences(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
 
 
 def part_sweep(work: Path, args: argparse.Namespace) -> pd.DataFrame:
-    print(f"[1] reduced CPU sweep example: {len(REDUCED_EXAMPLE['model']['widths'])} widths x 4 seeds, "
-          f"bisection, float32; {args.jobs} jobs x {args.threads} thread(s)", flush=True)
+    print(
+        f"[1] reduced CPU sweep example: {len(REDUCED_EXAMPLE['model']['widths'])} widths x 4 seeds, "
+        f"bisection, float32; {args.jobs} jobs x {args.threads} thread(s)",
+        flush=True,
+    )
     single_s, single = timed_sweep(work / "single", 0, "float32", args.jobs, args.threads)
     print(f"    one run at a time   {single_s:8.1f} s  ({int(single['runs'].sum())} runs)", flush=True)
     ensemble_s, together = timed_sweep(work / "ensemble", 1, "float32", args.jobs, args.threads)
@@ -91,7 +94,10 @@ def part_direct(args: argparse.Namespace) -> None:
     config = WIDTH_64
     data = load_training_data(config)
     cs = [2.0 ** (0.25 * k) for k in range(16)]
-    print(f"[2] {len(cs)} values of c (1 .. {cs[-1]:.1f}), FCN depth 4 width 64, one at a time vs one ensemble", flush=True)
+    print(
+        f"[2] {len(cs)} values of c (1 .. {cs[-1]:.1f}), FCN depth 4 width 64, one at a time vs one ensemble",
+        flush=True,
+    )
     for threads in (1, 2):
         torch.set_num_threads(threads)
         ensemble = prepare_ensemble(config, [(0, 0)], dataset=data)
@@ -104,11 +110,15 @@ def part_direct(args: argparse.Namespace) -> None:
         together = run_ensemble(ensemble, [Member(c) for c in cs])
         ensemble_s = time.perf_counter() - started
         same = all(
-            (a.loss_catapult, a.sharpness_catapult, a.diverged, a.barrier) == (b.loss_catapult, b.sharpness_catapult, b.diverged, b.barrier)
+            (a.loss_catapult, a.sharpness_catapult, a.diverged, a.barrier)
+            == (b.loss_catapult, b.sharpness_catapult, b.diverged, b.barrier)
             for a, b in ((flags_of(x), flags_of(y)) for x, y in zip(singles, together))
         )
-        print(f"    {threads} thread(s): one at a time {single_s:7.1f} s, ensemble {ensemble_s:7.1f} s, "
-              f"ratio {single_s / ensemble_s:.2f}x, flags equal {same}", flush=True)
+        print(
+            f"    {threads} thread(s): one at a time {single_s:7.1f} s, ensemble {ensemble_s:7.1f} s, "
+            f"ratio {single_s / ensemble_s:.2f}x, flags equal {same}",
+            flush=True,
+        )
 
 
 def part_precision(work: Path, args: argparse.Namespace, float32: pd.DataFrame | None) -> None:
@@ -117,8 +127,11 @@ def part_precision(work: Path, args: argparse.Namespace, float32: pd.DataFrame |
         _, float32 = timed_sweep(work / "ensemble", 1, "float32", args.jobs, args.threads)
     seconds, float64 = timed_sweep(work / "float64", 1, "float64", args.jobs, args.threads)
     diff = differences(float64, float32)
-    print(f"    float64 sweep {seconds:.1f} s; float32 critical values identical to float64: {not diff}"
-          + "".join(f"\n      {d}" for d in diff), flush=True)
+    print(
+        f"    float64 sweep {seconds:.1f} s; float32 critical values identical to float64: {not diff}"
+        + "".join(f"\n      {d}" for d in diff),
+        flush=True,
+    )
 
 
 def part_hvp() -> None:
@@ -132,11 +145,16 @@ def part_hvp() -> None:
     vectors = torch.randn(members, experiment.theta0.numel(), dtype=torch.float64, generator=generator)
     probe, method = experiment.probe, ensemble.shared.hvp_method
     batched = HessianProducts(probe.model, probe.loss_fn, probe.measure_batch, method)(theta)
-    singles = [hessian_operator(probe.model, probe.loss_fn, theta[m], probe.measure_batch, method)[0] for m in range(members)]
+    singles = [
+        hessian_operator(probe.model, probe.loss_fn, theta[m], probe.measure_batch, method)[0] for m in range(members)
+    ]
     batched_s = best_of(lambda: batched(vectors), repeats=5)
     singles_s = best_of(lambda: [product(vector) for product, vector in zip(singles, vectors)], repeats=5)
-    print(f"[4] one HVP of {members} members (width 64, measurement batch 512, 1 thread): batched {batched_s * 1e3:.1f} ms, "
-          f"one member at a time {singles_s * 1e3:.1f} ms, ratio {singles_s / batched_s:.2f}x", flush=True)
+    print(
+        f"[4] one HVP of {members} members (width 64, measurement batch 512, 1 thread): batched {batched_s * 1e3:.1f} ms, "
+        f"one member at a time {singles_s * 1e3:.1f} ms, ratio {singles_s / batched_s:.2f}x",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -146,8 +164,11 @@ def main() -> None:
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: sweep, direct, precision, hvp")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
-    print(f"machine: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), load average "
-          f"{os.getloadavg()[0]:.1f}, torch {torch.__version__}", flush=True)
+    print(
+        f"machine: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), load average "
+        f"{os.getloadavg()[0]:.1f}, torch {torch.__version__}",
+        flush=True,
+    )
     work = Path(tempfile.mkdtemp(prefix="bench-ensemble-"))
     try:
         float32 = None if "sweep" in skip else part_sweep(work, args)

@@ -44,7 +44,9 @@ def hvp_seconds(examples: int, repeats: int) -> tuple[int, float]:
     config = TrainConfig(dataset="digits", depth=4, width=380, measure_size=examples, steps=1, barrier=False)
     experiment = prepare(config)
     probe = experiment.probe
-    operator = HessianProducts(probe.model, probe.loss_fn, probe.measure_batch, config.hvp_method)(experiment.theta0[None])
+    operator = HessianProducts(probe.model, probe.loss_fn, probe.measure_batch, config.hvp_method)(
+        experiment.theta0[None]
+    )
     vector = torch.randn(1, experiment.num_params, dtype=torch.float64)
     operator(vector)
     best = float("inf")

@@ -62,11 +62,15 @@ def main() -> None:
     parser.add_argument("--measure-size", type=int, default=1024)
     parser.add_argument("--methods", nargs="+", default=["grid", "bisect"], choices=["grid", "bisect"])
     args = parser.parse_args()
-    print(f"FCN depth 4, widths {args.widths}, {args.dataset}, measurement {args.measure_size}, one seed, {args.jobs} job(s) x {args.threads} thread(s)")
+    print(
+        f"FCN depth 4, widths {args.widths}, {args.dataset}, measurement {args.measure_size}, one seed, {args.jobs} job(s) x {args.threads} thread(s)"
+    )
     print(f"{'search':8s} {'measure_mode':12s} {'runs':>5s} {'HVPs':>7s} {'seconds':>8s}")
     with tempfile.TemporaryDirectory() as scratch:
         for method in args.methods:
-            results = {mode: sweep(method, mode, Path(scratch) / f"{method}-{mode}", args) for mode in ("full", "flags")}
+            results = {
+                mode: sweep(method, mode, Path(scratch) / f"{method}-{mode}", args) for mode in ("full", "flags")
+            }
             for mode, (seconds, hvps, table) in results.items():
                 print(f"{method:8s} {mode:12s} {int(table['runs'].sum()):5d} {hvps:7d} {seconds:8.1f}")
             (_, full_hvps, full), (_, flags_hvps, flags) = results["full"], results["flags"]

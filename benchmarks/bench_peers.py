@@ -103,7 +103,15 @@ class Sizes:
     rounds: int = 3
 
 
-QUICK = {"peer_width": 32, "peer_examples": 1024, "steps": 5, "width": 32, "n_train": 1024, "measure_size": 256, "rounds": 1}
+QUICK = {
+    "peer_width": 32,
+    "peer_examples": 1024,
+    "steps": 5,
+    "width": 32,
+    "n_train": 1024,
+    "measure_size": 256,
+    "rounds": 1,
+}
 """--quick: a smoke run, about a minute of one idle core (T = 5 steps)."""
 
 DIGITS_EXAMPLES = 1797
@@ -168,9 +176,15 @@ def default_dataset() -> str:
 def peer_problem(sizes: Sizes) -> Experiment:
     """``prepare`` of the FCN of parts 1-2: every training example in the measurement batch."""
     config = TrainConfig(
-        depth=sizes.depth, width=sizes.peer_width, dataset=sizes.dataset, n_train=sizes.peer_examples,
-        measure_size=sizes.peer_examples, batch_size=sizes.batch_size, steps=sizes.steps, barrier=False,
-    )  # fmt: skip
+        depth=sizes.depth,
+        width=sizes.peer_width,
+        dataset=sizes.dataset,
+        n_train=sizes.peer_examples,
+        measure_size=sizes.peer_examples,
+        batch_size=sizes.batch_size,
+        steps=sizes.steps,
+        barrier=False,
+    )
     return prepare(config)
 
 
@@ -193,9 +207,13 @@ def reference_solver(experiment: Experiment) -> Callable[[torch.Tensor, torch.Te
     batch64 = Batch.of(x.double(), y.double())
 
     def solve(theta: torch.Tensor, start: torch.Tensor) -> tuple[float, torch.Tensor]:
-        result, _ = top_hessian_eigenpair(model64, mse, theta.double(), batch64, start, REFERENCE_TOL, REFERENCE_MAX_ITER)
+        result, _ = top_hessian_eigenpair(
+            model64, mse, theta.double(), batch64, start, REFERENCE_TOL, REFERENCE_MAX_ITER
+        )
         if not bool(result.converged):
-            raise RuntimeError(f"reference solve did not reach residual {REFERENCE_TOL} in {REFERENCE_MAX_ITER} products")
+            raise RuntimeError(
+                f"reference solve did not reach residual {REFERENCE_TOL} in {REFERENCE_MAX_ITER} products"
+            )
         return float(result.value), result.vector
 
     return solve
@@ -263,7 +281,9 @@ def pyhessian_warm_solve(module: nn.Module, x: torch.Tensor, y: torch.Tensor, st
     return float(value), vector, hvps
 
 
-def eigsh_solve(module: nn.Module, x: torch.Tensor, y: torch.Tensor, start: np.ndarray, tol: float) -> tuple[float, int]:
+def eigsh_solve(
+    module: nn.Module, x: torch.Tensor, y: torch.Tensor, start: np.ndarray, tol: float
+) -> tuple[float, int]:
     """(value, HVPs) of scipy's ``eigsh(k=1, which='LA', tol, v0=start)`` on curvlinops' Hessian operator."""
     from curvlinops import HessianLinearOperator
     from scipy.sparse.linalg import LinearOperator, eigsh
@@ -278,7 +298,9 @@ def eigsh_solve(module: nn.Module, x: torch.Tensor, y: torch.Tensor, start: np.n
         calls[0] += 1
         return operator.matvec(vector)
 
-    values, _ = eigsh(LinearOperator(operator.shape, matvec=product, dtype=np.float64), k=1, which="LA", tol=tol, v0=start)
+    values, _ = eigsh(
+        LinearOperator(operator.shape, matvec=product, dtype=np.float64), k=1, which="LA", tol=tol, v0=start
+    )
     return float(values[0]), calls[0]
 
 
@@ -299,7 +321,9 @@ def cold_solves(experiment: Experiment, rounds: int) -> list[Solve]:
     module = module_at(experiment, theta)
     methods: dict[str, Callable[[], tuple[float, int]]] = {
         f"earlyphase Lanczos (tol {TOL:g})": lambda: without_vector(earlyphase_solve(experiment, theta, start)),
-        f"earlyphase Lanczos (tol {LOOSE_TOL:g})": lambda: without_vector(earlyphase_solve(experiment, theta, start, LOOSE_TOL)),
+        f"earlyphase Lanczos (tol {LOOSE_TOL:g})": lambda: without_vector(
+            earlyphase_solve(experiment, theta, start, LOOSE_TOL)
+        ),
         "PyHessian eigenvalues(top_n=1)": lambda: without_vector(pyhessian_solve(module, x, y)),
         f"curvlinops + eigsh LA (tol {TOL:g})": lambda: eigsh_solve(module, x, y, start.numpy(), TOL),
         "curvlinops + eigsh LA (tol 0, default)": lambda: eigsh_solve(module, x, y, start.numpy(), 0.0),
@@ -324,14 +348,20 @@ def tracking(experiment: Experiment, c: float) -> list[Tracking]:
         value, reference_vector = reference_solve(theta, reference_vector)
         references.append(value)
     initial = experiment.initial.sharpness.vector
-    state = {"earlyphase": initial, "earlyphase loose": initial, "pyhessian": pyhessian_solve(module_at(experiment, experiment.theta0), x, y)[1]}
+    state = {
+        "earlyphase": initial,
+        "earlyphase loose": initial,
+        "pyhessian": pyhessian_solve(module_at(experiment, experiment.theta0), x, y)[1],
+    }
 
     def earlyphase_warm(t: int) -> tuple[float, int]:
         value, state["earlyphase"], hvps = earlyphase_solve(experiment, thetas[t], state["earlyphase"])
         return value, hvps
 
     def earlyphase_loose_warm(t: int) -> tuple[float, int]:
-        value, state["earlyphase loose"], hvps = earlyphase_solve(experiment, thetas[t], state["earlyphase loose"], LOOSE_TOL)
+        value, state["earlyphase loose"], hvps = earlyphase_solve(
+            experiment, thetas[t], state["earlyphase loose"], LOOSE_TOL
+        )
         return value, hvps
 
     def pyhessian_cold(t: int) -> tuple[float, int]:
@@ -361,12 +391,16 @@ def tracking(experiment: Experiment, c: float) -> list[Tracking]:
     rows = []
     for name in methods:
         errors = np.abs(np.array(values[name]) - references) / np.abs(references)
-        rows.append(Tracking(name, seconds[name], float(np.mean(hvps[name])), float(errors.max()), float(np.median(errors))))
+        rows.append(
+            Tracking(name, seconds[name], float(np.mean(hvps[name])), float(errors.max()), float(np.median(errors)))
+        )
     return rows
 
 
 # --- part 3: the authors' protocol vs the sweep path ---------------------------------------
-def power_iteration(product: Callable[[torch.Tensor], torch.Tensor], start: torch.Tensor, steps: int = AUTHORS_POWER_STEPS) -> float:
+def power_iteration(
+    product: Callable[[torch.Tensor], torch.Tensor], start: torch.Tensor, steps: int = AUTHORS_POWER_STEPS
+) -> float:
     """v <- Hv / |Hv| ``steps`` times from start / |start|; returns the last Rayleigh quotient v.Hv
     (the eigenvalue of largest magnitude, with its sign, once converged; no residual check)."""
     vector = start / torch.linalg.vector_norm(start)
@@ -383,7 +417,9 @@ def half_mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return 0.5 * torch.mean((outputs - targets) ** 2)
 
 
-def hessian_product(model: FlatModel, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+def hessian_product(
+    model: FlatModel, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """v -> H v of L(theta) on (x, y) by double backward, the gradient's graph kept for every product."""
     with torch.enable_grad():
         point = theta.detach().requires_grad_(True)
@@ -437,23 +473,37 @@ def authors_protocol(config: TrainConfig) -> Protocol:
     runs: list[AuthorsRun] = []
     hvps = AUTHORS_POWER_STEPS
     for k in range(round(X_MAX / 0.1) + 1):
-        run, run_hvps = authors_run(model, theta0, x, y, (big_x, big_y), start, grid_point(k), lambda0, loss0, full_loss, config)
+        run, run_hvps = authors_run(
+            model, theta0, x, y, (big_x, big_y), start, grid_point(k), lambda0, loss0, full_loss, config
+        )
         runs.append(run)
         hvps += run_hvps
         if run.diverged:
             break
     critical = critical_values(
-        [run.c for run in runs], [run.loss_catapult for run in runs], [run.sharpness_catapult for run in runs],
-        [run.diverged for run in runs], [run.barrier for run in runs],
-    )  # fmt: skip
+        [run.c for run in runs],
+        [run.loss_catapult for run in runs],
+        [run.sharpness_catapult for run in runs],
+        [run.diverged for run in runs],
+        [run.barrier for run in runs],
+    )
     estimates = {name: getattr(critical, name).estimate for name in CRITICAL_NAMES}
     return Protocol("authors' protocol (grid)", len(runs), hvps, time.perf_counter() - started, estimates)
 
 
 def authors_run(
-    model: FlatModel, theta0: torch.Tensor, x: torch.Tensor, y: torch.Tensor, big_batch: tuple[torch.Tensor, torch.Tensor],
-    start: torch.Tensor, c: float, lambda0: float, loss0: float, full_loss: Callable[[torch.Tensor], float], config: TrainConfig,
-) -> tuple[AuthorsRun, int]:  # fmt: skip
+    model: FlatModel,
+    theta0: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    big_batch: tuple[torch.Tensor, torch.Tensor],
+    start: torch.Tensor,
+    c: float,
+    lambda0: float,
+    loss0: float,
+    full_loss: Callable[[torch.Tensor], float],
+    config: TrainConfig,
+) -> tuple[AuthorsRun, int]:
     """One run at eta = c / lambda0: step t trains on one minibatch, then lambda_t is measured on
     the next one (consumed); L_t on the full training set; the barrier max_s L(theta(s)) > L(theta_0)
     on ``big_batch``. (flags, HVPs)."""
@@ -477,7 +527,10 @@ def authors_run(
     barrier = False
     if not diverged:
         with torch.no_grad():
-            path = [float(half_mse(model((1 - s) * theta0 + s * theta, big_batch[0]), big_batch[1])) for s in interpolation_grid()]
+            path = [
+                float(half_mse(model((1 - s) * theta0 + s * theta, big_batch[0]), big_batch[1]))
+                for s in interpolation_grid()
+            ]
         barrier = max(path) > path[0]
     later = np.array(sharpness[1:])
     run = AuthorsRun(
@@ -492,13 +545,20 @@ def authors_run(
 
 def sweep_spec(config: TrainConfig):
     """The one-point bisection sweep of ``config`` (the sweep's defaults otherwise)."""
-    return spec_from_mapping({
-        "model": {"arch": config.arch, "depths": [config.depth], "widths": [config.width], "activation": config.activation},
-        "data": {"dataset": config.dataset, "n_train": config.n_train, "measure_size": config.measure_size},
-        "protocol": {"batch_size": config.batch_size, "steps": config.steps, "loss": config.loss},
-        "seeds": {"init": [config.seed_init], "sgd": [config.seed_sgd]},
-        "search": {"method": "bisect", "x_min": 0.0, "x_max": X_MAX},
-    })  # fmt: skip
+    return spec_from_mapping(
+        {
+            "model": {
+                "arch": config.arch,
+                "depths": [config.depth],
+                "widths": [config.width],
+                "activation": config.activation,
+            },
+            "data": {"dataset": config.dataset, "n_train": config.n_train, "measure_size": config.measure_size},
+            "protocol": {"batch_size": config.batch_size, "steps": config.steps, "loss": config.loss},
+            "seeds": {"init": [config.seed_init], "sgd": [config.seed_sgd]},
+            "search": {"method": "bisect", "x_min": 0.0, "x_max": X_MAX},
+        }
+    )
 
 
 def earlyphase_search(config: TrainConfig, root: Path) -> Protocol:
@@ -526,33 +586,49 @@ def protocols(config: TrainConfig) -> list[Protocol]:
 # --- printing -------------------------------------------------------------------------------
 def print_solves(rows: list[Solve]) -> None:
     ours = next(row for row in rows if row.method.startswith("earlyphase"))
-    print(f"    {'method':42s} {'value':>12s} {'rel. error':>10s} {'HVPs':>5s} {'seconds':>8s} {'time / earlyphase':>17s}")
+    print(
+        f"    {'method':42s} {'value':>12s} {'rel. error':>10s} {'HVPs':>5s} {'seconds':>8s} {'time / earlyphase':>17s}"
+    )
     for row in rows:
         hvps = "" if row.hvps < 0 else str(row.hvps)
-        print(f"    {row.method:42s} {row.value:12.6f} {row.error:10.2e} {hvps:>5s} {row.seconds:8.3f} {row.seconds / ours.seconds:17.2f}")
+        print(
+            f"    {row.method:42s} {row.value:12.6f} {row.error:10.2e} {hvps:>5s} {row.seconds:8.3f} {row.seconds / ours.seconds:17.2f}"
+        )
 
 
 def print_tracking(rows: list[Tracking], steps: int) -> None:
     ours = rows[0]
-    print(f"    {'method':42s} {'seconds':>8s} {'s / step':>8s} {'HVPs / step':>11s} {'max error':>9s} {'median':>8s} {'time / earlyphase':>17s}")
+    print(
+        f"    {'method':42s} {'seconds':>8s} {'s / step':>8s} {'HVPs / step':>11s} {'max error':>9s} {'median':>8s} {'time / earlyphase':>17s}"
+    )
     for row in rows:
-        print(f"    {row.method:42s} {row.seconds:8.2f} {row.seconds / steps:8.3f} {row.hvps_per_step:11.1f} "
-              f"{row.max_error:9.2e} {row.median_error:8.2e} {row.seconds / ours.seconds:17.2f}")  # fmt: skip
+        print(
+            f"    {row.method:42s} {row.seconds:8.2f} {row.seconds / steps:8.3f} {row.hvps_per_step:11.1f} "
+            f"{row.max_error:9.2e} {row.median_error:8.2e} {row.seconds / ours.seconds:17.2f}"
+        )
 
 
 def print_protocols(rows: list[Protocol]) -> None:
-    print(f"    {'protocol':36s} {'runs':>4s} {'HVPs':>6s} {'seconds':>8s} {'s / run':>7s} "
-          + " ".join(f"{name:>9s}" for name in CRITICAL_NAMES))  # fmt: skip
+    print(
+        f"    {'protocol':36s} {'runs':>4s} {'HVPs':>6s} {'seconds':>8s} {'s / run':>7s} "
+        + " ".join(f"{name:>9s}" for name in CRITICAL_NAMES)
+    )
     for row in rows:
-        values = " ".join(f"{'-' if row.critical[n] is None else format(row.critical[n], '.4g'):>9s}" for n in CRITICAL_NAMES)
-        print(f"    {row.name:36s} {row.runs:4d} {row.hvps:6d} {row.seconds:8.2f} {row.seconds / row.runs:7.3f} {values}")
+        values = " ".join(
+            f"{'-' if row.critical[n] is None else format(row.critical[n], '.4g'):>9s}" for n in CRITICAL_NAMES
+        )
+        print(
+            f"    {row.name:36s} {row.runs:4d} {row.hvps:6d} {row.seconds:8.2f} {row.seconds / row.runs:7.3f} {values}"
+        )
     authors = rows[1]
     ours = statistics.mean(row.seconds for row in rows if row is not authors)
     ours_per_run = statistics.mean(row.seconds / row.runs for row in rows if row is not authors)
     same = all(row.critical == authors.critical for row in rows)
-    print(f"    whole search: authors / earlyphase (mean of its two) = {authors.seconds / ours:.2f}x (target >= 10x); "
-          f"per run: {authors.seconds / authors.runs / ours_per_run:.2f}x (target >= 2x); "
-          f"runs {authors.runs} vs {rows[0].runs}; same critical values: {same}")  # fmt: skip
+    print(
+        f"    whole search: authors / earlyphase (mean of its two) = {authors.seconds / ours:.2f}x (target >= 10x); "
+        f"per run: {authors.seconds / authors.runs / ours_per_run:.2f}x (target >= 2x); "
+        f"runs {authors.runs} vs {rows[0].runs}; same critical values: {same}"
+    )
 
 
 def main() -> None:
@@ -560,9 +636,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--width", type=int, help="part 3: FCN width (default 128; --quick 32)")
     parser.add_argument("--n-train", type=int, help="part 3: training examples (default 2048; --quick 1024)")
-    parser.add_argument("--measure-size", type=int, help="part 3: earlyphase's measurement batch (default 1024; --quick 256)")
-    parser.add_argument("--rounds", type=int, help="part 1: interleaved timing rounds, the fastest kept (default 3; --quick 1)")
-    parser.add_argument("--parts", default="cold,track,protocols", help="comma-separated subset of cold, track, protocols")
+    parser.add_argument(
+        "--measure-size", type=int, help="part 3: earlyphase's measurement batch (default 1024; --quick 256)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, help="part 1: interleaved timing rounds, the fastest kept (default 3; --quick 1)"
+    )
+    parser.add_argument(
+        "--parts", default="cold,track,protocols", help="comma-separated subset of cold, track, protocols"
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run in under a minute")
     args = parser.parse_args()
     parts = set(filter(None, args.parts.split(",")))
@@ -577,29 +659,48 @@ def main() -> None:
     if sizes.dataset == "digits":
         sizes = replace(sizes, n_train=min(sizes.n_train, DIGITS_EXAMPLES))
     load_start = os.getloadavg()
-    print(f"machine: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), torch {torch.__version__}, "
-          f"{torch.get_num_threads()} thread(s); load average at start {load_start[0]:.2f} / {load_start[1]:.2f} / "
-          f"{load_start[2]:.2f} (1 / 5 / 15 min); dataset {sizes.dataset}", flush=True)  # fmt: skip
+    print(
+        f"machine: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), torch {torch.__version__}, "
+        f"{torch.get_num_threads()} thread(s); load average at start {load_start[0]:.2f} / {load_start[1]:.2f} / "
+        f"{load_start[2]:.2f} (1 / 5 / 15 min); dataset {sizes.dataset}",
+        flush=True,
+    )
     missing = missing_peers()
     if parts & {"cold", "track"}:
         if missing:
             print(f"[1, 2] skipped: {', '.join(missing)} not installed (see this script's docstring)")
         else:
             experiment = peer_problem(sizes)
-            print(f"[1] cold at theta_0: FCN d={sizes.depth} w={sizes.peer_width} ReLU, P = {experiment.num_params}, "
-                  f"{sizes.peer_examples} examples; fastest of {sizes.rounds} interleaved round(s)", flush=True)  # fmt: skip
+            print(
+                f"[1] cold at theta_0: FCN d={sizes.depth} w={sizes.peer_width} ReLU, P = {experiment.num_params}, "
+                f"{sizes.peer_examples} examples; fastest of {sizes.rounds} interleaved round(s)",
+                flush=True,
+            )
             if "cold" in parts:
                 print_solves(cold_solves(experiment, sizes.rounds))
             if "track" in parts:
-                print(f"[2] tracking: {sizes.steps} SGD steps at c = {sizes.track_c} (B = {sizes.batch_size}), "
-                      f"errors against float64 Lanczos (tol {REFERENCE_TOL:g}) at each theta_t", flush=True)  # fmt: skip
+                print(
+                    f"[2] tracking: {sizes.steps} SGD steps at c = {sizes.track_c} (B = {sizes.batch_size}), "
+                    f"errors against float64 Lanczos (tol {REFERENCE_TOL:g}) at each theta_t",
+                    flush=True,
+                )
                 print_tracking(tracking(experiment, sizes.track_c), sizes.steps)
     if "protocols" in parts:
-        config = TrainConfig(depth=sizes.depth, width=sizes.width, dataset=sizes.dataset, n_train=sizes.n_train,
-                             measure_size=sizes.measure_size, batch_size=sizes.batch_size, steps=sizes.steps)  # fmt: skip
-        print(f"[3] protocols: FCN d={config.depth} w={config.width}, {config.n_train} training examples, "
-              f"B = {config.batch_size}, T = {config.steps}; earlyphase measurement batch {config.measure_size}, "
-              f"the authors' lambda_H0 batch min({AUTHORS_LAMBDA0_BATCH}, n); init and SGD seed 0", flush=True)  # fmt: skip
+        config = TrainConfig(
+            depth=sizes.depth,
+            width=sizes.width,
+            dataset=sizes.dataset,
+            n_train=sizes.n_train,
+            measure_size=sizes.measure_size,
+            batch_size=sizes.batch_size,
+            steps=sizes.steps,
+        )
+        print(
+            f"[3] protocols: FCN d={config.depth} w={config.width}, {config.n_train} training examples, "
+            f"B = {config.batch_size}, T = {config.steps}; earlyphase measurement batch {config.measure_size}, "
+            f"the authors' lambda_H0 batch min({AUTHORS_LAMBDA0_BATCH}, n); init and SGD seed 0",
+            flush=True,
+        )
         print_protocols(protocols(config))
     load_end = os.getloadavg()
     print(f"load average at end {load_end[0]:.2f} / {load_end[1]:.2f} / {load_end[2]:.2f}")

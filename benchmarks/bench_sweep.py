@@ -58,7 +58,12 @@ def grid_flags(root: Path) -> dict[int, dict[str, str]]:
         runs = sorted(summary["runs"], key=lambda run: run["index"])
         lines[summary["point"]["width"]] = {
             letter: "".join(letter if run[key] else "." for run in runs)
-            for letter, key in (("L", "loss_catapult"), ("S", "sharpness_catapult"), ("B", "barrier"), ("D", "diverged"))
+            for letter, key in (
+                ("L", "loss_catapult"),
+                ("S", "sharpness_catapult"),
+                ("B", "barrier"),
+                ("D", "diverged"),
+            )
         }
     return dict(sorted(lines.items()))
 
@@ -82,7 +87,9 @@ def main() -> None:
     x_step = reduced_spec("grid", args.widths, args.measure_size).search.x_step
     print(f"\nFCN depth 4, widths {args.widths}, Fashion-MNIST, B=512, T=10, measurement {args.measure_size}, one seed")
     print(f"{args.jobs} worker processes x {args.threads} thread(s)\n")
-    header = f"{'width':>5} {'runs grid':>9} {'runs bisect':>11} " + " ".join(f"{n + ' grid/bisect':>24}" for n in CRITICAL_NAMES)
+    header = f"{'width':>5} {'runs grid':>9} {'runs bisect':>11} " + " ".join(
+        f"{n + ' grid/bisect':>24}" for n in CRITICAL_NAMES
+    )
     print(header)
     apart = dict.fromkeys(CRITICAL_NAMES, 0.0)
     for (_, g), (_, b) in zip(grid.iterrows(), bisect.iterrows(), strict=True):

@@ -34,14 +34,26 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def bench_uv_cli() -> None:
-    command = [str(ROOT / ".venv/bin/earlyphase"), "predict", "--model", "uv", "--width", "1024", "--seeds", "32", "--json"]
+    command = [
+        str(ROOT / ".venv/bin/earlyphase"),
+        "predict",
+        "--model",
+        "uv",
+        "--width",
+        "1024",
+        "--seeds",
+        "32",
+        "--json",
+    ]
     start = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
     total = time.perf_counter() - start
     start = time.perf_counter()
     subprocess.run([*command[:2], "--help"], check=True, capture_output=True, cwd=ROOT)
     startup = time.perf_counter() - start
-    print(f"uv predict (w=1024, 32 seeds), end to end: {total:.2f} s  (`earlyphase predict --help` alone: {startup:.2f} s)")
+    print(
+        f"uv predict (w=1024, 32 seeds), end to end: {total:.2f} s  (`earlyphase predict --help` alone: {startup:.2f} s)"
+    )
 
 
 def bench_grid() -> None:

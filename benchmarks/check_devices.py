@@ -16,8 +16,9 @@ import numpy as np
 
 from earlyphase.empirical import TrainConfig, prepare, run_at_c
 
-BASE = dict(dataset="digits", n_train=256, measure_size=128, batch_size=64, steps=5, dtype="float64",
-            lanczos_tol=1e-8, ntk=True)
+BASE = dict(
+    dataset="digits", n_train=256, measure_size=128, batch_size=64, steps=5, dtype="float64", lanczos_tol=1e-8, ntk=True
+)
 NETWORKS = (dict(arch="fcn", depth=4, width=32), dict(arch="cnn", depth=5, width=8))
 
 
@@ -32,8 +33,10 @@ def main() -> None:
             start = time.perf_counter()
             experiment = prepare(TrainConfig(**BASE, **network, device=device))
             records[device] = run_at_c(experiment, args.c).steps
-            print(f"{network} on {device}: lambda_H0 = {experiment.lambda0:.10g}, L_0 = {experiment.loss0:.10g} "
-                  f"({time.perf_counter() - start:.1f} s)")
+            print(
+                f"{network} on {device}: lambda_H0 = {experiment.lambda0:.10g}, L_0 = {experiment.loss0:.10g} "
+                f"({time.perf_counter() - start:.1f} s)"
+            )
         for column in ("loss", "batch_loss", "sharpness", "ntk_top", "accuracy"):
             a, b = records["cpu"][column].to_numpy(), records[args.device][column].to_numpy()
             relative = np.nanmax(np.abs(a - b) / np.maximum(np.abs(a), 1e-300))

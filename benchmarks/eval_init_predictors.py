@@ -39,7 +39,12 @@ def sources(args: argparse.Namespace) -> tuple:
     if args.digits:
         spec = spec_from_mapping(sweep_mapping(FigureSettings()))
         measured = pd.read_csv(ROOT / "figures/data/critical_values.csv")
-        return spec, measured, ROOT / "figures/data/predicted_vs_measured_digits.csv", ROOT / "figures/predicted_vs_measured_digits.png"
+        return (
+            spec,
+            measured,
+            ROOT / "figures/data/predicted_vs_measured_digits.csv",
+            ROOT / "figures/predicted_vs_measured_digits.png",
+        )
     root = Path(args.sweep)
     figure = Path(args.figure) if args.figure else root / "predicted_vs_measured.png"
     return stored_spec(root), pd.read_csv(root / "critical_values.csv"), root / PREDICTED_VS_MEASURED_FILE, figure
@@ -56,8 +61,17 @@ def sweep_cost(spec, measured: pd.DataFrame) -> pd.DataFrame:
         seconds = time.perf_counter() - started
         hvps = float(trajectory.steps["hvp_count"].iloc[1:].sum())
         runs = float(group["runs"].mean())
-        rows.append({"depth": depth, "width": width, "run_seconds": seconds, "run_hvps": hvps,
-                     "sweep_runs": runs, "sweep_seconds": runs * seconds, "sweep_hvps": runs * hvps})
+        rows.append(
+            {
+                "depth": depth,
+                "width": width,
+                "run_seconds": seconds,
+                "run_hvps": hvps,
+                "sweep_runs": runs,
+                "sweep_seconds": runs * seconds,
+                "sweep_hvps": runs * hvps,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -66,13 +80,17 @@ def cost_table(table: pd.DataFrame, sweep: pd.DataFrame) -> pd.DataFrame:
     per_net = table.drop_duplicates(["depth", "width", "seed_init", "seed_sgd", "predictor"])
     merged = per_net.merge(sweep, on=["depth", "width"])
     merged["fraction_of_sweep"] = merged["seconds"] / merged["sweep_seconds"]
-    return merged.groupby("predictor", sort=False)[["seconds", "hvps", "gradients", "forwards", "fraction_of_sweep"]].median()
+    return merged.groupby("predictor", sort=False)[
+        ["seconds", "hvps", "gradients", "forwards", "fraction_of_sweep"]
+    ].median()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--digits", action="store_true", help="the committed digits sweep (figures/data/critical_values.csv)")
+    which.add_argument(
+        "--digits", action="store_true", help="the committed digits sweep (figures/data/critical_values.csv)"
+    )
     which.add_argument("--sweep", metavar="DIR", help="a finished `earlyphase sweep` results directory")
     parser.add_argument("--predictors", default=",".join(PREDICTORS), help="comma-separated (default: all)")
     parser.add_argument("--figure", default=None, help="figure path (default: next to the table)")

@@ -33,22 +33,33 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     dataset = load_dataset("fashion_mnist", n_measure=args.measure_size, seed=0, path=args.data_path)
-    print(f"data: {dataset.source}; {len(dataset.x_train)} training examples, measurement batch "
-          f"{len(dataset.measure_index)} (seed 0); device {args.device}; loss MSE 1/(2Bk) sum (f - y)^2")
+    print(
+        f"data: {dataset.source}; {len(dataset.x_train)} training examples, measurement batch "
+        f"{len(dataset.measure_index)} (seed 0); device {args.device}; loss MSE 1/(2Bk) sum (f - y)^2"
+    )
     print("\n| width | seed | lambda_H0 | L_0 | residual | HVPs | seconds |\n|---|---|---|---|---|---|---|")
     summary = []
     for width in args.widths:
         values = []
         for seed in args.seeds:
-            config = TrainConfig(arch="fcn", depth=args.depth, width=width, dataset="fashion_mnist",
-                                 measure_size=args.measure_size, seed_init=seed, device=args.device)
+            config = TrainConfig(
+                arch="fcn",
+                depth=args.depth,
+                width=width,
+                dataset="fashion_mnist",
+                measure_size=args.measure_size,
+                seed_init=seed,
+                device=args.device,
+            )
             start = time.perf_counter()
             experiment = prepare(config, dataset=dataset)
             seconds = time.perf_counter() - start
             solve = experiment.initial.sharpness
             values.append((experiment.lambda0, experiment.loss0))
-            print(f"| {width} | {seed} | {experiment.lambda0:.5g} | {experiment.loss0:.5g} | "
-                  f"{float(solve.residual):.1e} | {int(solve.matvecs)} | {seconds:.1f} |")
+            print(
+                f"| {width} | {seed} | {experiment.lambda0:.5g} | {experiment.loss0:.5g} | "
+                f"{float(solve.residual):.1e} | {int(solve.matvecs)} | {seconds:.1f} |"
+            )
         lambdas, losses = np.array(values).T
         summary.append((width, lambdas.mean(), lambdas.std(), losses.mean(), losses.std()))
     print(f"\nseed mean +- std over seeds {args.seeds} (depth {args.depth}):\n")

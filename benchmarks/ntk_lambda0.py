@@ -34,8 +34,10 @@ def main() -> None:
     start = time.perf_counter()
     dataset = load_dataset(args.dataset, n_measure=args.measure_size, seed=0, path=args.data_path)
     table = ntk_lambda0_table(pd.read_csv(args.csv), measurement_inputs(dataset), dataset.num_classes)
-    print(f"{args.dataset}: measurement batch {len(dataset.measure_index)}, k = {dataset.num_classes}; "
-          f"lambda_H0 predicted = lambda_max(Theta_w) / (n k)\n")  # fmt: skip
+    print(
+        f"{args.dataset}: measurement batch {len(dataset.measure_index)}, k = {dataset.num_classes}; "
+        f"lambda_H0 predicted = lambda_max(Theta_w) / (n k)\n"
+    )
     print(format_ntk_lambda0(table))
     print(f"\n{time.perf_counter() - start:.0f} s")
 

@@ -51,7 +51,9 @@ def test_the_barrier_is_read_on_the_chosen_batch(experiment, barrier_set):
     peak, start = path_peak_and_start(experiment, last["theta"], x, y)
     assert record.barrier_loss == pytest.approx(peak, rel=1e-5)
     if barrier_set == "measure":
-        assert record.barrier_loss0 == pytest.approx(start, rel=1e-5) and record.barrier_reference == record.barrier_loss0
+        assert (
+            record.barrier_loss0 == pytest.approx(start, rel=1e-5) and record.barrier_reference == record.barrier_loss0
+        )
         assert not math.isclose(start, record.loss0, rel_tol=1e-3)  # a different set than L_0's
     else:
         assert math.isnan(record.barrier_loss0) and record.barrier_reference == record.loss0
@@ -67,13 +69,17 @@ def test_on_a_measured_eval_set_both_settings_are_one_record():
 
 def test_the_barrier_flag_compares_with_the_loss_at_theta0_on_the_same_set():
     steps = dict(loss=[2.0, 1.5, 1.0], sharpness=[1.0, 0.9, 0.8])
-    on_its_set = Trajectory.from_arrays(c=1.0, eta=0.1, loss_convention="mse", barrier_loss=1.0, barrier_loss0=0.5, **steps)
+    on_its_set = Trajectory.from_arrays(
+        c=1.0, eta=0.1, loss_convention="mse", barrier_loss=1.0, barrier_loss0=0.5, **steps
+    )
     on_eval_set = Trajectory.from_arrays(c=1.0, eta=0.1, loss_convention="mse", barrier_loss=1.0, **steps)
     assert flags_of(on_its_set).barrier is True and flags_of(on_eval_set).barrier is False  # 1.0 > 0.5, 1.0 < L_0 = 2
 
 
 def test_records_keep_barrier_loss0(tmp_path):
-    record = Trajectory.from_arrays(c=1.0, eta=0.1, loss=np.ones(3), loss_convention="mse", barrier_loss=1.2, barrier_loss0=0.7)
+    record = Trajectory.from_arrays(
+        c=1.0, eta=0.1, loss=np.ones(3), loss_convention="mse", barrier_loss=1.2, barrier_loss0=0.7
+    )
     assert Trajectory.load(record.save(tmp_path / "run")).barrier_loss0 == 0.7
 
 

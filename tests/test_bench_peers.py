@@ -78,7 +78,9 @@ def tiny(bench):
     experiment = bench.peer_problem(sizes)
     x, y = bench.measurement_data(experiment)
     model64, _ = bench.flatten_module(bench.copy.deepcopy(experiment.model.module), dtype=torch.float64)
-    hessian = torch.autograd.functional.hessian(lambda t: mse(model64(t, x.double()), y.double()), experiment.theta0.double())
+    hessian = torch.autograd.functional.hessian(
+        lambda t: mse(model64(t, x.double()), y.double()), experiment.theta0.double()
+    )
     return experiment, float(np.linalg.eigvalsh(hessian.numpy())[-1])
 
 

@@ -15,7 +15,9 @@ def test_the_help_of_the_whole_program_formats():
         assert name in text
 
 
-@pytest.mark.parametrize("argv", [["sweep"], ["sweep", "run"], ["sweep", "status"], ["sweep", "tables"], ["predict"], ["train"]])
+@pytest.mark.parametrize(
+    "argv", [["sweep"], ["sweep", "run"], ["sweep", "status"], ["sweep", "tables"], ["predict"], ["train"]]
+)
 def test_every_subcommand_help_formats(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([*argv, "--help"])

@@ -25,9 +25,14 @@ def test_predict_x_max_out_of_range_names_x_max_and_the_range(capsys, x_max):
 def test_predict_uv_grid_defaults_to_depth_2(tmp_path, capsys):
     # the uv model has no depth: a grid of the uv model uses depth 2 unless --depths is given
     out = tmp_path / "uv.csv"
-    assert main(["predict", "--model", "uv", "--grid", "--widths", "8", "--seeds", "1", "--x-max", "3", "--out", str(out)]) == 0
+    assert (
+        main(["predict", "--model", "uv", "--grid", "--widths", "8", "--seeds", "1", "--x-max", "3", "--out", str(out)])
+        == 0
+    )
     assert set(__import__("pandas").read_csv(out)["depth"]) == {2}
-    err = _refused(capsys, ["predict", "--model", "uv", "--grid", "--depths", "2,4", "--widths", "8", "--out", str(out)])
+    err = _refused(
+        capsys, ["predict", "--model", "uv", "--grid", "--depths", "2,4", "--widths", "8", "--out", str(out)]
+    )
     assert "--depths" in err and "uv" in err
 
 
@@ -41,7 +46,7 @@ def test_predict_output_aligns_every_boundary(capsys):
 
 def test_a_non_utf8_spec_names_the_file(tmp_path, capsys):
     spec = tmp_path / "latin1.toml"
-    spec.write_bytes("name = \"caf\xe9\"\n[model]\ndepths = [2]\nwidths = [4]\n".encode("latin-1"))
+    spec.write_bytes('name = "caf\xe9"\n[model]\ndepths = [2]\nwidths = [4]\n'.encode("latin-1"))
     err = _refused(capsys, ["sweep", str(spec), "--out", str(tmp_path / "out")])
     assert str(spec) in err and "UTF-8" in err
 
@@ -49,8 +54,28 @@ def test_a_non_utf8_spec_names_the_file(tmp_path, capsys):
 def test_batch_size_above_the_dataset_is_recorded_as_used(tmp_path, capsys):
     import json
 
-    argv = ["train", "--depth", "2", "--width", "4", "--n-train", "32", "--measure-size", "8", "--batch-size", "512",
-            "--steps", "1", "--c", "1", "--no-barrier", "--threads", "1", "--out", str(tmp_path)]  # fmt: skip
+    argv = [
+        "train",
+        "--depth",
+        "2",
+        "--width",
+        "4",
+        "--n-train",
+        "32",
+        "--measure-size",
+        "8",
+        "--batch-size",
+        "512",
+        "--steps",
+        "1",
+        "--c",
+        "1",
+        "--no-barrier",
+        "--threads",
+        "1",
+        "--out",
+        str(tmp_path),
+    ]
     assert main([*argv, "--json"]) == 0
     record = json.loads(capsys.readouterr().out)["record"]
     config = json.loads(open(record).read())["config"]

@@ -7,8 +7,27 @@ import pytest
 from earlyphase.cli import main
 from empirical_helpers import single_thread  # noqa: F401 (autouse fixture)
 
-ARGS = ["train", "--depth", "2", "--width", "4", "--n-train", "32", "--measure-size", "8", "--batch-size", "8",
-        "--steps", "1", "--c", "1", "--no-barrier", "--threads", "1", "--json"]  # fmt: skip
+ARGS = [
+    "train",
+    "--depth",
+    "2",
+    "--width",
+    "4",
+    "--n-train",
+    "32",
+    "--measure-size",
+    "8",
+    "--batch-size",
+    "8",
+    "--steps",
+    "1",
+    "--c",
+    "1",
+    "--no-barrier",
+    "--threads",
+    "1",
+    "--json",
+]
 
 
 def _record(capsys):

@@ -28,13 +28,27 @@ def measured_table():
     def summary(value):
         return SeedSummary(value, 0.1 * value, value / 1.07, value, 3, 3)
 
-    values = {p: {"c_loss": 2 + 20 * p[0] / p[1], "c_sharp": 3 + 30 * p[0] / p[1], "c_max": 12.0, "c_barrier": 3 + 25 * p[0] / p[1]} for p in PAIRS}
-    return summaries_to_table({p: {n: summary(v) for n, v in by.items()} for p, by in values.items()}, "measured", "fcn")
+    values = {
+        p: {
+            "c_loss": 2 + 20 * p[0] / p[1],
+            "c_sharp": 3 + 30 * p[0] / p[1],
+            "c_max": 12.0,
+            "c_barrier": 3 + 25 * p[0] / p[1],
+        }
+        for p in PAIRS
+    }
+    return summaries_to_table(
+        {p: {n: summary(v) for n, v in by.items()} for p, by in values.items()}, "measured", "fcn"
+    )
 
 
 def theory_table():
-    values = {p: {"c_loss": 2 + 5 * p[0] / p[1], "c_sharp": 2.5 + 8 * p[0] / p[1], "c_max": 4.0 + p[0] / p[1]} for p in PAIRS}
-    return summaries_to_table({p: {n: SeedSummary(v, 0.0, v, v, 4, 4) for n, v in by.items()} for p, by in values.items()}, "linear")
+    values = {
+        p: {"c_loss": 2 + 5 * p[0] / p[1], "c_sharp": 2.5 + 8 * p[0] / p[1], "c_max": 4.0 + p[0] / p[1]} for p in PAIRS
+    }
+    return summaries_to_table(
+        {p: {n: SeedSummary(v, 0.0, v, v, 4, 4) for n, v in by.items()} for p, by in values.items()}, "linear"
+    )
 
 
 def test_phase_diagram_elements(tmp_path):
@@ -48,7 +62,9 @@ def test_phase_diagram_elements(tmp_path):
         assert [b.get_label() for b in bands] == [f"phase: {name}" for name, _ in PHASES]
         errorbars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
         assert [c.get_label() for c in errorbars] == [f"measured {BOUNDARY_LABELS[n]}" for n in CRITICAL_NAMES]
-        horizontal = {line.get_ydata()[0] for line in ax.lines if len(set(line.get_ydata())) == 1 and line.get_linestyle() == "--"}
+        horizontal = {
+            line.get_ydata()[0] for line in ax.lines if len(set(line.get_ydata())) == 1 and line.get_linestyle() == "--"
+        }
         assert {2.0, 4.0} <= horizontal
         assert "c = " in ax.get_ylabel() or "eta" in ax.get_ylabel()
     # measured markers sit at d/w and the seed means
@@ -86,7 +102,15 @@ def early_records():
             loss = np.exp(-0.3 * t) * (1 + max(c - 2, 0) * np.sin(t / 3))
             sharpness = 1.0 + 0.1 * (c - 2) * np.sin(t / 4) - (depth / width) * t / 10
             records.append(
-                Trajectory.from_arrays(c, c, loss, "mse", sharpness=sharpness, config={"depth": depth, "width": width}, seeds={"init": 0, "sgd": 1})
+                Trajectory.from_arrays(
+                    c,
+                    c,
+                    loss,
+                    "mse",
+                    sharpness=sharpness,
+                    config={"depth": depth, "width": width},
+                    seeds={"init": 0, "sgd": 1},
+                )
             )
     return records
 
@@ -126,8 +150,22 @@ def long_run_table():
             eta = c / 4.0
             lam = np.maximum(4.0 + 0.2 * (30 - steps), 4.0)
             lam = np.where(steps < 300, lam, np.minimum(4.0 * np.exp((steps - 300) / 600), 2 / eta))
-            rows.append(pd.DataFrame({"depth": depth, "width": width, "d_over_w": depth / width, "c": c, "eta": eta,
-                                      "seed_init": 0, "seed_sgd": 0, "step": steps, "loss": 1.0, "sharpness": lam}))
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "depth": depth,
+                        "width": width,
+                        "d_over_w": depth / width,
+                        "c": c,
+                        "eta": eta,
+                        "seed_init": 0,
+                        "seed_sgd": 0,
+                        "step": steps,
+                        "loss": 1.0,
+                        "sharpness": lam,
+                    }
+                )
+            )
     return pd.concat(rows, ignore_index=True)
 
 

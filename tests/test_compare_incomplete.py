@@ -31,7 +31,10 @@ def one_seed_lost(tmp_path_factory):
 
 
 def test_compare_warns_on_stderr_names_the_point_and_exits_0(one_seed_lost, tmp_path, capsys):
-    assert main(["compare", str(one_seed_lost), "--theory", "none", "--out", str(tmp_path / "d.png"), "--no-progress"]) == 0
+    assert (
+        main(["compare", str(one_seed_lost), "--theory", "none", "--out", str(tmp_path / "d.png"), "--no-progress"])
+        == 0
+    )
     captured = capsys.readouterr()
     warnings = [line for line in captured.err.splitlines() if "warning" in line]
     assert len(warnings) == 1, captured.err
@@ -53,11 +56,17 @@ def test_the_phase_diagram_is_drawn_from_the_censored_median():
     # mean over found = 3.1, censored median = 3.2
     per_seed = pd.DataFrame(
         {
-            "arch": "fcn", "depth": 8, "width": 32, "seed_init": [0, 1, 2], "seed_sgd": 0,
-            "c_loss": [3.0, 3.2, np.nan], "c_loss_low": [2.8, 3.0, 64.0], "c_loss_high": [3.0, 3.2, np.nan],
+            "arch": "fcn",
+            "depth": 8,
+            "width": 32,
+            "seed_init": [0, 1, 2],
+            "seed_sgd": 0,
+            "c_loss": [3.0, 3.2, np.nan],
+            "c_loss_low": [2.8, 3.0, 64.0],
+            "c_loss_high": [3.0, 3.2, np.nan],
             **{f"{n}{s}": np.nan for n in ("c_sharp", "c_max", "c_barrier") for s in ("", "_low", "_high")},
         }
-    )  # fmt: skip
+    )
     per_seed["c_max"], per_seed["c_max_low"], per_seed["c_max_high"] = 2.5, 2.5, 2.7  # c_max below c_loss's mean
     table = seed_average(per_seed)
     curves = boundary_curves(table, "d_over_w")

@@ -27,8 +27,8 @@ def test_lazy_baseline_is_the_linearised_closed_form():
     # g_t = (1 - c)^t g_0: the loss rises iff |1 - c| > 1, i.e. c > 2; it then grows without bound
     prediction = predict_from_init(prepare(TrainConfig(**TINY, depth=2, width=16)), ("lazy",), GRID)
     lazy = prediction.predictors["lazy"].critical
-    assert lazy.c_loss.estimate == pytest.approx(2 ** 1.1) and lazy.c_loss.low == pytest.approx(2.0)
-    assert lazy.c_max.estimate == pytest.approx(2.0) and lazy.c_max.high == pytest.approx(2 ** 1.1)
+    assert lazy.c_loss.estimate == pytest.approx(2**1.1) and lazy.c_loss.low == pytest.approx(2.0)
+    assert lazy.c_max.estimate == pytest.approx(2.0) and lazy.c_max.high == pytest.approx(2**1.1)
     assert not lazy.c_sharp.found and "c_sharp" in prediction.predictors["lazy"].not_predicted
 
 
@@ -70,15 +70,25 @@ def test_sweep_prediction_writes_every_seed_and_resumes(tmp_path, monkeypatch):
         }
     )
     measured = pd.DataFrame(
-        {"arch": "fcn", "depth": 2, "width": 16, "seed_init": [0, 1], "seed_sgd": 0, "runs": 9,
-         "c_loss": [3.0, 4.0], "c_sharp": [5.0, None], "c_max": [20.0, 30.0], "c_barrier": [None, None]}
+        {
+            "arch": "fcn",
+            "depth": 2,
+            "width": 16,
+            "seed_init": [0, 1],
+            "seed_sgd": 0,
+            "runs": 9,
+            "c_loss": [3.0, 4.0],
+            "c_sharp": [5.0, None],
+            "c_max": [20.0, 30.0],
+            "c_barrier": [None, None],
+        }
     )
     out = tmp_path / "pvm.csv"
     table = predict_sweep(spec, measured, out, ("lazy",), progress=False)
     assert len(table) == 2 * 4 and out.is_file()
     assert set(table["seed_init"]) == {0, 1} and (table["predictor"] == "lazy").all()
     row = table[(table["seed_init"] == 0) & (table["boundary"] == "c_loss")].iloc[0]
-    assert row["measured"] == 3.0 and row["predicted"] == pytest.approx(2 ** 1.1)
+    assert row["measured"] == 3.0 and row["predicted"] == pytest.approx(2**1.1)
 
     def refuse(*args, **kwargs):
         raise AssertionError("a finished network was predicted again")
@@ -89,8 +99,28 @@ def test_sweep_prediction_writes_every_seed_and_resumes(tmp_path, monkeypatch):
 
 def test_cli_prints_json_for_a_network(capsys):
     code = main(
-        ["predict", "--model", "init", "--depth", "2", "--width", "16", "--n-train", "256", "--measure-size", "128",
-         "--batch-size", "64", "--steps", "3", "--dtype", "float64", "--predictors", "lookahead,lazy", "--json"]
+        [
+            "predict",
+            "--model",
+            "init",
+            "--depth",
+            "2",
+            "--width",
+            "16",
+            "--n-train",
+            "256",
+            "--measure-size",
+            "128",
+            "--batch-size",
+            "64",
+            "--steps",
+            "3",
+            "--dtype",
+            "float64",
+            "--predictors",
+            "lookahead,lazy",
+            "--json",
+        ]
     )
     assert code == 0
     result = json.loads(capsys.readouterr().out)

@@ -16,7 +16,9 @@ from earlyphase.core import CRITICAL_NAMES, SeedSummary
 PAIRS = [(2, 64), (4, 128), (8, 256), (2, 16), (4, 32), (2, 4), (4, 8)]
 
 
-def boundary_table(values: dict[tuple[int, int], float], source: str = "measured", std: float = 0.0, boundary: str = "c_loss"):
+def boundary_table(
+    values: dict[tuple[int, int], float], source: str = "measured", std: float = 0.0, boundary: str = "c_loss"
+):
     summaries = {pair: {boundary: SeedSummary(value, std, value, value, 3, 3)} for pair, value in values.items()}
     return summaries_to_table(summaries, source=source, arch="fcn")
 
@@ -25,7 +27,9 @@ def test_agreement_deltas_are_the_log2_ratios_we_put_in():
     measured_values = {pair: 2.0 + i for i, pair in enumerate(PAIRS)}
     shifts = [0.0, 0.05, -0.08, 0.3, -0.5, 1.0, 0.1]
     theory_values = {pair: measured_values[pair] * 2.0**shift for pair, shift in zip(PAIRS, shifts)}
-    table = agreement_table(boundary_table(measured_values), boundary_table(theory_values, "uv"), boundaries=("c_loss",))
+    table = agreement_table(
+        boundary_table(measured_values), boundary_table(theory_values, "uv"), boundaries=("c_loss",)
+    )
     by_pair = table.set_index(["depth", "width"])
     for pair, shift in zip(PAIRS, shifts):
         assert by_pair.loc[pair, "delta_log2"] == pytest.approx(shift, abs=1e-12)
@@ -123,7 +127,9 @@ def test_seed_average_rejects_a_table_without_brackets():
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.tuples(st.floats(0.1, 2.0), st.floats(1.0, 20.0)), min_size=3, max_size=12, unique_by=lambda p: p[0]))
+@given(
+    st.lists(st.tuples(st.floats(0.1, 2.0), st.floats(1.0, 20.0)), min_size=3, max_size=12, unique_by=lambda p: p[0])
+)
 def test_linear_trend_matches_scipy(points):
     x, y = map(np.array, zip(*points))
     slope, intercept, r = linear_trend(x, y)

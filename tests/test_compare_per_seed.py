@@ -10,8 +10,18 @@ from earlyphase.compare.per_seed_figure import per_seed_figure
 
 def _rows(predictor, boundary, pairs, depth=4, width=32):
     return [
-        {"arch": "fcn", "depth": depth, "width": width, "d_over_w": depth / width, "seed_init": seed, "seed_sgd": 0,
-         "predictor": predictor, "boundary": boundary, "predicted": p, "measured": m}
+        {
+            "arch": "fcn",
+            "depth": depth,
+            "width": width,
+            "d_over_w": depth / width,
+            "seed_init": seed,
+            "seed_sgd": 0,
+            "predictor": predictor,
+            "boundary": boundary,
+            "predicted": p,
+            "measured": m,
+        }
         for seed, (p, m) in enumerate(pairs)
     ]
 
@@ -47,7 +57,9 @@ def test_missing_columns_are_named():
 
 
 def test_figure_is_written(tmp_path):
-    rows = _rows("lookahead", "c_loss", [(2, 2), (4, 4.3), (9, 8)]) + _rows("analytic", "c_loss", [(2.5, 2), (3, 4.3), (6, 8)])
+    rows = _rows("lookahead", "c_loss", [(2, 2), (4, 4.3), (9, 8)]) + _rows(
+        "analytic", "c_loss", [(2.5, 2), (3, 4.3), (6, 8)]
+    )
     rows += _rows("lookahead", "c_max", [(10, 12), (20, 18), (np.nan, 30)])
     path = per_seed_figure(pd.DataFrame(rows), tmp_path / "pvm.png")
     assert path.stat().st_size > 10_000

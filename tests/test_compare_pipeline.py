@@ -49,7 +49,9 @@ def test_compare_reads_the_sweep_and_overlays_the_uv_model(toy_results, tmp_path
             values = [expected_grid_thresholds(spec.config(p), 0.0, 0.1, spec.search.grid.size)[name] for p in points]
             values = [v for v in values if v is not None]
             row = result.measured.query("depth == @point_depth and width == @point_width and boundary == @name").iloc[0]
-            assert (row["mean"] if values else math.nan) == pytest.approx(np.mean(values) if values else math.nan, nan_ok=True)
+            assert (row["mean"] if values else math.nan) == pytest.approx(
+                np.mean(values) if values else math.nan, nan_ok=True
+            )
     # the uv model at width w stands for every measured depth of that width
     uv = result.theory.boundaries
     direct = predict_critical_values("uv", 2, 64, seeds=4)
@@ -64,7 +66,10 @@ def test_compare_reads_the_sweep_and_overlays_the_uv_model(toy_results, tmp_path
 def test_compare_command(toy_results, tmp_path, capsys):
     root, _ = toy_results
     out = tmp_path / "diagram.svg"
-    assert cli_main(["compare", str(root), "--theory", "uv", "--theory-seeds", "3", "--out", str(out), "--no-progress"]) == 0
+    assert (
+        cli_main(["compare", str(root), "--theory", "uv", "--theory-seeds", "3", "--out", str(out), "--no-progress"])
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "c_loss: uv model agrees with the measurement at" in printed
     assert out.read_text().startswith("<?xml")
@@ -103,7 +108,16 @@ def test_uv_per_seed_table_matches_the_prediction():
 
 
 def test_demo_pipeline_with_the_toy_engine(tmp_path):
-    settings = DemoSettings(depths=(2, 4), widths=(16,), seeds=(0, 1), steps=4, x_max=5.0, theories=("uv",), theory_seeds=3, runner="test_sweep_toy")
+    settings = DemoSettings(
+        depths=(2, 4),
+        widths=(16,),
+        seeds=(0, 1),
+        steps=4,
+        x_max=5.0,
+        theories=("uv",),
+        theory_seeds=3,
+        runner="test_sweep_toy",
+    )
     result = run_demo(tmp_path / "demo", settings, jobs=1, progress=False)
     assert result.figure.is_file() and result.critical_values.is_file()
     assert result.report_path.read_text().startswith("Measured critical values")
@@ -127,9 +141,20 @@ def test_figures_command_redraws_the_committed_figures(tmp_path, capsys):
 @pytest.mark.slow
 def test_recompute_on_a_tiny_configuration(tmp_path):
     settings = FigureSettings(
-        depths=(2,), widths=(16,), seeds=(0,), x_max=2.0, steps=2, theory_seeds=2, early_pairs=((2, 16), (2, 32)),
-        early_x=(0.0, 1.0), long_run=(2, 16, 1.0), long_steps=30, long_measure_every=5, saturation_pairs=((2, 16),),
-        saturation_c=(2.0, 4.0), tau_k=20.0,
+        depths=(2,),
+        widths=(16,),
+        seeds=(0,),
+        x_max=2.0,
+        steps=2,
+        theory_seeds=2,
+        early_pairs=((2, 16), (2, 32)),
+        early_x=(0.0, 1.0),
+        long_run=(2, 16, 1.0),
+        long_steps=30,
+        long_measure_every=5,
+        saturation_pairs=((2, 16),),
+        saturation_c=(2.0, 4.0),
+        tau_k=20.0,
     )
     written = recompute_data(tmp_path / "figs", tmp_path / "work", settings, jobs=2)
     assert {p.name for p in written} == {p.name for p in (tmp_path / "figs" / "data").iterdir()}
@@ -149,7 +174,10 @@ def test_recompute_only_the_theory_tables(tmp_path):
     settings = FigureSettings(depths=(2,), widths=(16,), seeds=(0,), theory_seeds=2)
     written = recompute_data(tmp_path / "figs", tmp_path / "work", settings, jobs=1, groups=("theory",))
     assert sorted(p.name for p in written) == [
-        "theory_linear.csv", "theory_linear_per_seed.csv", "theory_uv.csv", "theory_uv_per_seed.csv"
+        "theory_linear.csv",
+        "theory_linear_per_seed.csv",
+        "theory_uv.csv",
+        "theory_uv_per_seed.csv",
     ]
     linear = pd.read_csv(tmp_path / "figs" / "data" / "theory_linear.csv")
     assert set(linear["boundary"]) == {"c_loss", "c_sharp", "c_max", "c_barrier"}

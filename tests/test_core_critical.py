@@ -183,7 +183,10 @@ def test_thresholds_do_not_depend_on_the_order_of_the_runs(flags, random):
     shuffled = critical_values(c[order], loss[order], sharp[order], diverged[order], barrier[order])
     expected = reference_thresholds(c, loss, sharp, diverged, barrier)
     assert shuffled == critical_values(c, loss, sharp, diverged, barrier)
-    assert {name: (t.estimate, t.low, t.high) for name, t in zip(expected, (shuffled.c_loss, shuffled.c_sharp, shuffled.c_max, shuffled.c_barrier))} == expected
+    assert {
+        name: (t.estimate, t.low, t.high)
+        for name, t in zip(expected, (shuffled.c_loss, shuffled.c_sharp, shuffled.c_max, shuffled.c_barrier))
+    } == expected
 
 
 @given(
@@ -208,7 +211,11 @@ def test_c_loss_never_above_the_first_divergence(tails):
 
 
 def test_seed_summary():
-    seeds = [Threshold("c_loss", 2.0, 1.9, 2.0), Threshold("c_loss", 4.0, 3.8, 4.0), Threshold("c_loss", None, 5.0, None)]
+    seeds = [
+        Threshold("c_loss", 2.0, 1.9, 2.0),
+        Threshold("c_loss", 4.0, 3.8, 4.0),
+        Threshold("c_loss", None, 5.0, None),
+    ]
     summary = summarize_seeds(seeds)
     assert summary.mean == 3.0 and summary.std == 1.0 and summary.found == 2 and summary.seeds == 3
     # the bracket over the same (found) seeds as the mean; the censored median over all: [2, 4, inf]
@@ -241,8 +248,16 @@ def test_phase_labels(loss, sharpness, phase):
 
 def test_non_monotone_names_the_flags_that_switch_back():
     # monotone; the divergent run's sharpness flag (False: not finite) is no switch back
-    assert non_monotone(C, [False, True, True, True, True, True], [False, False, True, True, True, False],
-                        [False] * 5 + [True], [False, False, False, True, True, True]) == ()
+    assert (
+        non_monotone(
+            C,
+            [False, True, True, True, True, True],
+            [False, False, True, True, True, False],
+            [False] * 5 + [True],
+            [False, False, False, True, True, True],
+        )
+        == ()
+    )
     names = non_monotone(
         C,
         loss_catapult=[False, True, False, True, True, True],  # rises at 2, not at 3
@@ -252,5 +267,7 @@ def test_non_monotone_names_the_flags_that_switch_back():
     )
     assert names == ("c_loss", "c_sharp", "c_barrier")
     # c_max: a run trains above a divergent one; flags above the first divergence do not count
-    names = non_monotone(C, [False, True, True, True, False, True], [False] * 6, [False, False, True, False, False, True])
+    names = non_monotone(
+        C, [False, True, True, True, False, True], [False] * 6, [False, False, True, False, False, True]
+    )
     assert names == ("c_max",)

@@ -141,8 +141,8 @@ def test_bracket_plan_evaluates_each_point_once_and_fewer_than_the_grid():
     result = run_search(BracketPlan(GRID, start=10, expand_step=8), evaluate)
     assert len(calls) == len(set(calls)) == len(result.order)
     assert len(calls) < 39 / 2
-    assert result.critical.c_loss.estimate == pytest.approx(2 ** 1.4)
-    assert result.critical.c_max.low == pytest.approx(2 ** 3.7)
+    assert result.critical.c_loss.estimate == pytest.approx(2**1.4)
+    assert result.critical.c_max.low == pytest.approx(2**3.7)
 
 
 def test_bracket_plan_is_a_function_of_the_evaluated_points():
@@ -175,6 +175,7 @@ def test_flags_of_a_trajectory_use_the_core_definitions():
     loss = [1.0, 1.3, 0.4]
     sharp = [2.0, 1.9, 2.3]
     run = Trajectory.from_arrays(3.0, 1.5, loss, "mse", sharpness=sharp, barrier_loss=0.9)
+
     def core(flags):
         return (flags.loss_catapult, flags.sharpness_catapult, flags.diverged, flags.barrier)
 

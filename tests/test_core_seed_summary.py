@@ -48,7 +48,11 @@ def test_censored_median_above_the_range_is_reported_as_a_bound():
 
 
 def test_censored_median_below_the_range_and_even_counts():
-    below = [Threshold("c_max", None, None, 1.0), Threshold("c_max", None, None, 1.0), Threshold("c_max", 4.0, 4.0, 4.3)]
+    below = [
+        Threshold("c_max", None, None, 1.0),
+        Threshold("c_max", None, None, 1.0),
+        Threshold("c_max", 4.0, 4.0, 4.3),
+    ]
     summary = summarize_seeds(below)
     assert summary.median == -math.inf and summary.median_bound == 1.0 and summary.describe_median() == "< 1"
     even = summarize_seeds([Threshold("c_max", 4.0, 4.0, 4.3), Threshold("c_max", 6.0, 6.0, 6.4)])
@@ -78,4 +82,6 @@ def test_the_bracket_always_holds_the_mean(thresholds):
     assert summary.low is None or summary.low <= summary.mean + 1e-12
     assert summary.high is None or summary.mean <= summary.high + 1e-12
     finite = sorted(t.estimate if t.found else math.inf for t in thresholds)
-    assert summary.median == pytest.approx(float(np.median(finite))) or (summary.median is None and math.isnan(np.median(finite)))
+    assert summary.median == pytest.approx(float(np.median(finite))) or (
+        summary.median is None and math.isnan(np.median(finite))
+    )

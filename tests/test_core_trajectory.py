@@ -35,7 +35,9 @@ def test_missing_columns_rejected():
 
 
 def test_divergence_is_looked_for_from_step_one():
-    start_above_bound = Trajectory.from_arrays(c=1.0, eta=0.1, loss=[2e5, 10.0, 1.0], loss_convention=describe_loss(MSE))
+    start_above_bound = Trajectory.from_arrays(
+        c=1.0, eta=0.1, loss=[2e5, 10.0, 1.0], loss_convention=describe_loss(MSE)
+    )
     assert not start_above_bound.diverged and start_above_bound.divergence_step is None
     blown_up = Trajectory.from_arrays(c=1.0, eta=0.1, loss=[2e5, np.nan, np.nan], loss_convention=describe_loss(MSE))
     assert blown_up.divergence_step == 1

@@ -37,4 +37,6 @@ def test_validators_raise_config_error_carrying_the_parameter(check, name):
 def test_config_error_keeps_its_parameter_through_pickling():
     """Errors travel back from sweep worker processes by pickling."""
     restored = pickle.loads(pickle.dumps(ConfigError("width must be >= 1, got 0", "width")))
-    assert type(restored) is ConfigError and restored.parameter == "width" and str(restored) == "width must be >= 1, got 0"
+    assert (
+        type(restored) is ConfigError and restored.parameter == "width" and str(restored) == "width must be >= 1, got 0"
+    )

@@ -155,14 +155,14 @@ def test_download_of_official_archive_into_cache(tmp_path, monkeypatch):
     write_batches(tmp_path / "src")
     archive = official_archive(tmp_path / "src", tmp_path / "served.tar.gz")
     monkeypatch.setattr(cifar, "CIFAR_URLS", {"cifar-10-python.tar.gz": (archive.as_uri(),)})
-    monkeypatch.setattr(cifar, "CIFAR_SHA256", {"cifar-10-python.tar.gz": hashlib.sha256(archive.read_bytes()).hexdigest()})
+    monkeypatch.setattr(
+        cifar, "CIFAR_SHA256", {"cifar-10-python.tar.gz": hashlib.sha256(archive.read_bytes()).hexdigest()}
+    )
     data = load_dataset("cifar10", n_measure=None, cache=False)
     assert data.source == str(tmp_path / "xdg" / "earlyphase" / "cifar10" / "cifar-10-python.tar.gz")
     monkeypatch.setattr(cifar, "CIFAR_URLS", {"cifar-10-python.tar.gz": ("file:///nonexistent.tar.gz",)})
     monkeypatch.setattr(locate, "cache_root", lambda: tmp_path / "empty-cache")
-    with pytest.raises(
-        DatasetNotFoundError, match=r"(?s)dataset 'cifar10' not found; looked in:.*empty-cache"
-    ):
+    with pytest.raises(DatasetNotFoundError, match=r"(?s)dataset 'cifar10' not found; looked in:.*empty-cache"):
         load_dataset("cifar10", n_measure=None)
 
 
@@ -213,9 +213,7 @@ def test_image_tree_and_its_tar_give_the_same_exact_arrays(tmp_path):
     np.testing.assert_array_equal(full.x_train, cached.x_train)
     np.testing.assert_array_equal(full.y_test, cached.y_test)
     subset = load_dataset("cifar10", path=archive, n_train=12, n_test=4, n_measure=10, cache=False)
-    np.testing.assert_array_equal(
-        subset.x_train, cached.x_train[:12]
-    )  # subsets are prefixes of the full order
+    np.testing.assert_array_equal(subset.x_train, cached.x_train[:12])  # subsets are prefixes of the full order
     assert len(set(subset.labels_train)) > 3  # not the first 12 of a class-sorted folder
 
 
@@ -293,9 +291,7 @@ def test_real_cifar10_jpeg_archive_subset():
         assert len(names) == 50000
         chosen = [names[i] for i in np.random.default_rng(0).permutation(50000)[:300]]
         np.testing.assert_array_equal(data.labels_train, [CLASSES.index(n.split("/")[1]) for n in chosen])
-        first = np.asarray(Image.open(tar.extractfile(chosen[0])).convert("RGB"), dtype=np.float64).transpose(
-            2, 0, 1
-        )
+        first = np.asarray(Image.open(tar.extractfile(chosen[0])).convert("RGB"), dtype=np.float64).transpose(2, 0, 1)
     np.testing.assert_allclose(data.x_train[0], (first - first.mean()) / first.std(), atol=1e-5)
     assert len(np.unique(data.labels_train)) == 10
 
@@ -305,9 +301,7 @@ def test_real_cifar10_jpeg_archive_subset():
 def test_real_cifar10_jpeg_archive_full_read_and_cache():
     first = load_dataset("cifar10", path=REAL_ARCHIVE, n_measure=4096)
     assert first.x_train.shape == (50000, 3, 32, 32) and first.x_test.shape == (10000, 3, 32, 32)
-    assert np.all(np.bincount(first.labels_train) == 5000) and np.all(
-        np.bincount(first.y_test.argmax(1)) == 1000
-    )
+    assert np.all(np.bincount(first.labels_train) == 5000) and np.all(np.bincount(first.y_test.argmax(1)) == 1000)
     second = load_dataset("cifar10", path=REAL_ARCHIVE, n_train=1000, n_measure=100)
     assert "decoded cache" in second.source
     np.testing.assert_array_equal(second.x_train, first.x_train[:1000])

@@ -34,7 +34,9 @@ def test_a_mismatch_deletes_the_download_tries_the_next_mirror_then_fails_clearl
     good = b"good bytes"
     requested = _fake_network(monkeypatch, {"https://a/f.gz": b"tampered", "https://b/f.gz": b"also wrong"})
     with pytest.raises(OSError, match="sha256 mismatch") as error:
-        locate.download_files({"f.gz": ["https://a/f.gz", "https://b/f.gz"]}, tmp_path, {"f.gz": hashlib.sha256(good).hexdigest()})
+        locate.download_files(
+            {"f.gz": ["https://a/f.gz", "https://b/f.gz"]}, tmp_path, {"f.gz": hashlib.sha256(good).hexdigest()}
+        )
     assert requested == ["https://a/f.gz", "https://b/f.gz"]
     assert hashlib.sha256(good).hexdigest() in str(error.value) and "https://a/f.gz" in str(error.value)
     assert list(tmp_path.iterdir()) == []  # nothing kept, no partial file
@@ -59,7 +61,10 @@ def test_the_loader_refuses_a_tampered_download_with_a_clear_error(tmp_path, mon
 
 
 def test_every_download_has_a_pinned_digest_and_an_https_first_mirror():
-    tables = [(idx.MNIST_URLS[name], idx.MNIST_SHA256[name], [f"{stem}.gz" for stem in MNIST_FILES.values()]) for name in idx.MNIST_URLS]
+    tables = [
+        (idx.MNIST_URLS[name], idx.MNIST_SHA256[name], [f"{stem}.gz" for stem in MNIST_FILES.values()])
+        for name in idx.MNIST_URLS
+    ]
     for bases, digests, files in tables:
         assert set(digests) == set(files)
         assert bases[0].startswith("https://")

@@ -146,9 +146,7 @@ def test_system_directory_comes_before_the_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(locate, "SYSTEM_DIRS", {"fashion_mnist": (tmp_path / "debian",)})
     data = load_dataset("fashion_mnist", n_measure=None, download=False)
     assert data.source == str(tmp_path / "debian")
-    np.testing.assert_array_equal(
-        data.labels_train, system[NAMES[1]][np.random.default_rng(0).permutation(30)]
-    )
+    np.testing.assert_array_equal(data.labels_train, system[NAMES[1]][np.random.default_rng(0).permutation(30)])
 
 
 def test_not_found_lists_every_place(tmp_path, monkeypatch):
@@ -177,13 +175,9 @@ def test_download_into_cache_and_clear_error_when_it_fails(tmp_path, monkeypatch
     data = load_dataset("mnist", n_measure=None)  # first mirror fails, second serves the files
     cache = tmp_path / "xdg" / "earlyphase" / "mnist"
     assert data.source == str(cache) and (cache / (NAMES[0] + ".gz")).is_file()
-    np.testing.assert_array_equal(
-        data.labels_train, arrays[NAMES[1]][np.random.default_rng(0).permutation(30)]
-    )
+    np.testing.assert_array_equal(data.labels_train, arrays[NAMES[1]][np.random.default_rng(0).permutation(30)])
     monkeypatch.setitem(idx.MNIST_URLS, "fashion_mnist", ("file:///nonexistent/",))
-    with pytest.raises(
-        DatasetNotFoundError, match=r"(?s)looked in:.*Downloading into .*fashion_mnist failed"
-    ):
+    with pytest.raises(DatasetNotFoundError, match=r"(?s)looked in:.*Downloading into .*fashion_mnist failed"):
         load_dataset("fashion_mnist", n_measure=None)
 
 

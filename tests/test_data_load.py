@@ -50,9 +50,7 @@ def test_measure_indices_distinct_sorted_in_range(n_train, data):
     index = measure_indices(n_train, n_measure, seed)
     assert index.dtype == np.int64 and len(np.unique(index)) == n_measure
     assert np.all(np.diff(index) > 0) and index.min() >= 0 and index.max() < n_train
-    np.testing.assert_array_equal(
-        index, np.sort(np.random.default_rng(seed).choice(n_train, n_measure, replace=False))
-    )
+    np.testing.assert_array_equal(index, np.sort(np.random.default_rng(seed).choice(n_train, n_measure, replace=False)))
 
 
 def test_n_measure_bounds():

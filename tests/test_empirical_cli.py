@@ -9,8 +9,27 @@ from earlyphase.cli import main
 from earlyphase.core import ConfigError, Trajectory
 from empirical_helpers import single_thread  # noqa: F401 (autouse fixture)
 
-ARGS = ["train", "--arch", "fcn", "--depth", "3", "--width", "8", "--dataset", "digits", "--n-train", "64",
-        "--measure-size", "32", "--batch-size", "16", "--steps", "3", "--threads", "1"]
+ARGS = [
+    "train",
+    "--arch",
+    "fcn",
+    "--depth",
+    "3",
+    "--width",
+    "8",
+    "--dataset",
+    "digits",
+    "--n-train",
+    "64",
+    "--measure-size",
+    "32",
+    "--batch-size",
+    "16",
+    "--steps",
+    "3",
+    "--threads",
+    "1",
+]
 
 
 def test_json_output_matches_the_saved_record(tmp_path, capsys):

@@ -35,7 +35,7 @@ def tiny_network(arch="fcn", depth=3, width=5, activation="tanh", **options):
 
 def dense_hessian_of(experiment):
     """torch.func.hessian of the loss on the measurement batch at theta_0."""
-    (x, y), = experiment.probe.measure_batch.chunks
+    ((x, y),) = experiment.probe.measure_batch.chunks
     loss_fn = LOSSES[experiment.config.loss]
     return torch.func.hessian(lambda theta: loss_fn(experiment.model(theta, x), y))(experiment.theta0)
 
@@ -212,7 +212,9 @@ def test_warm_started_sharpness_follows_the_dense_top_eigenvalue_through_a_catap
     theta, vector, eta = experiment.theta0, experiment.initial.sharpness.vector, c / experiment.lambda0
     for _ in range(8):
         theta = theta - eta * torch.func.grad(loss)(theta)
-        result = lanczos_top(hessian_operator(experiment.model, loss_fn, theta, experiment.probe.measure_batch)[0], vector, tol=1e-3)
+        result = lanczos_top(
+            hessian_operator(experiment.model, loss_fn, theta, experiment.probe.measure_batch)[0], vector, tol=1e-3
+        )
         vector = result.vector
         top = float(torch.linalg.eigvalsh(torch.func.hessian(loss)(theta))[-1])
         assert float(result.value) == pytest.approx(top, rel=1e-4)

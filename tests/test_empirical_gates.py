@@ -69,14 +69,24 @@ def test_taylor_coefficients_are_the_jvp_and_the_second_difference():
     np.testing.assert_allclose(taylor[0], flat(theta0, x).detach().numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(taylor[1], jvp.detach().numpy(), rtol=1e-9, atol=1e-10)
     h = 1e-4
-    second = (frozen_output(flat, theta0, g, x, h) - 2 * frozen_output(flat, theta0, g, x, 0.0) + frozen_output(flat, theta0, g, x, -h)) / (2 * h * h)
+    second = (
+        frozen_output(flat, theta0, g, x, h)
+        - 2 * frozen_output(flat, theta0, g, x, 0.0)
+        + frozen_output(flat, theta0, g, x, -h)
+    ) / (2 * h * h)
     np.testing.assert_allclose(taylor[2], second.numpy(), rtol=1e-6, atol=1e-6)
     assert np.abs(taylor[2]).max() > 1e-3  # a non-trivial second coefficient
 
 
 def test_leaky_and_in_place_relu_are_frozen_too():
     torch.manual_seed(0)
-    module = nn.Sequential(nn.Linear(5, 6, bias=False), nn.ReLU(inplace=True), nn.Linear(6, 6, bias=False), nn.LeakyReLU(0.2), nn.Linear(6, 2, bias=False))
+    module = nn.Sequential(
+        nn.Linear(5, 6, bias=False),
+        nn.ReLU(inplace=True),
+        nn.Linear(6, 6, bias=False),
+        nn.LeakyReLU(0.2),
+        nn.Linear(6, 2, bias=False),
+    )
     flat, theta0 = flatten_module(module, dtype=torch.float64)
     x = torch.randn(9, 5, dtype=torch.float64)
     g = torch.randn_like(theta0)
@@ -131,14 +141,23 @@ def test_replay_refuses_a_different_sequence_of_gated_calls():
 
 def digits_experiment(activation, depth=3, width=16):
     config = TrainConfig(
-        depth=depth, width=width, activation=activation, n_train=256, measure_size=256, batch_size=64,
-        dtype="float64", barrier=False,
-    )  # fmt: skip
+        depth=depth,
+        width=width,
+        activation=activation,
+        n_train=256,
+        measure_size=256,
+        batch_size=64,
+        dtype="float64",
+        barrier=False,
+    )
     return prepare(config)
 
 
 def exact_ratio(experiment, g0, c):
-    return np.array([experiment.probe.loss(experiment.theta0 - (ci / experiment.lambda0) * g0)[0] for ci in c]) / experiment.loss0
+    return (
+        np.array([experiment.probe.loss(experiment.theta0 - (ci / experiment.lambda0) * g0)[0] for ci in c])
+        / experiment.loss0
+    )
 
 
 def test_predictor_reproduces_the_exact_ray_of_a_deep_linear_net():

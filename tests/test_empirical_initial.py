@@ -28,7 +28,13 @@ def toy_dataset(n=16, dim=4, classes=3, name="toy"):
 def toy_net(activation=nn.Tanh, zero_readout=False):
     """4 -> 5 -> 5 -> 3 without biases: 60 parameters."""
     torch.manual_seed(3)
-    net = nn.Sequential(nn.Linear(4, 5, bias=False), activation(), nn.Linear(5, 5, bias=False), activation(), nn.Linear(5, 3, bias=False))
+    net = nn.Sequential(
+        nn.Linear(4, 5, bias=False),
+        activation(),
+        nn.Linear(5, 5, bias=False),
+        activation(),
+        nn.Linear(5, 3, bias=False),
+    )
     with torch.no_grad():
         for layer in net[::2]:
             layer.weight.mul_(1.7)
@@ -63,7 +69,9 @@ def test_sharpness_gradient_is_the_dense_third_derivative_contracted_with_u(toy)
     third = torch.func.jacfwd(torch.func.hessian(loss_on_measure_batch(experiment)))(experiment.theta0)
     u = measured.sharpness_vector
     expected = torch.einsum("jki,j,k->i", third, u, u)
-    torch.testing.assert_close(measured.sharpness_gradient, expected, rtol=1e-9, atol=1e-9 * float(expected.abs().max()))
+    torch.testing.assert_close(
+        measured.sharpness_gradient, expected, rtol=1e-9, atol=1e-9 * float(expected.abs().max())
+    )
     assert measured.sharpness_gradient_norm2 == pytest.approx(float(expected @ expected), rel=1e-9)
 
 
@@ -72,7 +80,9 @@ def test_sharpness_rates_match_central_finite_differences_of_the_dense_eigenvalu
     theta, h = experiment.theta0, 1e-5
 
     def slope(direction):
-        return (dense_sharpness(experiment, theta + h * direction) - dense_sharpness(experiment, theta - h * direction)) / (2 * h)
+        return (
+            dense_sharpness(experiment, theta + h * direction) - dense_sharpness(experiment, theta - h * direction)
+        ) / (2 * h)
 
     direction = torch.randn(theta.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     assert float(measured.sharpness_gradient @ direction) == pytest.approx(slope(direction), rel=1e-5)
@@ -122,7 +132,15 @@ def test_chunked_measurement_batch_gives_the_same_measurements(toy):
     experiment, measured = toy
     config = dataclasses.replace(experiment.config, chunk_size=5)  # 4 chunks of the 16 examples
     chunked = measure_initial(prepare(config, dataset=experiment.dataset, model=experiment.model.module))
-    for name in ("kappa", "kappa_batch", "ntk_top", "top_residual", "top_output", "loss_top", "first_gradient_rayleigh"):
+    for name in (
+        "kappa",
+        "kappa_batch",
+        "ntk_top",
+        "top_residual",
+        "top_output",
+        "loss_top",
+        "first_gradient_rayleigh",
+    ):
         assert getattr(chunked, name) == pytest.approx(getattr(measured, name), rel=1e-8), name
 
 
@@ -133,7 +151,9 @@ def test_zero_readout_has_zero_output_and_residual_minus_y():
     torch.testing.assert_close(measured.residual, -y, rtol=0, atol=0)
     assert measured.top_output == 0.0
     assert measured.loss0 == pytest.approx(float((y**2).sum()) / (2 * y.numel()), rel=1e-12)
-    assert measured.top_residual == pytest.approx(float(measured.ntk_vector.reshape(-1) @ -y.reshape(-1)) / math.sqrt(y.numel()))
+    assert measured.top_residual == pytest.approx(
+        float(measured.ntk_vector.reshape(-1) @ -y.reshape(-1)) / math.sqrt(y.numel())
+    )
 
 
 def test_cross_entropy_has_no_loss_split_but_every_other_measurement():
@@ -155,8 +175,12 @@ class UV(nn.Module):
 
 
 def uv_experiment(width, target):
-    data = Dataset("uv", np.ones((1, 1), np.float32), np.full((1, 1), target, np.float32), np.array([0]), None, None, "uv")
-    config = TrainConfig(arch="custom", dataset="uv", batch_size=None, measure_size=1, **{**EXACT, "lanczos_max_iter": 2 * width})
+    data = Dataset(
+        "uv", np.ones((1, 1), np.float32), np.full((1, 1), target, np.float32), np.array([0]), None, None, "uv"
+    )
+    config = TrainConfig(
+        arch="custom", dataset="uv", batch_size=None, measure_size=1, **{**EXACT, "lanczos_max_iter": 2 * width}
+    )
     return prepare(config, dataset=data, model=lambda: UV(width))
 
 

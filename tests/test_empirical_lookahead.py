@@ -62,7 +62,9 @@ def test_k_step_c_max_and_c_loss_are_those_of_the_k_step_sweep():
     assert details.runs_order == tuple(range(first_divergent + 1))
     assert details.diverged[first_divergent] == 1.0 and (details.diverged[:first_divergent] == 0.0).all()
     assert np.isnan(details.diverged[first_divergent + 1 :]).all()  # not run above the first divergence
-    steps_to_divergence = int(np.argmax(is_diverged(details.step_losses[first_divergent, 1:], experiment.config.loss_max))) + 1
+    steps_to_divergence = (
+        int(np.argmax(is_diverged(details.step_losses[first_divergent, 1:], experiment.config.loss_max))) + 1
+    )
     assert cost.gradients == 3 * first_divergent + steps_to_divergence
     # a bracketing search of the same runs finds the same thresholds with fewer of them
     bracketed, bracket_cost, bracket_details = lookahead_prediction(experiment, measured, BracketPlan(GRID), steps=3)

@@ -34,7 +34,9 @@ def test_readout_variants():
     assert mup.readout.weight.std().item() == pytest.approx(1 / 500, rel=0.1)  # 1/width, not 1/sqrt(width)
 
 
-@pytest.mark.parametrize("arch,shape,depth", [("fcn", (1, 8, 8), 3), ("cnn", (1, 8, 8), 5), ("resnet18", (3, 8, 8), 18)])
+@pytest.mark.parametrize(
+    "arch,shape,depth", [("fcn", (1, 8, 8), 3), ("cnn", (1, 8, 8), 5), ("resnet18", (3, 8, 8), 18)]
+)
 def test_ntk_parameterisation_is_the_same_function_at_initialisation(arch, shape, depth):
     standard = build_model(arch, shape, 10, depth, 4, seed=7)
     ntk = build_model(arch, shape, 10, depth, 4, parameterization="ntk", seed=7)

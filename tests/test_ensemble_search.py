@@ -24,7 +24,9 @@ def monotone(k_loss, k_sharp, k_barrier, k_div):
     def on(k, threshold):
         return threshold is not None and k >= threshold
 
-    return lambda k: Flags(on(k, k_loss) or on(k, k_div), on(k, k_sharp), on(k, k_div), on(k, k_barrier) and not on(k, k_div))
+    return lambda k: Flags(
+        on(k, k_loss) or on(k, k_div), on(k, k_sharp), on(k, k_div), on(k, k_barrier) and not on(k, k_div)
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -56,7 +58,9 @@ def test_lockstep_searches_equal_searches_run_alone(runs, start, expand_step, lo
         assert sum(map(len, rounds)) == sum(len(result.order) for result in alone)
 
 
-@pytest.mark.parametrize("plan", [GridPlan(GRID), BracketPlan(GRID, start=10, expand_step=6), GridPlan(CGrid(0.0, 0.2, 0.1))])
+@pytest.mark.parametrize(
+    "plan", [GridPlan(GRID), BracketPlan(GRID, start=10, expand_step=6), GridPlan(CGrid(0.0, 0.2, 0.1))]
+)
 def test_speculation_is_the_path_of_a_search_where_no_flag_is_set(plan):
     path = run_search(plan, lambda k: NO_FLAGS).order
     assert speculate(plan, {}, 4) == list(path[:4])
@@ -146,7 +150,9 @@ def test_finished_members_leave_the_recurrence_of_a_whole_batch_matvec():
 def test_the_cpu_step_one_member_at_a_time_equals_the_batched_step():
     rng = np.random.default_rng(11)
     members, n, j = 3, 40, 5
-    basis = torch.linalg.qr(torch.tensor(rng.standard_normal((members, n, j + 1)))).Q.transpose(1, 2)  # orthonormal rows
+    basis = torch.linalg.qr(torch.tensor(rng.standard_normal((members, n, j + 1)))).Q.transpose(
+        1, 2
+    )  # orthonormal rows
     product = torch.tensor(rng.standard_normal((members, n)))
     beta_previous = torch.tensor(rng.uniform(0.5, 1.0, members))
     batched = lanczos_step(basis, product, beta_previous, j)

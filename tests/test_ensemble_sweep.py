@@ -98,7 +98,12 @@ def test_resumed_ensemble_sweep_equals_one_run_at_a_time(tmp_path, references):
 
 
 def test_one_task_per_depth_and_width():
-    spec = spec_from_mapping(merge(TINY_SWEEP, {"model": {"depths": [2, 3], "widths": [8, 16]}, "execution": {"ensemble": 2}}))
+    spec = spec_from_mapping(
+        merge(TINY_SWEEP, {"model": {"depths": [2, 3], "widths": [8, 16]}, "execution": {"ensemble": 2}})
+    )
     tasks = ensemble_tasks("root", spec, spec.points(), threads=1)
     assert [(t.points[0].depth, t.points[0].width) for t in tasks] == [(2, 8), (2, 16), (3, 8), (3, 16)]
-    assert all(len(t.points) == 2 and {(p.depth, p.width) for p in t.points} == {(t.points[0].depth, t.points[0].width)} for t in tasks)
+    assert all(
+        len(t.points) == 2 and {(p.depth, p.width) for p in t.points} == {(t.points[0].depth, t.points[0].width)}
+        for t in tasks
+    )

@@ -43,7 +43,11 @@ def assert_same_record(record, oracle, rtol):
 
 @pytest.mark.parametrize(
     "options",
-    [dict(), dict(ntk=True, momentum=0.5, chunk_size=20), dict(warm_start=False, eval_set="train", batch_size=None, measure_every=3)],
+    [
+        dict(),
+        dict(ntk=True, momentum=0.5, chunk_size=20),
+        dict(warm_start=False, eval_set="train", batch_size=None, measure_every=3),
+    ],
 )
 def test_float64_members_equal_one_run_at_a_time(options):
     config = TrainConfig(**{**TINY, **options}, dtype="float64")
@@ -108,7 +112,11 @@ def test_memory_estimate_of_an_fcn():
     theta = shared.theta0
     ((x, _),) = shared.probe.measure_batch.chunks
     basis_rows = int(record.steps["hvp_count"].iloc[1:].max())
-    held = 3 * theta.nbytes + 8 * theta.numel() * basis_rows + theta.element_size() * _leaf_output_numel(shared.model.module, x)
+    held = (
+        3 * theta.nbytes
+        + 8 * theta.numel() * basis_rows
+        + theta.element_size() * _leaf_output_numel(shared.model.module, x)
+    )
     P, a = shared.num_params, 2 * width + outputs
     expected = member_bytes(config, P, a, theta.element_size(), 48, 48)
     # covers what is held (measured: 94 kB of 594 kB), without planning for 10 times more

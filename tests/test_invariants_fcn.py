@@ -87,8 +87,11 @@ def test_scaling_the_loss_leaves_every_critical_value_unchanged(alpha, seed):
     for a, b in zip(base_records, scaled_records):
         fa, fb = flags_of(a), flags_of(b)
         assert (fa.loss_catapult, fa.sharpness_catapult, fa.diverged, fa.barrier) == (
-            fb.loss_catapult, fb.sharpness_catapult, fb.diverged, fb.barrier
-        )  # fmt: skip
+            fb.loss_catapult,
+            fb.sharpness_catapult,
+            fb.diverged,
+            fb.barrier,
+        )
         finite = np.isfinite(a.loss) & np.isfinite(b.loss)
         np.testing.assert_allclose(b.loss[finite], alpha * a.loss[finite], rtol=1e-8)
 
@@ -187,11 +190,14 @@ FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
         ("digits", {}),  # no test split
         ("synthetic", {"n_test": 50}),
         pytest.param(
-            "fashion_mnist", {"n_test": 100, "download": False},
-            marks=pytest.mark.skipif(not FASHION_MNIST.is_dir(), reason="Debian's dataset-fashion-mnist is not installed"),
+            "fashion_mnist",
+            {"n_test": 100, "download": False},
+            marks=pytest.mark.skipif(
+                not FASHION_MNIST.is_dir(), reason="Debian's dataset-fashion-mnist is not installed"
+            ),
         ),
     ],
-)  # fmt: skip
+)
 def test_every_input_is_standardised_over_its_own_features(name, options):
     data = load_dataset(name, n_train=200, n_measure=None, **options)
     for x in (data.x_train, data.x_test):

@@ -20,8 +20,16 @@ from earlyphase.theory.predict import predict_critical_values
 
 DEPTH, WIDTH, A = 3, 4, 2.0
 ALPHA = A ** (DEPTH - 1)
-BASE = dict(examples=2, outputs=2, parameterization="ntk", sigma_w2=1.0, target=0.3, steps=6, x_max=4.0,
-            lanczos=LanczosSettings(tol=1e-10))  # fmt: skip
+BASE = dict(
+    examples=2,
+    outputs=2,
+    parameterization="ntk",
+    sigma_w2=1.0,
+    target=0.3,
+    steps=6,
+    x_max=4.0,
+    lanczos=LanczosSettings(tol=1e-10),
+)
 """Two compilations in all (the base and the scaled network); the seeds vary freely."""
 
 

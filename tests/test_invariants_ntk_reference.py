@@ -36,8 +36,12 @@ def test_recursion_equals_neural_tangents(case):
     standard = case["parameterization"] == "standard"
     with x64():
         got = infinite_width_ntk(
-            x, REFERENCE["depth"], case["activation"], case["parameterization"], case["sigma_w2"],
+            x,
+            REFERENCE["depth"],
+            case["activation"],
+            case["parameterization"],
+            case["sigma_w2"],
             width=REFERENCE["width"] if standard else None,
-        )  # fmt: skip
+        )
     assert expected.shape == (len(x), len(x)) and np.all(np.isfinite(expected))
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())

@@ -69,7 +69,9 @@ def _hvps(root: Path) -> int:
 
 def _sweep(sections: dict, root: Path) -> pd.DataFrame:
     run_sweep(spec_from_mapping(sections), root, LocalExecutor(jobs=1, threads=1), force_spec=True, progress=False)
-    return pd.read_csv(root / "critical_values.csv").sort_values(["depth", "width", "seed_init", "seed_sgd"], ignore_index=True)
+    return pd.read_csv(root / "critical_values.csv").sort_values(
+        ["depth", "width", "seed_init", "seed_sgd"], ignore_index=True
+    )
 
 
 def test_a_flags_sweep_gives_exactly_the_critical_values_of_a_full_sweep(tmp_path, capsys):
@@ -79,7 +81,9 @@ def test_a_flags_sweep_gives_exactly_the_critical_values_of_a_full_sweep(tmp_pat
         tables = {}
         for measure in ("full", "flags"):
             root = tmp_path / f"{method}-{measure}"
-            tables[measure] = _sweep(merge(TINY_FCN, {"search": {"method": method}, "measurement": {"measure_mode": measure}}), root)
+            tables[measure] = _sweep(
+                merge(TINY_FCN, {"search": {"method": method}, "measurement": {"measure_mode": measure}}), root
+            )
             hvps[method, measure] = _hvps(root)
         assert tables["full"][[f"{name}_found" for name in CRITICAL_NAMES]].all().all()
         pd.testing.assert_frame_equal(tables["flags"][columns], tables["full"][columns])
@@ -87,7 +91,9 @@ def test_a_flags_sweep_gives_exactly_the_critical_values_of_a_full_sweep(tmp_pat
         assert hvps[method, "flags"] < hvps[method, "full"]
         # the ensemble engine (runs stacked, solves of the undecided members only) decides alike
         ensemble = merge(TINY_FCN, {"search": {"method": method}, "execution": {"ensemble": 2}})
-        pd.testing.assert_frame_equal(_sweep(ensemble, tmp_path / f"{method}-ensemble")[columns], tables["full"][columns])
+        pd.testing.assert_frame_equal(
+            _sweep(ensemble, tmp_path / f"{method}-ensemble")[columns], tables["full"][columns]
+        )
     with capsys.disabled():
         print(f"\nHVPs of the sweep, each product once: {hvps}")
 

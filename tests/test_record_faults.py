@@ -28,7 +28,11 @@ def test_disk_full_leaves_the_previous_record_intact_and_no_temporary_files(tmp_
         monkeypatch.setattr(pd.DataFrame, "to_parquet", _disk_full)
     else:
         original = type(tmp_path).write_text
-        monkeypatch.setattr(type(tmp_path), "write_text", lambda self, *a, **k: _disk_full() if self.name.endswith(".tmp") else original(self, *a, **k))
+        monkeypatch.setattr(
+            type(tmp_path),
+            "write_text",
+            lambda self, *a, **k: _disk_full() if self.name.endswith(".tmp") else original(self, *a, **k),
+        )
     with pytest.raises(OSError, match="No space left"):
         _record(2.0).save(stem)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # previous record, nothing else
@@ -56,7 +60,9 @@ def test_a_sweep_recomputes_a_run_whose_parquet_is_foreign(tmp_path):
     from earlyphase.empirical.sweep import run_sweep, spec_from_mapping
     from earlyphase.empirical.sweep.executors import LocalExecutor
 
-    spec = spec_from_mapping({"runner": "test_sweep_toy", "model": {"depths": [2], "widths": [16]}, "search": {"x_max": 4.0}})
+    spec = spec_from_mapping(
+        {"runner": "test_sweep_toy", "model": {"depths": [2], "widths": [16]}, "search": {"x_max": 4.0}}
+    )
     run_sweep(spec, tmp_path, LocalExecutor(jobs=1), progress=False)
     expected = pd.read_csv(tmp_path / "critical_values.csv")
     records = sorted((tmp_path / "runs").rglob("x*.parquet"))
@@ -73,8 +79,28 @@ def test_train_reports_a_full_disk_in_one_line(tmp_path, monkeypatch, capsys):
     from earlyphase.cli import main
 
     monkeypatch.setattr(pd.DataFrame, "to_parquet", _disk_full)
-    argv = ["train", "--depth", "2", "--width", "4", "--n-train", "32", "--measure-size", "8", "--steps", "1",
-            "--c", "1", "--no-barrier", "--threads", "1", "--out", str(tmp_path), "--name", "full"]  # fmt: skip
+    argv = [
+        "train",
+        "--depth",
+        "2",
+        "--width",
+        "4",
+        "--n-train",
+        "32",
+        "--measure-size",
+        "8",
+        "--steps",
+        "1",
+        "--c",
+        "1",
+        "--no-barrier",
+        "--threads",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "full",
+    ]
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     err = capsys.readouterr().err

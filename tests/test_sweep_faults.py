@@ -25,7 +25,8 @@ def test_a_killed_worker_is_replaced_and_its_search_redone(tmp_path, monkeypatch
     monkeypatch.delenv("TOY_KILL_MARKER")
     run_sweep(spec, tmp_path / "reference", LocalExecutor(jobs=1), progress=False)
     pd.testing.assert_frame_equal(
-        pd.read_csv(tmp_path / "killed" / "critical_values.csv"), pd.read_csv(tmp_path / "reference" / "critical_values.csv")
+        pd.read_csv(tmp_path / "killed" / "critical_values.csv"),
+        pd.read_csv(tmp_path / "reference" / "critical_values.csv"),
     )
     assert not list((tmp_path / "killed").rglob("*.tmp"))
 

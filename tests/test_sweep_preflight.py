@@ -6,8 +6,29 @@ from earlyphase.cli import main
 from earlyphase.empirical.sweep.preflight import preflight
 from earlyphase.empirical.sweep.spec import spec_from_mapping
 
-TINY = ["--depths", "2", "--widths", "4", "--steps", "1", "--measure-size", "8", "--n-train", "32",
-        "--x-max", "0.2", "--x-start", "0", "--jobs", "1", "--threads", "1", "--no-progress", "--barrier", "false"]  # fmt: skip
+TINY = [
+    "--depths",
+    "2",
+    "--widths",
+    "4",
+    "--steps",
+    "1",
+    "--measure-size",
+    "8",
+    "--n-train",
+    "32",
+    "--x-max",
+    "0.2",
+    "--x-start",
+    "0",
+    "--jobs",
+    "1",
+    "--threads",
+    "1",
+    "--no-progress",
+    "--barrier",
+    "false",
+]
 
 
 def _refused(capsys, argv):
@@ -54,7 +75,9 @@ def test_after_a_refused_spec_the_fixed_spec_runs_into_the_same_directory(tmp_pa
 
 
 def test_a_custom_runner_keeps_its_own_datasets():
-    spec = spec_from_mapping({"runner": "test_sweep_toy", "model": {"depths": [2], "widths": [4]}, "data": {"dataset": "mine"}})
+    spec = spec_from_mapping(
+        {"runner": "test_sweep_toy", "model": {"depths": [2], "widths": [4]}, "data": {"dataset": "mine"}}
+    )
     preflight(spec)  # the toy runner does not load data: nothing to check
 
 
@@ -62,7 +85,9 @@ def test_a_remote_cluster_skips_the_device_check(monkeypatch):
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    spec = spec_from_mapping({"model": {"depths": [2], "widths": [4]}, "data": {"n_train": 32}, "execution": {"device": "cuda"}})
+    spec = spec_from_mapping(
+        {"model": {"depths": [2], "widths": [4]}, "data": {"n_train": 32}, "execution": {"device": "cuda"}}
+    )
     preflight(spec, this_machine_runs=False)
     with pytest.raises(ValueError, match="CUDA"):
         preflight(spec)

@@ -46,7 +46,14 @@ def assert_matches_closed_form(spec, table):
     grid = spec.search.grid
     assert len(table) == len(spec.points())
     for row in table.to_dict("records"):
-        config = spec.config(next(p for p in spec.points() if (p.depth, p.width, p.seed_init, p.seed_sgd) == (row["depth"], row["width"], row["seed_init"], row["seed_sgd"])))
+        config = spec.config(
+            next(
+                p
+                for p in spec.points()
+                if (p.depth, p.width, p.seed_init, p.seed_sgd)
+                == (row["depth"], row["width"], row["seed_init"], row["seed_sgd"])
+            )
+        )
         expected = expected_grid_thresholds(config, grid.x_min, grid.x_step, grid.size)
         for name in CRITICAL_NAMES:
             if expected[name] is None:
@@ -153,7 +160,10 @@ def test_status_counts_pending_and_partial_searches(tmp_path, capsys):
     assert all(runs > 0 for _, runs in status.pending)
     assert status.runs_recorded == sum(1 for _ in (tmp_path / "runs").rglob("x*.json"))
     cli_main(["sweep", "status", str(tmp_path)])
-    assert f"{len(spec.points())} searches: {len(spec.points()) - 2} done, 2 pending (2 partly run), 0 failed" in capsys.readouterr().out
+    assert (
+        f"{len(spec.points())} searches: {len(spec.points()) - 2} done, 2 pending (2 partly run), 0 failed"
+        in capsys.readouterr().out
+    )
 
 
 def test_a_different_spec_is_refused_unless_forced(tmp_path):
@@ -193,7 +203,18 @@ def test_kill_during_a_sweep_then_resume_equals_an_uninterrupted_sweep(tmp_path)
     spec_file = tmp_path / "spec.toml"
     spec_file.write_text(to_toml(spec))
     out = tmp_path / "killed"
-    command = [sys.executable, "-m", "earlyphase", "sweep", str(spec_file), "--out", str(out), "--jobs", "1", "--no-progress"]
+    command = [
+        sys.executable,
+        "-m",
+        "earlyphase",
+        "sweep",
+        str(spec_file),
+        "--out",
+        str(out),
+        "--jobs",
+        "1",
+        "--no-progress",
+    ]
     process = subprocess.Popen(command, env=_toy_environment(TOY_SLEEP="0.05"), start_new_session=True, cwd=tmp_path)
     try:
         deadline = time.monotonic() + 60
@@ -238,9 +259,16 @@ def test_non_monotone_flags_of_a_search_are_named_from_its_runs():
     def run(c, loss, sharp, diverged, barrier):
         return {"c": c, "loss_catapult": loss, "sharpness_catapult": sharp, "diverged": diverged, "barrier": barrier}
 
-    runs = [run(1.0, False, False, False, False), run(2.0, True, False, False, True), run(4.0, True, True, False, False), run(8.0, True, False, True, None)]
+    runs = [
+        run(1.0, False, False, False, False),
+        run(2.0, True, False, False, True),
+        run(4.0, True, True, False, False),
+        run(8.0, True, False, True, None),
+    ]
     assert non_monotone_in(runs) == ("c_barrier",)
-    note = non_monotone_note(pd.DataFrame({"non_monotone": [float("nan"), "c_barrier"], "method": ["bisect", "bisect"]}))
+    note = non_monotone_note(
+        pd.DataFrame({"non_monotone": [float("nan"), "c_barrier"], "method": ["bisect", "bisect"]})
+    )
     assert "1 of 2 searches" in note and "c_barrier" in note and "1 of them by bisection" in note
     grid = non_monotone_note(pd.DataFrame({"non_monotone": ["c_loss"], "method": ["grid"]}))
     assert "by definition" in grid and "--search grid" not in grid

@@ -74,7 +74,9 @@ def test_toml_round_trip_and_points(tmp_path):
     spec = spec_from_mapping(data)
     assert spec.base.batch_size is None and spec.base.readout == "zero" and spec.base.n_train == 200
     assert len(spec.points()) == 2 * 1 * 3 * 1
-    assert spec.config(SweepPoint(4, 16, 2, 5)) == dataclasses.replace(spec.base, depth=4, width=16, seed_init=2, seed_sgd=5)
+    assert spec.config(SweepPoint(4, 16, 2, 5)) == dataclasses.replace(
+        spec.base, depth=4, width=16, seed_init=2, seed_sgd=5
+    )
     path = tmp_path / "spec.toml"
     path.write_text(to_toml(spec))
     assert load_spec(path) == spec
@@ -123,7 +125,9 @@ def test_cli_flags_equal_the_toml_file(tmp_path):
     defaults = SweepSpec(base=TrainConfig(), depths=(2, 3), widths=(8, 16), init_seeds=(0, 1), sgd_seeds=spec.sgd_seeds)
     assert spec == dataclasses.replace(  # the base holds the first depth and width
         defaults,
-        base=TrainConfig(depth=2, width=8, readout="zero", batch_size=None, steps=4, momentum=0.5, barrier=False, seed_measure=3),
+        base=TrainConfig(
+            depth=2, width=8, readout="zero", batch_size=None, steps=4, momentum=0.5, barrier=False, seed_measure=3
+        ),
         search=dataclasses.replace(defaults.search, method="grid", x_min=-1.0),
     )  # and nothing else differs from the defaults
 

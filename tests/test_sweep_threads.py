@@ -31,7 +31,9 @@ def test_default_is_one_thread_per_search_and_an_explicit_count_wins():
 def test_a_sweep_in_this_process_runs_its_searches_on_one_thread(tmp_path, monkeypatch):
     seen = []
     prepare = test_sweep_toy.prepare
-    monkeypatch.setattr(test_sweep_toy, "prepare", lambda config: (seen.append(torch.get_num_threads()), prepare(config))[1])
+    monkeypatch.setattr(
+        test_sweep_toy, "prepare", lambda config: (seen.append(torch.get_num_threads()), prepare(config))[1]
+    )
     before = torch.get_num_threads()
     torch.set_num_threads(max(2, min(cpu_count(), 4)))
     try:

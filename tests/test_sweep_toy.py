@@ -79,8 +79,14 @@ def run_at_c(experiment: ToyExperiment, c: float) -> Trajectory:
         sharp[2:] = np.nan
         barrier = math.nan
     return Trajectory.from_arrays(
-        c, c / experiment.lambda0, loss, config.loss, loss_max=config.loss_max, sharpness=sharp,
-        barrier_loss=barrier, config=asdict(config),
+        c,
+        c / experiment.lambda0,
+        loss,
+        config.loss,
+        loss_max=config.loss_max,
+        sharpness=sharp,
+        barrier_loss=barrier,
+        config=asdict(config),
         seeds={"init": config.seed_init, "sgd": config.seed_sgd, "measure": config.seed_measure},
     )
 

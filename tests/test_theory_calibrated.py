@@ -96,7 +96,9 @@ def test_reduces_exactly_to_the_uv_model_on_its_own_initialisation(width, y, cur
         np.testing.assert_allclose(runs.sharpness, reference.sharpness, rtol=1e-9, atol=1e-12)
 
         critical, cost = calibrated_prediction(calibration, steps=STEPS)
-        expected = predict_critical_values("uv", width=width, seeds=1, first_seed=seed, target=y, steps=STEPS).critical[0]
+        expected = predict_critical_values("uv", width=width, seeds=1, first_seed=seed, target=y, steps=STEPS).critical[
+            0
+        ]
         for name in ("c_loss", "c_sharp", "c_max"):
             assert getattr(critical, name) == getattr(expected, name), name
         assert not critical.c_barrier.found
@@ -131,7 +133,10 @@ def test_only_dimensionless_scales_matter(output, residual, lambda0, kappa, scal
     finite = np.isfinite(one.sharpness_ratio) & (np.abs(one.sharpness_ratio) < 1e8)
     np.testing.assert_allclose(two.sharpness_ratio[finite], one.sharpness_ratio[finite], rtol=1e-6, atol=1e-9)
     grid = CGrid(0.05, 4.0)  # not c = 2, where a lazy model's g_1 = -g_0 is a tie broken by rounding
-    assert calibrated_prediction(base, grid, loss_max=math.inf)[0] == calibrated_prediction(scaled, grid, loss_max=math.inf)[0]
+    assert (
+        calibrated_prediction(base, grid, loss_max=math.inf)[0]
+        == calibrated_prediction(scaled, grid, loss_max=math.inf)[0]
+    )
 
 
 def test_lazy_limit_catapults_above_two_and_never_moves_the_sharpness():
@@ -189,7 +194,9 @@ def test_top_mode_units_reproduce_the_linearised_network():
     p, q = e @ outputs, e @ residual
     calibration = calibrate_uv(p, q, theta_top / entries, 0.0, entries=entries, curvature="ntk")
     assert calibration.loss0 == pytest.approx(q**2 / (2 * entries))
-    runs = calibrated_trajectories(calibration, C_VALUES, STEPS, rest_loss=loss[0, 0] - calibration.loss0, loss_max=math.inf)
+    runs = calibrated_trajectories(
+        calibration, C_VALUES, STEPS, rest_loss=loss[0, 0] - calibration.loss0, loss_max=math.inf
+    )
     np.testing.assert_allclose(runs.loss, loss, rtol=1e-10)
     np.testing.assert_allclose(runs.sharpness, sharpness, rtol=1e-12)
     same = calibrate_uv(p / math.sqrt(entries), q / math.sqrt(entries), theta_top / entries, 0.0, curvature="ntk")

@@ -28,11 +28,40 @@ def test_text_report(capsys):
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_grid_writes_a_tidy_table(tmp_path, capsys, suffix):
     out = tmp_path / f"grid{suffix}"
-    assert main(["predict", "--model", "uv", "--grid", "--depths", "2", "--widths", "32,128", "--seeds", "3", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                "uv",
+                "--grid",
+                "--depths",
+                "2",
+                "--widths",
+                "32,128",
+                "--seeds",
+                "3",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
     assert len(table) == 8 and set(table["boundary"]) == {"c_loss", "c_sharp", "c_max", "c_barrier"}
     assert list(table.columns[:12]) == [
-        "source", "arch", "depth", "width", "d_over_w", "boundary", "mean", "std", "low", "high", "found", "seeds"
+        "source",
+        "arch",
+        "depth",
+        "width",
+        "d_over_w",
+        "boundary",
+        "mean",
+        "std",
+        "low",
+        "high",
+        "found",
+        "seeds",
     ]
     assert sorted(table["d_over_w"].unique()) == [2 / 128, 2 / 32]
     assert "wrote" in capsys.readouterr().out

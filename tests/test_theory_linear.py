@@ -42,7 +42,16 @@ def float64():
 
 
 def _padded(net: LinearNet, pad: int) -> LinearNet:
-    return LinearNet(net.depth + pad, net.width, net.examples, net.outputs, net.input_dim, net.parameterization, net.sigma_w2, net.target)
+    return LinearNet(
+        net.depth + pad,
+        net.width,
+        net.examples,
+        net.outputs,
+        net.input_dim,
+        net.parameterization,
+        net.sigma_w2,
+        net.target,
+    )
 
 
 def _perturbed(net: LinearNet, pad: int):
@@ -86,7 +95,9 @@ def test_loss_gradient_hvp_and_top_eigenvalue_against_dense_autodiff(net, pad):
     def factored(weights, factors):
         point, output = point_at(padded, weights, factors, x, y, net.hidden)
         operator = subspace_hessian(padded, point)
-        gradient = effective_weights(jax.tree.map(jnp.zeros_like, weights), loss_gradient(padded, point.layer_inputs, point.jacobians, output, y))
+        gradient = effective_weights(
+            jax.tree.map(jnp.zeros_like, weights), loss_gradient(padded, point.layer_inputs, point.jacobians, output, y)
+        )
         directions = jax.random.normal(jax.random.PRNGKey(7), (3, operator.gradient.size))
         as_dense = jax.vmap(lambda v: _dense_direction(operator.unravel(v), point.bases, net.hidden))
         constrained = jax.vmap(lambda v: ravel_pytree(constrain(operator.unravel(v), point.bases))[0])(directions)
@@ -101,7 +112,9 @@ def test_loss_gradient_hvp_and_top_eigenvalue_against_dense_autodiff(net, pad):
             ntk_top(padded, point.layer_inputs, point.jacobians),
         )
 
-    flat, unravel = ravel_pytree(effective_weights(weights, factors)._replace(hidden=effective_weights(weights, factors).hidden[: net.hidden]))
+    flat, unravel = ravel_pytree(
+        effective_weights(weights, factors)._replace(hidden=effective_weights(weights, factors).hidden[: net.hidden])
+    )
 
     @jax.jit
     def dense(flat):
@@ -119,7 +132,9 @@ def test_loss_gradient_hvp_and_top_eigenvalue_against_dense_autodiff(net, pad):
     np.testing.assert_allclose(images, np.asarray(directions) @ hessian, atol=1e-11 * np.abs(hessian).max())
     assert float(pair.value) == pytest.approx(np.linalg.eigvalsh(hessian)[-1], rel=1e-10)
     assert float(pair.residual) <= 1e-9
-    assert float(ntk) == pytest.approx(np.linalg.eigvalsh(np.asarray(theta))[-1] / (net.examples * net.outputs), rel=1e-10)
+    assert float(ntk) == pytest.approx(
+        np.linalg.eigvalsh(np.asarray(theta))[-1] / (net.examples * net.outputs), rel=1e-10
+    )
 
 
 def _dense_replay(net: LinearNet, seed: int, c: float, steps: int):
@@ -180,7 +195,9 @@ def test_depth_two_ntk_linear_network_is_the_uv_model():
     weights = init_weights(LinearNet(2, 64, parameterization="ntk"), [0, 1, 2])
     np.testing.assert_array_equal(weights.first[:, :, 0], u)
     np.testing.assert_array_equal(weights.readout[:, 0, :], v)
-    linear = predict_critical_values("linear", 2, 64, seeds=3, parameterization="ntk", lanczos=LanczosSettings(tol=1e-10))
+    linear = predict_critical_values(
+        "linear", 2, 64, seeds=3, parameterization="ntk", lanczos=LanczosSettings(tol=1e-10)
+    )
     uv = predict_critical_values("uv", 2, 64, seeds=3)
     assert linear.critical == uv.critical
     scanned = linear.sweep.c.size
@@ -200,7 +217,9 @@ def test_c_max_at_least_c_loss_for_every_seed(tiny):
         rises = [not np.all(np.isfinite(run)) or bool(np.any(run[1:] > run[0])) for run in loss[seed]]
         first = rises.index(True)
         assert first > 0 and (cv.c_loss.estimate, cv.c_loss.low, cv.c_loss.high) == (
-            tiny.sweep.c[first], tiny.sweep.c[first - 1], tiny.sweep.c[first]
+            tiny.sweep.c[first],
+            tiny.sweep.c[first - 1],
+            tiny.sweep.c[first],
         )
     summary = tiny.summaries["c_loss"]
     estimates = [cv.c_loss.estimate for cv in tiny.critical]

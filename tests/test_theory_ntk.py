@@ -97,7 +97,9 @@ def _empirical_ntk(x, depth, width, activation, parameterization, sigma_w2, seed
 def test_recursion_matches_a_wide_random_network(activation, parameterization, sigma_w2):
     x = np.random.default_rng(3).standard_normal((4, 6))
     width, depth = 2048, 3
-    empirical = np.mean([_empirical_ntk(x, depth, width, activation, parameterization, sigma_w2, s) for s in range(3)], axis=0)
+    empirical = np.mean(
+        [_empirical_ntk(x, depth, width, activation, parameterization, sigma_w2, s) for s in range(3)], axis=0
+    )
     predicted = infinite_width_ntk(x, depth, activation, parameterization, sigma_w2, width=width)
     assert np.abs(empirical - predicted).max() <= 0.04 * np.abs(predicted).max()
     assert np.linalg.eigvalsh(empirical)[-1] == pytest.approx(np.linalg.eigvalsh(predicted)[-1], rel=0.04)
@@ -156,11 +158,15 @@ def test_neural_tangents_analytic_kernel(activation, parameterization, sigma_w2)
         layers += [stax.Dense(width, W_std=np.sqrt(sigma_w2), b_std=None, parameterization=parameterization), phi]
     _, _, kernel_fn = stax.serial(*layers, stax.Dense(1, W_std=1.0, b_std=None, parameterization=parameterization))
     expected = np.asarray(kernel_fn(x, None, "ntk"))
-    got = infinite_width_ntk(x, 4, activation, parameterization, sigma_w2, width=width if parameterization == "standard" else None)
+    got = infinite_width_ntk(
+        x, 4, activation, parameterization, sigma_w2, width=width if parameterization == "standard" else None
+    )
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12 * np.abs(expected).max())
 
 
 def test_sigma_w2_defaults_to_the_activations():
     x = np.random.default_rng(2).standard_normal((3, 5))
     for activation, sigma_w2 in (("relu", 2.0), ("linear", 1.0), ("erf", 1.0)):
-        np.testing.assert_array_equal(infinite_width_ntk(x, 3, activation), infinite_width_ntk(x, 3, activation, sigma_w2=sigma_w2))
+        np.testing.assert_array_equal(
+            infinite_width_ntk(x, 3, activation), infinite_width_ntk(x, 3, activation, sigma_w2=sigma_w2)
+        )

@@ -47,6 +47,8 @@ def test_limits():
     depth1 = predicted_sharpness0_readout_edge(x, 3, 1, 64)
     assert depth1 == pytest.approx(predicted_sharpness0(x, 3, 1, parameterization="standard", width=64))
     one_output = predicted_sharpness0_readout_edge(x, 1, 3, 10**8)
-    assert one_output == pytest.approx(predicted_sharpness0(x, 1, 3, parameterization="standard", width=10**8), rel=1e-3)
+    assert one_output == pytest.approx(
+        predicted_sharpness0(x, 1, 3, parameterization="standard", width=10**8), rel=1e-3
+    )
     with pytest.raises(ValueError, match="width"):
         predicted_sharpness0_readout_edge(x, 3, 2, 0)

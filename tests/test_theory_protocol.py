@@ -38,7 +38,9 @@ def _synthetic(loss_up: np.ndarray, sharp_up: np.ndarray, diverged: np.ndarray, 
 
 
 flags = st.integers(1, 4).flatmap(
-    lambda seeds: st.tuples(*(st.lists(st.lists(st.booleans(), min_size=41, max_size=41), min_size=seeds, max_size=seeds) for _ in range(4)))
+    lambda seeds: st.tuples(
+        *(st.lists(st.lists(st.booleans(), min_size=41, max_size=41), min_size=seeds, max_size=seeds) for _ in range(4))
+    )
 )
 
 
@@ -56,7 +58,11 @@ def test_two_phase_scan_equals_the_reference_grid(flags, sparse, chunk):
     for seed, cv in enumerate(reference):  # and the reference is core's definition on each seed's range
         end = int(np.argmax(diverged[seed])) + 1 if diverged[seed].any() else GRID.size
         expected = critical_values(
-            GRID[:end], loss_up[seed, :end] | diverged[seed, :end], sharp_up[seed, :end], diverged[seed, :end], barrier_up[seed, :end]
+            GRID[:end],
+            loss_up[seed, :end] | diverged[seed, :end],
+            sharp_up[seed, :end],
+            diverged[seed, :end],
+            barrier_up[seed, :end],
         )
         assert cv == expected
 

@@ -97,7 +97,10 @@ def test_derived_calibration_gives_back_the_uv_width_numerically(calibration, wi
     assume(sharp > abs(at[f] - target) / np.sqrt(width))  # the block's eigenvalue
     rate = float(calibration.sharpness_rate.subs({**at, symbolic.lam_h: sharp}))
     assert rate == pytest.approx(float(uv_sharpness_rate(at[f], at[lam], target, width)), rel=1e-9, abs=1e-12)
-    a, b, c = (float(coefficient.subs({f: at[f], y: target, symbolic.lam_h: sharp, symbolic.kappa: rate})) for coefficient in calibration.width_hessian)
+    a, b, c = (
+        float(coefficient.subs({f: at[f], y: target, symbolic.lam_h: sharp, symbolic.kappa: rate}))
+        for coefficient in calibration.width_hessian
+    )
     assert a / width**2 + b / width + c == pytest.approx(0.0, abs=1e-9 * (abs(a) / width**2 + abs(b) / width + abs(c)))
     own = calibrate_uv(at[f], at[f] - target, sharp, rate, ntk_lambda0=at[lam])
     assert own.width == pytest.approx(width, rel=1e-9)

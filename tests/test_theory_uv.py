@@ -154,7 +154,9 @@ def test_barrier_is_the_largest_loss_on_the_straight_path():
         u_t, v_t = u[0], v[0]
         for _ in range(10):
             u_t, v_t = uv_gd_step(u_t, v_t, eta[0, k])
-        path = [uv_output(u[0] + s * (u_t - u[0]), v[0] + s * (v_t - v[0])) ** 2 / 2 for s in np.linspace(0, 1, 101)[1:]]
+        path = [
+            uv_output(u[0] + s * (u_t - u[0]), v[0] + s * (v_t - v[0])) ** 2 / 2 for s in np.linspace(0, 1, 101)[1:]
+        ]
         assert runs.barrier[0, k] == pytest.approx(max(path), rel=1e-12)
     assert np.isnan(runs.barrier[0, 2]) and np.isnan(runs.loss[0, 2, -1])
 

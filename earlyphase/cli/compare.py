@@ -39,13 +39,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("results_dir", metavar="RESULTS_DIR", help="a results directory of `earlyphase sweep`")
-    parser.add_argument("--theory", choices=("uv", "linear", "none"), default="linear", help="theory model to overlay (default: linear)")
-    parser.add_argument("--out", metavar="FILE", help="figure file, .png, .svg or .pdf (default: RESULTS_DIR/phase_diagram.png)")
+    parser.add_argument(
+        "--theory", choices=("uv", "linear", "none"), default="linear", help="theory model to overlay (default: linear)"
+    )
+    parser.add_argument(
+        "--out", metavar="FILE", help="figure file, .png, .svg or .pdf (default: RESULTS_DIR/phase_diagram.png)"
+    )
     parser.add_argument("--arch", metavar="NAME", help="architecture to draw when the results hold several")
-    parser.add_argument("--theory-seeds", type=int, default=16, metavar="N", help="initialisations in the theory ensemble (default: 16)")
+    parser.add_argument(
+        "--theory-seeds", type=int, default=16, metavar="N", help="initialisations in the theory ensemble (default: 16)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
-        "--predicted", action="store_true",
+        "--predicted",
+        action="store_true",
         help="draw the per-seed predictions from the initialisation against the measurement (see above)",
     )
     parser.set_defaults(run=main)
@@ -89,7 +96,9 @@ def _predicted(args: argparse.Namespace) -> int:
             f"{table_path} not found: run `earlyphase predict --model init --from-sweep {args.results_dir}` first",
             "results_dir",
         )
-    out = check_output_file(Path(args.out) if args.out else Path(args.results_dir) / "predicted_vs_measured.png", "--out")
+    out = check_output_file(
+        Path(args.out) if args.out else Path(args.results_dir) / "predicted_vs_measured.png", "--out"
+    )
     table = pd.read_csv(table_path)
     print(format_per_seed_summary(per_seed_summary(table)))
     print(f"\nfigure written to {per_seed_figure(table, out)}")

@@ -42,7 +42,11 @@ def main(args: argparse.Namespace) -> int:
     from earlyphase.core.paths import check_output_dir
     from earlyphase.core.validate import require_int
 
-    result = run_demo(check_output_dir(args.out, "--out"), jobs=require_int("--jobs", args.jobs, minimum=1), progress=not args.no_progress)
+    result = run_demo(
+        check_output_dir(args.out, "--out"),
+        jobs=require_int("--jobs", args.jobs, minimum=1),
+        progress=not args.no_progress,
+    )
     print(result.report)
     print()
     print("\n".join(summary_lines(result)))

@@ -43,7 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="rerun the experiments and rewrite FIGURES_DIR/data first: all of them, or a comma-separated "
         "subset of sweep, theory, early_runs, long_run, saturation_runs (theory: under a minute)",
     )
-    parser.add_argument("--work", default="runs/figures", metavar="DIR", help="where --recompute keeps the sweep's records")
+    parser.add_argument(
+        "--work", default="runs/figures", metavar="DIR", help="where --recompute keeps the sweep's records"
+    )
     parser.add_argument("--jobs", type=int, default=2, metavar="N", help="worker processes for the sweep (default: 2)")
     parser.set_defaults(run=main)
 

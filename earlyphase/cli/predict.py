@@ -68,14 +68,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     model = parser.add_argument_group("model")
     model.add_argument("--model", default=PredictConfig.model, help="uv, linear or init (default %(default)s)")
     model.add_argument(
-        "--depth", type=int, default=None,
+        "--depth",
+        type=int,
+        default=None,
         help=f"number of weight layers d >= 2 (default {PredictConfig.depth}; uv: 2; init: as `earlyphase train`)",
     )
     model.add_argument(
-        "--width", type=int, default=None,
+        "--width",
+        type=int,
+        default=None,
         help=f"hidden units w >= 1 (default {PredictConfig.width}; init: as `earlyphase train`)",
     )
-    model.add_argument("--examples", type=int, default=PredictConfig.examples, help="training examples n (orthogonal inputs; default %(default)s)")
+    model.add_argument(
+        "--examples",
+        type=int,
+        default=PredictConfig.examples,
+        help="training examples n (orthogonal inputs; default %(default)s)",
+    )
     model.add_argument("--outputs", type=int, default=PredictConfig.outputs, help="outputs k (default %(default)s)")
     model.add_argument(
         "--parameterization",
@@ -84,30 +93,62 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "default: standard for linear, ntk for uv",
     )
     model.add_argument(
-        "--sigma-w2", type=float, default=None,
+        "--sigma-w2",
+        type=float,
+        default=None,
         help=f"input/hidden weight variance times fan-in (default {PredictConfig.sigma_w2}; init: 2 for relu, 1 otherwise)",
     )
-    model.add_argument("--target", type=float, default=PredictConfig.target, help="target y of every example and output (default %(default)s)")
+    model.add_argument(
+        "--target",
+        type=float,
+        default=PredictConfig.target,
+        help="target y of every example and output (default %(default)s)",
+    )
 
     protocol = parser.add_argument_group("protocol")
-    protocol.add_argument("--seeds", type=int, default=PredictConfig.seeds, help="initialisations (default %(default)s)")
-    protocol.add_argument("--first-seed", type=int, default=PredictConfig.first_seed, help="seeds are first-seed .. first-seed + seeds - 1 (default %(default)s)")
+    protocol.add_argument(
+        "--seeds", type=int, default=PredictConfig.seeds, help="initialisations (default %(default)s)"
+    )
+    protocol.add_argument(
+        "--first-seed",
+        type=int,
+        default=PredictConfig.first_seed,
+        help="seeds are first-seed .. first-seed + seeds - 1 (default %(default)s)",
+    )
     protocol.add_argument("--steps", type=int, default=None, help=f"early window T (default {PredictConfig.steps})")
     protocol.add_argument(
-        "--epsilon", type=float, default=None,
+        "--epsilon",
+        type=float,
+        default=None,
         help=f"sharpness catapult: lambda_t/lambda_0 > 1 + epsilon (default {PredictConfig.epsilon})",
     )
-    protocol.add_argument("--loss-max", type=float, default=None, help=f"divergence bound L_max (default {PredictConfig.loss_max:g})")
-    protocol.add_argument("--x-max", type=float, default=PredictConfig.x_max, help="largest log2 c scanned (default %(default)s)")
-    protocol.add_argument("--ratio-at", type=float, default=None, metavar="C", help="also report lambda_T / lambda_0 after T steps at this c")
+    protocol.add_argument(
+        "--loss-max", type=float, default=None, help=f"divergence bound L_max (default {PredictConfig.loss_max:g})"
+    )
+    protocol.add_argument(
+        "--x-max", type=float, default=PredictConfig.x_max, help="largest log2 c scanned (default %(default)s)"
+    )
+    protocol.add_argument(
+        "--ratio-at",
+        type=float,
+        default=None,
+        metavar="C",
+        help="also report lambda_T / lambda_0 after T steps at this c",
+    )
 
     grid = parser.add_argument_group("grid of depths and widths")
-    grid.add_argument("--grid", action="store_true", help="predict every (depth, width) of --depths x --widths and write a table")
     grid.add_argument(
-        "--depths", default=None, help=f"comma-separated depths (default {_comma(GRID_DEPTHS)}; uv: 2, the only depth it has)"
+        "--grid", action="store_true", help="predict every (depth, width) of --depths x --widths and write a table"
+    )
+    grid.add_argument(
+        "--depths",
+        default=None,
+        help=f"comma-separated depths (default {_comma(GRID_DEPTHS)}; uv: 2, the only depth it has)",
     )
     grid.add_argument("--widths", default=_comma(GRID_WIDTHS), help="comma-separated widths (default %(default)s)")
-    grid.add_argument("--out", default="predicted_critical_values.csv", help="table path, .csv or .parquet (default %(default)s)")
+    grid.add_argument(
+        "--out", default="predicted_critical_values.csv", help="table path, .csv or .parquet (default %(default)s)"
+    )
 
     add_init_flags(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object (grid: a list of rows)")
@@ -149,12 +190,17 @@ def add_init_flags(parser: argparse.ArgumentParser) -> None:
     for flag, kind, text in INIT_FLAGS:
         group.add_argument(flag, type=kind, default=None, help=text)
     group.add_argument(
-        "--predictors", default=INIT_DEFAULT_PREDICTORS,
+        "--predictors",
+        default=INIT_DEFAULT_PREDICTORS,
         help="comma-separated: lookahead, analytic, calibrated_uv, lazy, uv, linear, or 'all' (default %(default)s)",
     )
-    group.add_argument("--lookahead-steps", type=int, default=None, help="K of the look-ahead's c_max runs (default: --steps)")
+    group.add_argument(
+        "--lookahead-steps", type=int, default=None, help="K of the look-ahead's c_max runs (default: --steps)"
+    )
     group.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
-    group.add_argument("--from-sweep", metavar="DIR", default=None, help="predict every network of a finished sweep in DIR")
+    group.add_argument(
+        "--from-sweep", metavar="DIR", default=None, help="predict every network of a finished sweep in DIR"
+    )
 
 
 def _comma(values: tuple[int, ...]) -> str:

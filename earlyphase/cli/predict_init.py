@@ -33,7 +33,10 @@ def predictor_names(text: str) -> tuple[str, ...]:
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     unknown = [name for name in names if name not in PREDICTORS]
     if unknown or not names:
-        raise ConfigError(f"--predictors must be a comma-separated subset of {', '.join(PREDICTORS)} or 'all', got {text!r}", "predictors")
+        raise ConfigError(
+            f"--predictors must be a comma-separated subset of {', '.join(PREDICTORS)} or 'all', got {text!r}",
+            "predictors",
+        )
     return names
 
 
@@ -69,7 +72,9 @@ def describe(result: dict) -> str:
         f" {config['measure_batch_size']} examples in the measurement batch)",
         f"  at theta_0: lambda_H0 = {m['lambda0']:.4g}   L_0 = {m['loss0']:.4g}"
         f"   NTK top / (Bk) = {m['ntk_sharpness']:.4g}   kappa = d lambda / d eta = {m['kappa']:.4g}"
-        + ("" if m.get("loss_top") is None else f"   L_0 carried by the top NTK mode: {m['loss_top'] / m['loss0']:.1%}"),
+        + (
+            "" if m.get("loss_top") is None else f"   L_0 carried by the top NTK mode: {m['loss_top'] / m['loss0']:.1%}"
+        ),
         "",
         f"  {'predictor':<14} {'c_loss':>8} {'c_sharp':>8} {'c_max':>8}   {'HVPs':>5} {'grads':>5} {'fwds':>5} {'seconds':>8}",
     ]

@@ -96,18 +96,28 @@ def _register_run(actions: argparse._SubParsersAction) -> None:
         description=RUN_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("spec", nargs="?", metavar="SPEC.toml", help="the specification (optional: the flags can define it all)")
+    parser.add_argument(
+        "spec", nargs="?", metavar="SPEC.toml", help="the specification (optional: the flags can define it all)"
+    )
     run = parser.add_argument_group("running")
     run.add_argument("--out", metavar="DIR", help="results directory (created; an existing one is resumed)")
-    run.add_argument("--jobs", type=int, metavar="N", help="local worker processes (default: the CPU cores; 1: in this process)")
     run.add_argument(
-        "--threads", type=int, metavar="N",
+        "--jobs", type=int, metavar="N", help="local worker processes (default: the CPU cores; 1: in this process)"
+    )
+    run.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
         help="torch CPU threads per run (default 1: with one worker per core the cores are never oversubscribed; "
         "cores / jobs threads made a run 4-5x slower on a busy machine)",
-    )  # fmt: skip
+    )
     run.add_argument("--workers", type=int, metavar="N", help="start a Dask LocalCluster of N worker processes")
-    run.add_argument("--scheduler", metavar="ADDRESS", help="send the searches to a running Dask scheduler (tcp://host:8786)")
-    run.add_argument("--force-spec", action="store_true", help="replace a different spec stored in DIR (unchanged runs are kept)")
+    run.add_argument(
+        "--scheduler", metavar="ADDRESS", help="send the searches to a running Dask scheduler (tcp://host:8786)"
+    )
+    run.add_argument(
+        "--force-spec", action="store_true", help="replace a different spec stored in DIR (unchanged runs are kept)"
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     groups: dict[str, argparse._ArgumentGroup] = {}
     top = parser.add_argument_group("spec: top level")
@@ -195,7 +205,9 @@ def run_sweep(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec, overrides(args)) if args.spec else spec_from_mapping(merge({}, overrides(args)))
     if args.scheduler is not None or args.workers is not None:
         threads = spec.runs_per_device if spec.base.device.startswith("cuda") else 1
-        executor: Any = DaskExecutor(args.scheduler, args.workers or 1, threads_per_worker=threads, threads=args.threads)
+        executor: Any = DaskExecutor(
+            args.scheduler, args.workers or 1, threads_per_worker=threads, threads=args.threads
+        )
     else:
         executor = LocalExecutor(jobs=args.jobs or cpu_count(), threads=args.threads)
     preflight(spec, this_machine_runs=args.scheduler is None)

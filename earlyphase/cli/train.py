@@ -69,53 +69,125 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     net = parser.add_argument_group("network")
     net.add_argument("--arch", choices=ARCHITECTURES, default=d["arch"], help="architecture (default %(default)s)")
-    net.add_argument("--depth", type=int, default=d["depth"], help="number of weight layers (default %(default)s; cnn: >= 4, resnet18: 18)")
+    net.add_argument(
+        "--depth",
+        type=int,
+        default=d["depth"],
+        help="number of weight layers (default %(default)s; cnn: >= 4, resnet18: 18)",
+    )
     net.add_argument("--width", type=int, default=d["width"], help="hidden units / channels (default %(default)s)")
     net.add_argument("--activation", choices=sorted(ACTIVATIONS), default=d["activation"], help="default %(default)s")
-    net.add_argument("--sigma-w2", type=float, default=None, help="hidden-layer weight variance times fan-in (default 2 for relu, 1 otherwise)")
-    net.add_argument("--readout", choices=READOUTS, default=d["readout"], help="readout initialisation: N(0,1/n), zero, or muP-like N(0,1/n^2) (default %(default)s)")
-    net.add_argument("--parameterization", choices=PARAMETERIZATIONS, default=d["parameterization"], help="default %(default)s")
+    net.add_argument(
+        "--sigma-w2",
+        type=float,
+        default=None,
+        help="hidden-layer weight variance times fan-in (default 2 for relu, 1 otherwise)",
+    )
+    net.add_argument(
+        "--readout",
+        choices=READOUTS,
+        default=d["readout"],
+        help="readout initialisation: N(0,1/n), zero, or muP-like N(0,1/n^2) (default %(default)s)",
+    )
+    net.add_argument(
+        "--parameterization", choices=PARAMETERIZATIONS, default=d["parameterization"], help="default %(default)s"
+    )
 
     data = parser.add_argument_group("data")
-    data.add_argument("--dataset", default=d["dataset"], help="digits, mnist, fashion_mnist, cifar10 or synthetic (default %(default)s)")
+    data.add_argument(
+        "--dataset",
+        default=d["dataset"],
+        help="digits, mnist, fashion_mnist, cifar10 or synthetic (default %(default)s)",
+    )
     data.add_argument("--data-path", default=None, help="file or directory holding the dataset (else the usual search)")
     data.add_argument("--n-train", type=int, default=None, help="training examples to use (default: all)")
-    data.add_argument("--measure-size", type=int, default=d["measure_size"], help="measurement batch size for the sharpness (default %(default)s; capped at n-train)")
-    data.add_argument("--eval-set", choices=EVAL_SETS, default=d["eval_set"], help="where the loss L_t is measured (default %(default)s)")
+    data.add_argument(
+        "--measure-size",
+        type=int,
+        default=d["measure_size"],
+        help="measurement batch size for the sharpness (default %(default)s; capped at n-train)",
+    )
+    data.add_argument(
+        "--eval-set",
+        choices=EVAL_SETS,
+        default=d["eval_set"],
+        help="where the loss L_t is measured (default %(default)s)",
+    )
 
     run = parser.add_argument_group("training")
-    run.add_argument("--c", type=float, required=True, help="learning rate in units of 1/lambda_H0: eta = c / lambda_H0")
+    run.add_argument(
+        "--c", type=float, required=True, help="learning rate in units of 1/lambda_H0: eta = c / lambda_H0"
+    )
     run.add_argument("--steps", type=int, default=d["steps"], help="SGD steps T (default %(default)s)")
-    run.add_argument("--batch-size", type=_batch_size, default=d["batch_size"], help="SGD batch size, or 'full' for gradient descent (default %(default)s)")
+    run.add_argument(
+        "--batch-size",
+        type=_batch_size,
+        default=d["batch_size"],
+        help="SGD batch size, or 'full' for gradient descent (default %(default)s)",
+    )
     run.add_argument("--loss", choices=sorted(LOSS_CONVENTIONS), default=d["loss"], help="default %(default)s")
     run.add_argument("--momentum", type=float, default=d["momentum"], help="heavy-ball momentum (default %(default)s)")
-    run.add_argument("--loss-max", type=float, default=d["loss_max"], help="divergence bound L_max (default %(default)g)")
+    run.add_argument(
+        "--loss-max", type=float, default=d["loss_max"], help="divergence bound L_max (default %(default)g)"
+    )
     run.add_argument("--seed-init", type=int, default=d["seed_init"], help="initialisation seed (default %(default)s)")
     run.add_argument("--seed-sgd", type=int, default=d["seed_sgd"], help="SGD batch-order seed (default %(default)s)")
-    run.add_argument("--seed-measure", type=int, default=d["seed_measure"], help="measurement-batch seed (default %(default)s)")
+    run.add_argument(
+        "--seed-measure", type=int, default=d["seed_measure"], help="measurement-batch seed (default %(default)s)"
+    )
 
     measure = parser.add_argument_group("measurement")
-    measure.add_argument("--measure-every", type=int, default=d["measure_every"], help="sharpness every K steps and at the last (default %(default)s)")
-    measure.add_argument("--ntk", action="store_true", help="also record lambda_max(NTK) / (B k) on the measurement batch")
-    measure.add_argument("--no-barrier", action="store_true", help="skip the loss along the line theta_0 -> theta_T (c_barrier)")
     measure.add_argument(
-        "--barrier-set", choices=BARRIER_SETS, default=d["barrier_set"],
+        "--measure-every",
+        type=int,
+        default=d["measure_every"],
+        help="sharpness every K steps and at the last (default %(default)s)",
+    )
+    measure.add_argument(
+        "--ntk", action="store_true", help="also record lambda_max(NTK) / (B k) on the measurement batch"
+    )
+    measure.add_argument(
+        "--no-barrier", action="store_true", help="skip the loss along the line theta_0 -> theta_T (c_barrier)"
+    )
+    measure.add_argument(
+        "--barrier-set",
+        choices=BARRIER_SETS,
+        default=d["barrier_set"],
         help="where the line theta_0 -> theta_T is evaluated: measure (the measurement batch) or eval (the --eval-set) (default %(default)s)",
-    )  # fmt: skip
-    measure.add_argument("--lanczos-tol", type=float, default=d["lanczos_tol"], help="relative residual |Hv - lambda v| / |lambda| (default %(default)g)")
+    )
+    measure.add_argument(
+        "--lanczos-tol",
+        type=float,
+        default=d["lanczos_tol"],
+        help="relative residual |Hv - lambda v| / |lambda| (default %(default)g)",
+    )
     measure.add_argument("--lanczos-max-iter", type=int, default=d["lanczos_max_iter"], help="default %(default)s")
-    measure.add_argument("--cold-start", action="store_true", help="do not warm-start Lanczos from the previous eigenvector")
+    measure.add_argument(
+        "--cold-start", action="store_true", help="do not warm-start Lanczos from the previous eigenvector"
+    )
     measure.add_argument("--hvp-method", choices=HVP_METHODS, default=d["hvp_method"], help="default %(default)s")
 
     machine = parser.add_argument_group("machine and output")
     machine.add_argument("--device", default=d["device"], help="cpu, cuda or cuda:N (default %(default)s)")
     machine.add_argument("--dtype", choices=DTYPES, default=d["dtype"], help="network dtype (default %(default)s)")
-    machine.add_argument("--chunk-size", type=int, default=None, help="examples per forward pass (bounds memory; default: whole batches)")
-    machine.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores, torch's choice)")
+    machine.add_argument(
+        "--chunk-size", type=int, default=None, help="examples per forward pass (bounds memory; default: whole batches)"
+    )
+    machine.add_argument(
+        "--threads", type=int, default=None, help="CPU threads for torch (default: all cores, torch's choice)"
+    )
     machine.add_argument("--out", required=True, help="directory for the record STEM.parquet + STEM.json")
-    machine.add_argument("--name", default=None, help="record stem inside --out (default: arch, depth, width, dataset, c, seeds and a hash of every other setting)")
-    machine.add_argument("--overwrite", action="store_true", help="replace a record of the same name holding a different configuration")
-    machine.add_argument("--json", action="store_true", help="print one JSON object with the results instead of a table")
+    machine.add_argument(
+        "--name",
+        default=None,
+        help="record stem inside --out (default: arch, depth, width, dataset, c, seeds and a hash of every other setting)",
+    )
+    machine.add_argument(
+        "--overwrite", action="store_true", help="replace a record of the same name holding a different configuration"
+    )
+    machine.add_argument(
+        "--json", action="store_true", help="print one JSON object with the results instead of a table"
+    )
     parser.set_defaults(run=run_train)
 
 
@@ -124,14 +196,37 @@ def config_from_args(args: argparse.Namespace):
     from earlyphase.empirical.config import TrainConfig
 
     return TrainConfig(
-        arch=args.arch, depth=args.depth, width=args.width, activation=args.activation, sigma_w2=args.sigma_w2,
-        readout=args.readout, parameterization=args.parameterization, dataset=args.dataset, n_train=args.n_train,
-        batch_size=args.batch_size, steps=args.steps, measure_size=args.measure_size, eval_set=args.eval_set,
-        loss=args.loss, momentum=args.momentum, loss_max=args.loss_max, seed_init=args.seed_init,
-        seed_sgd=args.seed_sgd, seed_measure=args.seed_measure, device=args.device, dtype=args.dtype,
-        barrier=not args.no_barrier, barrier_set=args.barrier_set, ntk=args.ntk, measure_every=args.measure_every, lanczos_tol=args.lanczos_tol,
-        lanczos_max_iter=args.lanczos_max_iter, warm_start=not args.cold_start, hvp_method=args.hvp_method,
-        chunk_size=args.chunk_size, data_path=args.data_path,
+        arch=args.arch,
+        depth=args.depth,
+        width=args.width,
+        activation=args.activation,
+        sigma_w2=args.sigma_w2,
+        readout=args.readout,
+        parameterization=args.parameterization,
+        dataset=args.dataset,
+        n_train=args.n_train,
+        batch_size=args.batch_size,
+        steps=args.steps,
+        measure_size=args.measure_size,
+        eval_set=args.eval_set,
+        loss=args.loss,
+        momentum=args.momentum,
+        loss_max=args.loss_max,
+        seed_init=args.seed_init,
+        seed_sgd=args.seed_sgd,
+        seed_measure=args.seed_measure,
+        device=args.device,
+        dtype=args.dtype,
+        barrier=not args.no_barrier,
+        barrier_set=args.barrier_set,
+        ntk=args.ntk,
+        measure_every=args.measure_every,
+        lanczos_tol=args.lanczos_tol,
+        lanczos_max_iter=args.lanczos_max_iter,
+        warm_start=not args.cold_start,
+        hvp_method=args.hvp_method,
+        chunk_size=args.chunk_size,
+        data_path=args.data_path,
     )
 
 
@@ -154,12 +249,15 @@ def check_record_free(stem: Path, config, c: float) -> None:
         stored = json.loads(meta.read_text())
         old = {**stored["config"], "c": stored["c"]}
     except (OSError, ValueError, KeyError, TypeError):
-        raise ConfigError(f"--name: {meta} exists and is not a record; choose another --name or pass --overwrite", "name") from None
+        raise ConfigError(
+            f"--name: {meta} exists and is not a record; choose another --name or pass --overwrite", "name"
+        ) from None
     new = {**json.loads(json.dumps(dataclasses.asdict(config))), "c": c}
     changed = [f"{key}: {old.get(key)!r} -> {value!r}" for key, value in new.items() if old.get(key) != value]
     if changed:
         raise ConfigError(
-            f"--name: {meta} holds a different run ({'; '.join(changed)}); choose another --name or pass --overwrite", "name"
+            f"--name: {meta} holds a different run ({'; '.join(changed)}); choose another --name or pass --overwrite",
+            "name",
         )
 
 
@@ -213,7 +311,9 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         record = trajectory.save(stem)
     except OSError as error:  # e.g. a full disk: nothing was replaced, the temporaries are gone
-        raise ConfigError(f"--out: writing the record {stem} failed ({error.strerror or error}); no file was replaced", "out") from None
+        raise ConfigError(
+            f"--out: writing the record {stem} failed ({error.strerror or error}); no file was replaced", "out"
+        ) from None
     if args.json:
         print(json.dumps(summary(trajectory, record)))
         return 0
@@ -229,6 +329,8 @@ def run_train(args: argparse.Namespace) -> int:
     if trajectory.diverged:
         print(f"diverged at step {trajectory.divergence_step}")
     elif not math.isnan(trajectory.barrier_loss):
-        print(f"max loss on the line theta_0 -> theta_T: {trajectory.barrier_loss:.6g} (at theta_0: {trajectory.barrier_reference:.6g})")
+        print(
+            f"max loss on the line theta_0 -> theta_T: {trajectory.barrier_loss:.6g} (at theta_0: {trajectory.barrier_reference:.6g})"
+        )
     print(f"record: {record}")
     return 0

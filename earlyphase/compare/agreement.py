@@ -82,7 +82,9 @@ def agreement_table(
         columns=list(AGREEMENT_COLUMNS),
     )
     order = {name: index for index, name in enumerate(boundaries)}
-    return table.sort_values(["boundary", "d_over_w", "depth"], key=lambda s: s.map(order) if s.name == "boundary" else s).reset_index(drop=True)
+    return table.sort_values(
+        ["boundary", "d_over_w", "depth"], key=lambda s: s.map(order) if s.name == "boundary" else s
+    ).reset_index(drop=True)
 
 
 def agreement_summary(table: pd.DataFrame) -> pd.DataFrame:
@@ -100,7 +102,9 @@ def agreement_summary(table: pd.DataFrame) -> pd.DataFrame:
                 "bias_log2": float(delta[known].mean()) if known.any() else np.nan,
                 "rms_log2": float(np.sqrt(np.mean(delta[known] ** 2))) if known.any() else np.nan,
                 "max_abs_log2": float(np.abs(delta[known]).max()) if known.any() else np.nan,
-                "spearman": _rank_correlation(group["measured"].to_numpy(float)[known], group["theory"].to_numpy(float)[known]),
+                "spearman": _rank_correlation(
+                    group["measured"].to_numpy(float)[known], group["theory"].to_numpy(float)[known]
+                ),
             }
         )
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
@@ -128,7 +132,9 @@ def format_agreement(table: pd.DataFrame, summary: pd.DataFrame, theory_name: st
     lines.append("")
     for row in summary.itertuples(index=False):
         if row.pairs == 0:
-            lines.append(f"{row.boundary}: no (d, w) where both {theory_name} and measurement found it ({row.missing} not comparable)")
+            lines.append(
+                f"{row.boundary}: no (d, w) where both {theory_name} and measurement found it ({row.missing} not comparable)"
+            )
             continue
         rank = "n/a (< 3 pairs or constant)" if not np.isfinite(row.spearman) else f"{row.spearman:+.2f}"
         lines.append(

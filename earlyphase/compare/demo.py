@@ -64,13 +64,17 @@ class DemoResult:
     critical_values: Path
 
 
-def run_demo(out: str | Path, settings: DemoSettings = DemoSettings(), jobs: int = 2, progress: bool = True) -> DemoResult:
+def run_demo(
+    out: str | Path, settings: DemoSettings = DemoSettings(), jobs: int = 2, progress: bool = True
+) -> DemoResult:
     """Sweep, predict, draw and report into ``out`` (resumes a sweep already there)."""
     from earlyphase.empirical.sweep import LocalExecutor, run_sweep, spec_from_mapping
 
     out = Path(out)
     sweep_dir = out / "sweep"
-    status = run_sweep(spec_from_mapping(settings.sweep_mapping()), sweep_dir, LocalExecutor(jobs=jobs), progress=progress)
+    status = run_sweep(
+        spec_from_mapping(settings.sweep_mapping()), sweep_dir, LocalExecutor(jobs=jobs), progress=progress
+    )
     if status.failed:
         raise RuntimeError(status.describe())
     per_seed = read_critical_values(sweep_dir)
@@ -79,7 +83,10 @@ def run_demo(out: str | Path, settings: DemoSettings = DemoSettings(), jobs: int
     theories = [predict_at(name, pairs, seeds=settings.theory_seeds, progress=progress) for name in settings.theories]
     figure = save_figure(
         phase_diagram_figure(
-            measured, [t.boundaries for t in theories], width_panel_depth(measured), title=f"Demo: ReLU FCN on {settings.dataset}"
+            measured,
+            [t.boundaries for t in theories],
+            width_panel_depth(measured),
+            title=f"Demo: ReLU FCN on {settings.dataset}",
         ),
         out / FIGURE_FILE,
     )
@@ -96,4 +103,3 @@ def summary_lines(result: DemoResult) -> list[str]:
         f"report:            {result.report_path}",
         f"critical values:   {result.critical_values} (per seed)",
     ]
-

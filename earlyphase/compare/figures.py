@@ -117,7 +117,10 @@ def draw_figures(figures_dir: str | Path, settings: FigureSettings = FigureSetti
     written = [
         save_figure(
             phase_diagram_figure(
-                measured, [t.boundaries for t in theories], width_panel_depth(measured), title=f"Phase diagram, ReLU FCN on {settings.dataset}"
+                measured,
+                [t.boundaries for t in theories],
+                width_panel_depth(measured),
+                title=f"Phase diagram, ReLU FCN on {settings.dataset}",
             ),
             figures_dir / "phase_diagram.png",
         )
@@ -128,8 +131,11 @@ def draw_figures(figures_dir: str | Path, settings: FigureSettings = FigureSetti
     written.append(save_figure(early_trajectories_figure(early, panels), figures_dir / "early_trajectories.png"))
     written.append(save_figure(sharpness_ratio_figure(early), figures_dir / "sharpness_ratio.png"))
     long_run = long_run_figure(
-        data["long_run"], data["saturation_runs"], settings.tau_k,
-        run_label=f"({settings.long_activation}, full-batch GD)", saturation_label=f"(ReLU, SGD B = {settings.batch_size})",
+        data["long_run"],
+        data["saturation_runs"],
+        settings.tau_k,
+        run_label=f"({settings.long_activation}, full-batch GD)",
+        saturation_label=f"(ReLU, SGD B = {settings.batch_size})",
     )
     written.append(save_figure(long_run, figures_dir / "long_run_sharpness.png"))
     report_path = figures_dir / REPORT_FILE
@@ -170,20 +176,32 @@ def recompute_data(
     base = TrainConfig(dataset=settings.dataset, batch_size=settings.batch_size, steps=settings.steps, barrier=False)
     depth, width, c = settings.long_run
     long_base = replace(
-        base, activation=settings.long_activation, batch_size=None, eval_set="train",
-        steps=settings.long_steps, measure_every=settings.long_measure_every,
+        base,
+        activation=settings.long_activation,
+        batch_size=None,
+        eval_set="train",
+        steps=settings.long_steps,
+        measure_every=settings.long_measure_every,
     )
     c_values = [2.0**x for x in settings.early_x]
     tasks: dict[str, list] = {
         "long_run": [(runs_over_c, (long_base, [(depth, width)], [c], (0,), False))],
         **{
-            f"theory_{name}": [(predict_at, (name, measured, settings.theory_seeds, False)) for measured in model_pairs(name, pairs).values()]
+            f"theory_{name}": [
+                (predict_at, (name, measured, settings.theory_seeds, False))
+                for measured in model_pairs(name, pairs).values()
+            ]
             for name in settings.theories
         },
         "early_runs": [(runs_over_c, (base, [pair], c_values, (0,), False)) for pair in settings.early_pairs],
-        "saturation_runs": [(runs_to_tau, (base, [pair], settings.saturation_c, settings.tau_k, False)) for pair in settings.saturation_pairs],
+        "saturation_runs": [
+            (runs_to_tau, (base, [pair], settings.saturation_c, settings.tau_k, False))
+            for pair in settings.saturation_pairs
+        ],
     }
-    tasks = {name: group for name, group in tasks.items() if ("theory" if name.startswith("theory_") else name) in groups}
+    tasks = {
+        name: group for name, group in tasks.items() if ("theory" if name.startswith("theory_") else name) in groups
+    }
     written = []
     with task_pool(jobs) as pool:
         futures = {name: [pool.submit(function, *args) for function, args in group] for name, group in tasks.items()}
@@ -217,7 +235,12 @@ def sweep_mapping(settings: FigureSettings) -> dict:
     """The sweep spec (TOML layout) of the phase-diagram data."""
     return {
         "name": "figures-phase-diagram",
-        "model": {"arch": "fcn", "depths": list(settings.depths), "widths": list(settings.widths), "activation": "relu"},
+        "model": {
+            "arch": "fcn",
+            "depths": list(settings.depths),
+            "widths": list(settings.widths),
+            "activation": "relu",
+        },
         "data": {"dataset": settings.dataset},
         "protocol": {"batch_size": settings.batch_size, "steps": settings.steps, "loss": "mse"},
         "seeds": {"init": list(settings.seeds), "sgd": list(settings.seeds[:1])},

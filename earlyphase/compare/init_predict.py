@@ -131,19 +131,25 @@ def _measurement_share(name: str, measurements: InitialMeasurements) -> Cost:
     return measurements.cost if name == "calibrated_uv" else Cost()
 
 
-def theory_baseline(name: str, experiment: Experiment, grid: CGrid, steps: int, seeds: int = THEORY_SEEDS) -> PredictorResult:
+def theory_baseline(
+    name: str, experiment: Experiment, grid: CGrid, steps: int, seeds: int = THEORY_SEEDS
+) -> PredictorResult:
     """The ``uv`` or ``linear`` model's seed means at the network's width (and depth): a per-(d, w) baseline."""
     require_choice("baseline", name, THEORY_BASELINES)
     return _PREDICT[name](experiment, None, grid, steps, seeds)
 
 
-def _lookahead(experiment: Experiment, measurements: InitialMeasurements, grid: CGrid, steps: int, _: int) -> PredictorResult:
+def _lookahead(
+    experiment: Experiment, measurements: InitialMeasurements, grid: CGrid, steps: int, _: int
+) -> PredictorResult:
     critical, cost, _details = lookahead_prediction(experiment, measurements, BracketPlan(grid), steps=steps)
     reasons = {"c_barrier": "the straight line theta_0 -> theta_1 is the ray itself: no barrier beyond c_loss"}
     return PredictorResult(critical, cost, reasons)
 
 
-def _analytic(experiment: Experiment, measurements: InitialMeasurements, grid: CGrid, _: int, __: int) -> PredictorResult:
+def _analytic(
+    experiment: Experiment, measurements: InitialMeasurements, grid: CGrid, _: int, __: int
+) -> PredictorResult:
     try:
         critical, cost, details = analytic_prediction(experiment, measurements.first_gradient, grid)
     except FrozenGatesUnavailable as error:
@@ -164,7 +170,9 @@ def _lazy(experiment: Experiment, _: InitialMeasurements, grid: CGrid, __: int, 
         c_loss = Threshold("c_loss", float(c[first]), low, float(c[first]))
         c_max = Threshold("c_max", low, low, float(c[first]))
     never = "the linearised dynamics keep the NTK, hence the sharpness, fixed"
-    critical = CriticalValues(c_loss, Threshold("c_sharp", None, float(c[-1]), None), c_max, replace(c_max, name="c_barrier"))
+    critical = CriticalValues(
+        c_loss, Threshold("c_sharp", None, float(c[-1]), None), c_max, replace(c_max, name="c_barrier")
+    )
     return PredictorResult(critical, Cost(), {"c_sharp": never})
 
 
@@ -207,7 +215,9 @@ def _calibrated_uv(
     )
     config = experiment.config
     rest_loss = 0.0 if measurements.loss_rest is None else measurements.loss_rest
-    critical, _cost = calibrated_prediction(calibration, grid, steps, config.epsilon, config.loss_max, rest_loss=rest_loss)
+    critical, _cost = calibrated_prediction(
+        calibration, grid, steps, config.epsilon, config.loss_max, rest_loss=rest_loss
+    )
     reasons = {"c_barrier": "the reduced model has no parameter-space path"}
     return PredictorResult(critical, Cost(seconds=time.perf_counter() - started), reasons)
 

@@ -35,7 +35,17 @@ from earlyphase.empirical.sweep.tables import CRITICAL_VALUES_FILE
 from earlyphase.empirical.training import prepare
 
 PREDICTED_VS_MEASURED_FILE = "predicted_vs_measured.csv"
-EXTRA_COLUMNS = ("predicted_low", "predicted_high", "lambda0", "loss0", "hvps", "gradients", "forwards", "seconds", "sweep_runs")
+EXTRA_COLUMNS = (
+    "predicted_low",
+    "predicted_high",
+    "lambda0",
+    "loss0",
+    "hvps",
+    "gradients",
+    "forwards",
+    "seconds",
+    "sweep_runs",
+)
 KEY = ["arch", "depth", "width", "seed_init", "seed_sgd"]
 
 
@@ -72,7 +82,9 @@ def predict_sweep_dir(
     table = root / CRITICAL_VALUES_FILE
     if not table.is_file():
         raise ConfigError(f"{root} has no {CRITICAL_VALUES_FILE}: run or finish `earlyphase sweep` first", "from_sweep")
-    return predict_sweep(stored_spec(root), pd.read_csv(table), root / PREDICTED_VS_MEASURED_FILE, predictors, lookahead_steps, progress)
+    return predict_sweep(
+        stored_spec(root), pd.read_csv(table), root / PREDICTED_VS_MEASURED_FILE, predictors, lookahead_steps, progress
+    )
 
 
 def _predict_point(
@@ -98,14 +110,25 @@ def _predict_point(
             threshold = getattr(result.critical, boundary)
             rows.append(
                 {
-                    "arch": measured["arch"], "depth": point.depth, "width": point.width,
-                    "d_over_w": point.depth / point.width, "seed_init": point.seed_init, "seed_sgd": point.seed_sgd,
-                    "predictor": name, "boundary": boundary,
-                    "predicted": _value(threshold.estimate), "measured": _value(measured.get(boundary)),
-                    "predicted_low": _value(threshold.low), "predicted_high": _value(threshold.high),
-                    "lambda0": experiment.lambda0, "loss0": experiment.loss0,
-                    "hvps": result.cost.hvps, "gradients": result.cost.gradients, "forwards": result.cost.forwards,
-                    "seconds": result.cost.seconds, "sweep_runs": measured.get("runs"),
+                    "arch": measured["arch"],
+                    "depth": point.depth,
+                    "width": point.width,
+                    "d_over_w": point.depth / point.width,
+                    "seed_init": point.seed_init,
+                    "seed_sgd": point.seed_sgd,
+                    "predictor": name,
+                    "boundary": boundary,
+                    "predicted": _value(threshold.estimate),
+                    "measured": _value(measured.get(boundary)),
+                    "predicted_low": _value(threshold.low),
+                    "predicted_high": _value(threshold.high),
+                    "lambda0": experiment.lambda0,
+                    "loss0": experiment.loss0,
+                    "hvps": result.cost.hvps,
+                    "gradients": result.cost.gradients,
+                    "forwards": result.cost.forwards,
+                    "seconds": result.cost.seconds,
+                    "sweep_runs": measured.get("runs"),
                 }
             )
     return pd.DataFrame(rows, columns=[*PER_SEED_COLUMNS, *EXTRA_COLUMNS])

@@ -38,9 +38,20 @@ def sharpness_at_tau(table: pd.DataFrame, k: float) -> pd.DataFrame:
         tau = k / c
         if measured.empty or tau > measured["step"].max():
             continue
-        nearest = measured.loc[(measured["step"] - tau).abs().groupby([measured["seed_init"], measured["seed_sgd"]]).idxmin()]
-        rows.append({"depth": depth, "width": width, "d_over_w": depth / width, "c": c, "tau": tau,
-                     "ratio": nearest["sharpness_ratio"].mean(), "std": nearest["sharpness_ratio"].std()})
+        nearest = measured.loc[
+            (measured["step"] - tau).abs().groupby([measured["seed_init"], measured["seed_sgd"]]).idxmin()
+        ]
+        rows.append(
+            {
+                "depth": depth,
+                "width": width,
+                "d_over_w": depth / width,
+                "c": c,
+                "tau": tau,
+                "ratio": nearest["sharpness_ratio"].mean(),
+                "std": nearest["sharpness_ratio"].std(),
+            }
+        )
     return pd.DataFrame(rows, columns=["depth", "width", "d_over_w", "c", "tau", "ratio", "std"])
 
 
@@ -52,7 +63,9 @@ def plot_regimes(ax: Axes, step: np.ndarray, sharpness: np.ndarray, eta: float, 
     ax.axhline(sharpness[np.isfinite(sharpness)][0], color="0.4", linestyle=":", linewidth=1.0, label="$\\lambda^H_0$")
     for name, span in regimes.items():
         if span is not None:
-            ax.axvspan(max(span[0], 1), span[1], color=REGIME_COLORS[name], alpha=0.8, label=REGIME_LABELS[name], zorder=0)
+            ax.axvspan(
+                max(span[0], 1), span[1], color=REGIME_COLORS[name], alpha=0.8, label=REGIME_LABELS[name], zorder=0
+            )
     ax.set_xscale("log")
     ax.set_xlabel("step t (log scale)")
     ax.set_ylabel("sharpness $\\lambda^H_t$")
@@ -61,7 +74,12 @@ def plot_regimes(ax: Axes, step: np.ndarray, sharpness: np.ndarray, eta: float, 
 
 
 def long_run_figure(
-    run: pd.DataFrame, saturation_runs: pd.DataFrame, k: float, eos_fraction: float = DEFAULT_EOS_FRACTION, run_label: str = "", saturation_label: str = ""
+    run: pd.DataFrame,
+    saturation_runs: pd.DataFrame,
+    k: float,
+    eos_fraction: float = DEFAULT_EOS_FRACTION,
+    run_label: str = "",
+    saturation_label: str = "",
 ) -> Figure:
     """Figure 3: the regimes of one long ``run`` (a trajectory table of one run) and, from
     ``saturation_runs`` (many c and d/w), lambda_tau / lambda_0 at tau = K / c against c.
@@ -89,8 +107,16 @@ def plot_saturation(ax: Axes, at_tau: pd.DataFrame, k: float, cmap: str = "plasm
     colormap = plt.get_cmap(cmap)
     for index, (depth, width, d_over_w) in enumerate(keys.itertuples(index=False)):
         rows = at_tau[(at_tau["depth"] == depth) & (at_tau["width"] == width)].sort_values("c")
-        ax.errorbar(rows["c"], rows["ratio"], yerr=rows["std"].fillna(0.0), marker="o", markersize=3, capsize=2,
-                    color=colormap(index / max(len(keys) - 1, 1) * 0.85), label=f"d/w = {d_over_w:.3g} (d = {depth}, w = {width})")
+        ax.errorbar(
+            rows["c"],
+            rows["ratio"],
+            yerr=rows["std"].fillna(0.0),
+            marker="o",
+            markersize=3,
+            capsize=2,
+            color=colormap(index / max(len(keys) - 1, 1) * 0.85),
+            label=f"d/w = {d_over_w:.3g} (d = {depth}, w = {width})",
+        )
     if at_tau.empty:
         ax.text(0.5, 0.5, f"no run reaches tau = K/c = {k:g}/c", transform=ax.transAxes, ha="center")
     else:

@@ -33,8 +33,17 @@ from earlyphase.theory.ntk import (
 )
 
 NTK_LAMBDA0_COLUMNS = (
-    "depth", "width", "d_over_w", "predicted", "predicted_edge", "measured_mean", "measured_std", "seeds", "ratio", "ratio_edge"
-)  # fmt: skip
+    "depth",
+    "width",
+    "d_over_w",
+    "predicted",
+    "predicted_edge",
+    "measured_mean",
+    "measured_std",
+    "seeds",
+    "ratio",
+    "ratio_edge",
+)
 
 
 def measurement_inputs(dataset: Dataset) -> np.ndarray:
@@ -49,7 +58,14 @@ def predicted_lambda0(
     """lambda_max(Theta_w) / (n k) of a depth-d, width-w FCN in standard parameterisation (readout
     variance 1) on inputs x (module docstring)."""
     return predicted_sharpness0(
-        x, outputs, require_int("depth", depth, 1), activation, "standard", sigma_w2, 1.0, require_int("width", width, 1)
+        x,
+        outputs,
+        require_int("depth", depth, 1),
+        activation,
+        "standard",
+        sigma_w2,
+        1.0,
+        require_int("width", width, 1),
     )
 
 

@@ -92,7 +92,12 @@ def per_seed_summary(table: pd.DataFrame, grid_step: float = DEFAULT_X_STEP) -> 
                 "boundary": boundary,
                 "seeds": int(known.sum()),
                 "missing": int((~known).sum()),
-                "one_sided": int(np.sum(np.isfinite(group["predicted"].to_numpy(float)) != np.isfinite(group["measured"].to_numpy(float)))),
+                "one_sided": int(
+                    np.sum(
+                        np.isfinite(group["predicted"].to_numpy(float))
+                        != np.isfinite(group["measured"].to_numpy(float))
+                    )
+                ),
                 "median_delta": _stat(np.median, delta[known]),
                 "rms_delta": _stat(lambda d: np.sqrt(np.mean(d**2)), delta[known]),
                 "median_abs_delta": _stat(np.median, np.abs(delta[known])),

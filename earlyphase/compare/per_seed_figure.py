@@ -40,7 +40,9 @@ def per_seed_figure(table: pd.DataFrame, path: str | Path, predictors: tuple[str
         both = rows[np.isfinite(log2_ratio(rows["predicted"].to_numpy(), rows["measured"].to_numpy()))]
         if both.empty:
             ax.set_title(BOUNDARY_LABELS[boundary], fontsize=10)
-            ax.text(0.5, 0.5, "no seed where both the prediction\nand the measurement found it", ha="center", va="center")
+            ax.text(
+                0.5, 0.5, "no seed where both the prediction\nand the measurement found it", ha="center", va="center"
+            )
             ax.axis("off")
             continue
         values = np.concatenate([both["predicted"].to_numpy(float), both["measured"].to_numpy(float)])
@@ -60,7 +62,9 @@ def per_seed_figure(table: pd.DataFrame, path: str | Path, predictors: tuple[str
             within = float(np.mean(np.abs(delta) <= 2 * DEFAULT_X_STEP + 1e-9))
             scores.append(f"{name} {within:.0%}")
             color = PREDICTOR_COLORS.get(name)
-            ax.scatter(points["measured"], points["predicted"], s=18, alpha=0.75, color=color, label=name, edgecolor="none")
+            ax.scatter(
+                points["measured"], points["predicted"], s=18, alpha=0.75, color=color, label=name, edgecolor="none"
+            )
         log2_c_axis(ax, "x")
         log2_c_axis(ax, "y")
         ax.set_xlim(low, high)
@@ -69,12 +73,20 @@ def per_seed_figure(table: pd.DataFrame, path: str | Path, predictors: tuple[str
         ax.set_ylabel("predicted c (from the initialisation)")
         ax.set_title(BOUNDARY_LABELS[boundary], fontsize=10)
         box = dict(boxstyle="round", facecolor="white", alpha=0.85, edgecolor="0.7")
-        ax.text(0.03, 0.97, "seeds within 2 grid steps:\n" + "\n".join(scores), transform=ax.transAxes,
-                ha="left", va="top", fontsize=8, bbox=box)
+        ax.text(
+            0.03,
+            0.97,
+            "seeds within 2 grid steps:\n" + "\n".join(scores),
+            transform=ax.transAxes,
+            ha="left",
+            va="top",
+            fontsize=8,
+            bbox=box,
+        )
         ax.grid(True, which="major", alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=8, frameon=False)
-    for ax in axes[len(boundaries):]:
+    for ax in axes[len(boundaries) :]:
         ax.set_visible(False)
     fig.suptitle("critical learning rates predicted from the initialisation vs measured by the sweep", fontsize=11)
     fig.subplots_adjust(bottom=0.1)

@@ -103,38 +103,63 @@ def plot_phase_diagram(
         measured = measured[measured["depth"] == depth]
         theories = [t[t["depth"] == depth] for t in theories]
     if measured.empty:
-        raise ConfigError("no measured critical values to draw" + ("" if depth is None else f" at depth {depth}"), "results_dir")
+        raise ConfigError(
+            "no measured critical values to draw" + ("" if depth is None else f" at depth {depth}"), "results_dir"
+        )
     values = pd.concat([centre(measured), *(t["mean"] for t in theories)]).replace([np.inf, -np.inf], np.nan).dropna()
     if values.empty:
         values = pd.Series([1.0, 8.0])
     c_bottom = min(1.0, float(values.min()) / 1.2)
     c_top = max(8.0, float(values.max()) * 1.6)
     shade_phases(ax, measured, x, c_top, c_bottom)
-    one_curve = x == "inverse_width" or measured["d_over_w"].nunique() == len(measured.drop_duplicates(["depth", "width"]))
+    one_curve = x == "inverse_width" or measured["d_over_w"].nunique() == len(
+        measured.drop_duplicates(["depth", "width"])
+    )
     for name in boundaries:
         rows = measured[measured["boundary"] == name].assign(x=lambda f: x_values(f, x), value=centre).sort_values("x")
         found = rows[np.isfinite(rows["value"].to_numpy(float))]
         if not found.empty:
             ax.errorbar(
-                found["x"], found["value"], yerr=found["std"].fillna(0.0), color=BOUNDARY_COLORS[name],
-                marker=BOUNDARY_MARKERS[name], markersize=8 if name == "c_barrier" else 6,
+                found["x"],
+                found["value"],
+                yerr=found["std"].fillna(0.0),
+                color=BOUNDARY_COLORS[name],
+                marker=BOUNDARY_MARKERS[name],
+                markersize=8 if name == "c_barrier" else 6,
                 markerfacecolor="none" if name == "c_barrier" else BOUNDARY_COLORS[name],
-                linestyle="-" if one_curve else "none", linewidth=0.8, capsize=3,
-                label=f"measured {BOUNDARY_LABELS[name]}", zorder=4,
+                linestyle="-" if one_curve else "none",
+                linewidth=0.8,
+                capsize=3,
+                label=f"measured {BOUNDARY_LABELS[name]}",
+                zorder=4,
             )
         for side, marker, level in (("above", "^", c_top / 1.12), ("below", "v", c_bottom * 1.12)):
             outside = rows[rows["value"] == (np.inf if side == "above" else -np.inf)]
             if not outside.empty:
                 ax.plot(
-                    outside["x"], np.full(len(outside), level), linestyle="none", marker=marker, markersize=9,
-                    markerfacecolor="none", color=BOUNDARY_COLORS[name], label=f"{name} {side} the scanned c range", zorder=4,
+                    outside["x"],
+                    np.full(len(outside), level),
+                    linestyle="none",
+                    marker=marker,
+                    markersize=9,
+                    markerfacecolor="none",
+                    color=BOUNDARY_COLORS[name],
+                    label=f"{name} {side} the scanned c range",
+                    zorder=4,
                 )
         if "expected_seeds" in rows.columns:
             short = found[found["seeds"] < found["expected_seeds"]]
             if not short.empty:
                 ax.plot(
-                    short["x"], short["value"], linestyle="none", marker="o", markersize=13, markerfacecolor="none",
-                    color="black", label="fewer seeds than the sweep's spec", zorder=5,
+                    short["x"],
+                    short["value"],
+                    linestyle="none",
+                    marker="o",
+                    markersize=13,
+                    markerfacecolor="none",
+                    color="black",
+                    label="fewer seeds than the sweep's spec",
+                    zorder=5,
                 )
     for theory in theories:
         for source, rows_of_source in theory.groupby("source", sort=False):
@@ -144,9 +169,14 @@ def plot_phase_diagram(
                 if rows.empty:
                     continue
                 ax.plot(
-                    rows.index, rows.to_numpy(), color=BOUNDARY_COLORS[name], linestyle=THEORY_STYLES.get(source, "--"),
-                    linewidth=2.0, marker="x" if rows.size == 1 else None,
-                    label=f"{THEORY_LABELS.get(source, source)}: {name}", zorder=3,
+                    rows.index,
+                    rows.to_numpy(),
+                    color=BOUNDARY_COLORS[name],
+                    linestyle=THEORY_STYLES.get(source, "--"),
+                    linewidth=2.0,
+                    marker="x" if rows.size == 1 else None,
+                    label=f"{THEORY_LABELS.get(source, source)}: {name}",
+                    zorder=3,
                 )
     reference_lines(ax)
     ax.set_xscale("log")
@@ -175,7 +205,9 @@ def phase_diagram_figure(
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
-    fig.legend(handles.values(), handles.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
+    fig.legend(
+        handles.values(), handles.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False
+    )
     theory_names = ", ".join(THEORY_LABELS.get(s, s) for t in theories for s in t["source"].unique())
     overlay = f" — lines: {theory_names} at the same (d, w)" if theory_names else ""
     fig.suptitle(f"{title}: markers = measured seed median (censored) ± std{overlay}", fontsize=11)

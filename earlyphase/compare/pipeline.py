@@ -103,7 +103,9 @@ def compare_results(
         pairs = sorted({(int(d), int(w)) for d, w in zip(measured["depth"], measured["width"])})
         predicted = predict_at(theory, pairs, seeds=theory_seeds, progress=progress)
     theories = [] if predicted is None else [predicted.boundaries]
-    figure = phase_diagram_figure(measured, theories, width_panel_depth(measured), title=f"Phase diagram of {per_seed['arch'].iloc[0]}")
+    figure = phase_diagram_figure(
+        measured, theories, width_panel_depth(measured), title=f"Phase diagram of {per_seed['arch'].iloc[0]}"
+    )
     path = save_figure(figure, out)
     report = comparison_report(measured, per_seed, [] if predicted is None else [predicted])
     return Comparison(per_seed, measured, predicted, report, path, incomplete_points(spec, measured))

@@ -44,10 +44,15 @@ def _median_text(median: float, bound: float | None) -> str:
     return f"{median:.3g}"
 
 
-def comparison_report(measured: pd.DataFrame, per_seed: pd.DataFrame | None = None, theories: Sequence[TheoryTables] = ()) -> str:
+def comparison_report(
+    measured: pd.DataFrame, per_seed: pd.DataFrame | None = None, theories: Sequence[TheoryTables] = ()
+) -> str:
     """Measured critical values; per theory its predictions, the agreement table and the seed
     spread in its own ensemble; the d/w collapse of c_loss; the measured seed spread."""
-    sections = ["Measured critical values (mean ± std over the seeds where found (found/seeds), censored median over all seeds; grid step 7.2 % in c):", format_critical_values(measured)]
+    sections = [
+        "Measured critical values (mean ± std over the seeds where found (found/seeds), censored median over all seeds; grid step 7.2 % in c):",
+        format_critical_values(measured),
+    ]
     for theory in theories:
         name = THEORY_NAMES[theory.model]
         table = agreement_table(measured, theory.boundaries)

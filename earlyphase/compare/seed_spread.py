@@ -16,7 +16,20 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-SPREAD_COLUMNS = ("depth", "width", "d_over_w", "boundary", "seeds", "loss0_min", "loss0_max", "c_min", "c_max", "pearson_r", "slope", "intercept")
+SPREAD_COLUMNS = (
+    "depth",
+    "width",
+    "d_over_w",
+    "boundary",
+    "seeds",
+    "loss0_min",
+    "loss0_max",
+    "c_min",
+    "c_max",
+    "pearson_r",
+    "slope",
+    "intercept",
+)
 
 
 def seed_spread(per_seed: pd.DataFrame, boundary: str = "c_loss") -> pd.DataFrame:

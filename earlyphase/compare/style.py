@@ -29,7 +29,9 @@ SAVE_FORMATS = (".png", ".svg", ".pdf")
 C_AXIS_LABEL = "$c = \\eta\\,\\lambda^H_0$ (log$_2$ scale)"
 
 
-def new_figure(columns: int = 1, rows: int = 1, width: float = 6.4, height: float = 4.8, **kwargs) -> tuple[Figure, list]:
+def new_figure(
+    columns: int = 1, rows: int = 1, width: float = 6.4, height: float = 4.8, **kwargs
+) -> tuple[Figure, list]:
     """A figure with a rows x columns grid of axes (flattened list), sized per panel."""
     fig, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows), squeeze=False, **kwargs)
     return fig, list(axes.ravel())

@@ -53,7 +53,10 @@ def read_critical_values(results_dir: str | Path) -> pd.DataFrame:
     """
     path = Path(results_dir) / CRITICAL_VALUES_FILE
     if not path.is_file():
-        raise ConfigError(f"results_dir must hold {CRITICAL_VALUES_FILE} (a finished `earlyphase sweep`), got {results_dir}", "results_dir")
+        raise ConfigError(
+            f"results_dir must hold {CRITICAL_VALUES_FILE} (a finished `earlyphase sweep`), got {results_dir}",
+            "results_dir",
+        )
     table = pd.read_csv(path)
     check_per_seed(table)
     return table

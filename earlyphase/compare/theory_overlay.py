@@ -56,20 +56,26 @@ class TheoryTables:
     per_seed: pd.DataFrame
 
 
-def predict_at(model: str, pairs: Sequence[tuple[int, int]], seeds: int = 16, progress: bool = True, **options: Any) -> TheoryTables:
+def predict_at(
+    model: str, pairs: Sequence[tuple[int, int]], seeds: int = 16, progress: bool = True, **options: Any
+) -> TheoryTables:
     """Predict with ``model`` at the measured ``pairs``: boundary table and per-seed table."""
     rows, per_seed = [], []
     for prediction, measured in predictions(model, pairs, seeds, progress, **options):
         for row in grid_rows(prediction):
             for depth, width in measured:
-                rows.append({**row, "model_depth": row["depth"], "depth": depth, "width": width, "d_over_w": depth / width})
+                rows.append(
+                    {**row, "model_depth": row["depth"], "depth": depth, "width": width, "d_over_w": depth / width}
+                )
         per_seed.append(predicted_per_seed(prediction))
     table = pd.DataFrame(rows)
     table = table[[*BOUNDARY_COLUMNS, *(c for c in table.columns if c not in BOUNDARY_COLUMNS)]]
     return TheoryTables(model, table, pd.concat(per_seed, ignore_index=True))
 
 
-def predicted_table(model: str, pairs: Sequence[tuple[int, int]], seeds: int = 16, progress: bool = True, **options: Any) -> pd.DataFrame:
+def predicted_table(
+    model: str, pairs: Sequence[tuple[int, int]], seeds: int = 16, progress: bool = True, **options: Any
+) -> pd.DataFrame:
     """Boundary table (``earlyphase.compare.tables``) of ``model`` at the measured ``pairs``."""
     return predict_at(model, pairs, seeds, progress, **options).boundaries
 
@@ -78,8 +84,16 @@ def predicted_per_seed(prediction: Prediction) -> pd.DataFrame:
     """Per-seed table (depth, width, seed_init, loss0, lambda0, c_* estimates) of one prediction."""
     config = prediction.config
     rows = []
-    for seed, critical, loss0, lambda0 in zip(config.seed_list, prediction.critical, prediction.loss0, prediction.lambda0):
-        row = {"depth": config.depth, "width": config.width, "seed_init": seed, "loss0": float(loss0), "lambda0": float(lambda0)}
+    for seed, critical, loss0, lambda0 in zip(
+        config.seed_list, prediction.critical, prediction.loss0, prediction.lambda0
+    ):
+        row = {
+            "depth": config.depth,
+            "width": config.width,
+            "seed_init": seed,
+            "loss0": float(loss0),
+            "lambda0": float(lambda0),
+        }
         row.update({name: getattr(critical, name).estimate for name in CRITICAL_NAMES})
         rows.append(row)
     return pd.DataFrame(rows)

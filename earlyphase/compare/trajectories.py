@@ -55,7 +55,9 @@ def with_ratios(table: pd.DataFrame) -> pd.DataFrame:
     """Add loss_ratio = L_t / L_0 and sharpness_ratio = lambda_t / lambda_0 per run."""
     table = table.sort_values([*RUN_KEYS, "step"])
     first = table.groupby(list(RUN_KEYS))[["loss", "sharpness"]].transform("first")
-    return table.assign(loss_ratio=table["loss"] / first["loss"], sharpness_ratio=table["sharpness"] / first["sharpness"])
+    return table.assign(
+        loss_ratio=table["loss"] / first["loss"], sharpness_ratio=table["sharpness"] / first["sharpness"]
+    )
 
 
 def final_sharpness_ratio(table: pd.DataFrame, step: int | None = None) -> pd.DataFrame:
@@ -117,8 +119,14 @@ def sharpness_ratio_figure(table: pd.DataFrame, cmap: str = "plasma") -> Figure:
     for index, (depth, width, d_over_w) in enumerate(keys.itertuples(index=False)):
         rows = ratios[(ratios["depth"] == depth) & (ratios["width"] == width)].sort_values("c")
         ax.errorbar(
-            rows["c"], rows["ratio"], yerr=rows["std"].fillna(0.0), marker="o", markersize=3, capsize=2,
-            color=colormap(index / max(len(keys) - 1, 1) * 0.85), label=f"d/w = {d_over_w:.3g} (d = {depth}, w = {width})",
+            rows["c"],
+            rows["ratio"],
+            yerr=rows["std"].fillna(0.0),
+            marker="o",
+            markersize=3,
+            capsize=2,
+            color=colormap(index / max(len(keys) - 1, 1) * 0.85),
+            label=f"d/w = {d_over_w:.3g} (d = {depth}, w = {width})",
         )
     ax.axhline(1.0, color="0.3", linestyle="--", linewidth=0.8, label="$\\lambda^H_T = \\lambda^H_0$")
     for value in (2.0, 4.0):

@@ -169,7 +169,11 @@ def critical_values(
     c_max = last_before_first_true("c_max", c, diverged)
     if c_max.high is not None:
         scanned = c <= c_max.high
-        c, loss_catapult, sharpness_catapult = c[scanned], np.asarray(loss_catapult)[scanned], np.asarray(sharpness_catapult)[scanned]
+        c, loss_catapult, sharpness_catapult = (
+            c[scanned],
+            np.asarray(loss_catapult)[scanned],
+            np.asarray(sharpness_catapult)[scanned],
+        )
         barrier = None if barrier is None else np.asarray(barrier)[scanned]
     if barrier is None:
         c_barrier = Threshold("c_barrier", None, None, None)

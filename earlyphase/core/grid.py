@@ -33,7 +33,10 @@ def c_grid(x_min: float = 0.0, x_max: float = DEFAULT_X_MAX, x_step: float = DEF
         raise ConfigError(f"x_max must be >= x_min ({x_min}), got {x_max}", "x_max")
     count = int(np.floor((x_max - x_min) / x_step + 1e-9)) + 1
     if count > MAX_GRID_POINTS:
-        raise ConfigError(f"x_step must give at most {MAX_GRID_POINTS} grid points in [x_min, x_max], got {x_step!r} ({count} points)", "x_step")
+        raise ConfigError(
+            f"x_step must give at most {MAX_GRID_POINTS} grid points in [x_min, x_max], got {x_step!r} ({count} points)",
+            "x_step",
+        )
     # Python's float power, as in grid_point: np.power differs from it in the last bit
     return np.array([2.0 ** float(x) for x in grid_exponents(x_min, x_step, count)])
 
@@ -43,9 +46,13 @@ def require_exponent(name: str, value: float) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a number in [{-X_LIMIT:g}, {X_LIMIT:g}] (c = 2^{name}), got {value!r}", name) from None
+        raise ConfigError(
+            f"{name} must be a number in [{-X_LIMIT:g}, {X_LIMIT:g}] (c = 2^{name}), got {value!r}", name
+        ) from None
     if not -X_LIMIT <= number <= X_LIMIT:  # also refuses NaN
-        raise ConfigError(f"{name} must be a finite number in [{-X_LIMIT:g}, {X_LIMIT:g}] (c = 2^{name}), got {value!r}", name)
+        raise ConfigError(
+            f"{name} must be a finite number in [{-X_LIMIT:g}, {X_LIMIT:g}] (c = 2^{name}), got {value!r}", name
+        )
     return number
 
 

@@ -42,7 +42,9 @@ def check_output_file(path: str | os.PathLike, parameter: str) -> Path:
 def check_record_name(name: str, parameter: str) -> str:
     """``name`` if it is a plain file stem (no path separator, not '.', '..', empty or absolute); else ConfigError."""
     if not name or name in (".", "..") or "/" in name or "\\" in name or os.sep in name or "\x00" in name:
-        raise ConfigError(f"{parameter} must be a plain record name without path separators, got {name!r}", parameter.lstrip("-"))
+        raise ConfigError(
+            f"{parameter} must be a plain record name without path separators, got {name!r}", parameter.lstrip("-")
+        )
     return name
 
 
@@ -58,6 +60,8 @@ def _check_writable_ancestor(directory: Path, parameter: str) -> None:
     try:
         handle, probe = tempfile.mkstemp(dir=existing, prefix=".earlyphase-write-probe-")
     except OSError as error:
-        raise ConfigError(f"{parameter} {directory}: cannot write in {existing} ({error.strerror or error})", parameter.lstrip("-")) from None
+        raise ConfigError(
+            f"{parameter} {directory}: cannot write in {existing} ({error.strerror or error})", parameter.lstrip("-")
+        ) from None
     os.close(handle)
     os.unlink(probe)

@@ -30,8 +30,10 @@ class ConfigError(ValueError):
 
 def require_int(name: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> int:
     """Return ``value`` as an int, or raise ConfigError naming ``name`` and the allowed range."""
-    if isinstance(value, bool) or not isinstance(value, (int,)) and not (
-        isinstance(value, float) and value.is_integer()
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int,))
+        and not (isinstance(value, float) and value.is_integer())
     ):
         raise ConfigError(f"{name} must be an integer, got {value!r}", name)
     value = int(value)

@@ -113,7 +113,9 @@ def first_step_gradient(experiment: Experiment) -> tuple[torch.Tensor, Cost]:
     if index is not None:
         index = index.to(x.device)
         x, y = x[index], y[index]
-    _, gradient = loss_and_gradient(experiment.model, experiment.probe.loss_fn, experiment.theta0, Batch.of(x, y, config.chunk_size))
+    _, gradient = loss_and_gradient(
+        experiment.model, experiment.probe.loss_fn, experiment.theta0, Batch.of(x, y, config.chunk_size)
+    )
     return gradient, Cost(gradients=1, seconds=time.perf_counter() - start)
 
 

@@ -51,7 +51,10 @@ def check_module(module: nn.Module) -> None:
     """
     for name, sub in module.named_modules():
         if isinstance(sub, _BatchNorm) and sub.training:
-            raise ConfigError(f"model layer {name or type(sub).__name__!r} is batch norm in train mode; call .eval() or remove it", "model")
+            raise ConfigError(
+                f"model layer {name or type(sub).__name__!r} is batch norm in train mode; call .eval() or remove it",
+                "model",
+            )
         if isinstance(sub, nn.modules.dropout._DropoutNd) and sub.training and sub.p > 0:
             raise ConfigError(f"model layer {name!r} is dropout in train mode; call .eval() or remove it", "model")
     if not any(p.requires_grad for p in module.parameters()):

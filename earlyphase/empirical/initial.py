@@ -119,10 +119,21 @@ class InitialMeasurements:
         """Every scalar measurement by field name (for tables and JSON), plus ``ntk_sharpness``,
         |grad L|^2 and |g_0|^2."""
         names = (
-            "lambda0", "loss0", "ntk_top", "ntk_residual", "ntk_products", "top_output", "top_residual",
-            "loss_top", "loss_rest", "sharpness_gradient_norm2", "kappa", "first_batch_loss", "kappa_batch",
+            "lambda0",
+            "loss0",
+            "ntk_top",
+            "ntk_residual",
+            "ntk_products",
+            "top_output",
+            "top_residual",
+            "loss_top",
+            "loss_rest",
+            "sharpness_gradient_norm2",
+            "kappa",
+            "first_batch_loss",
+            "kappa_batch",
             "first_gradient_rayleigh",
-        )  # fmt: skip
+        )
         values: dict[str, float | None] = {name: getattr(self, name) for name in names}
         values["ntk_sharpness"] = self.ntk_sharpness
         values["gradient_norm2"] = float(self.gradient @ self.gradient)
@@ -152,7 +163,9 @@ def measure_initial(experiment: Experiment) -> InitialMeasurements:
 
     ntk = top_ntk_eigenpair(model, theta, batch, u, config.lanczos_tol, config.lanczos_max_iter)
     direction = ntk.vector.to(theta.dtype)
-    image = torch.cat([jacobian_product(functools.partial(_forward, model, x=x), theta, direction) for x, _ in batch.chunks])
+    image = torch.cat(
+        [jacobian_product(functools.partial(_forward, model, x=x), theta, direction) for x, _ in batch.chunks]
+    )
     e = image.to(torch.float64) / torch.linalg.vector_norm(image.to(torch.float64))
     if float(torch.sum(e * residual)) < 0:
         e = -e
@@ -161,7 +174,9 @@ def measure_initial(experiment: Experiment) -> InitialMeasurements:
     loss_top = projection**2 / (2 * size) if config.loss == MSE else None
 
     _, gradient = loss_and_gradient(model, probe.loss_fn, theta, batch)
-    first_batch_loss, first_gradient = loss_and_gradient(model, probe.loss_fn, theta, next(training_batches(experiment)))
+    first_batch_loss, first_gradient = loss_and_gradient(
+        model, probe.loss_fn, theta, next(training_batches(experiment))
+    )
     sharpness_gradient = sharpness_gradient_at(model, probe.loss_fn, theta, batch, u)
     hessian, _ = hessian_operator(model, probe.loss_fn, theta, batch, config.hvp_method)
     g0 = first_gradient.to(torch.float64)

@@ -116,7 +116,9 @@ def first_step(experiment: Experiment, first_gradient: torch.Tensor, c: float) -
     return experiment.theta0.clone() - eta * first_gradient.to(experiment.theta0.dtype)
 
 
-def ray_losses(experiment: Experiment, first_gradient: torch.Tensor, c_values: Sequence[float] | np.ndarray) -> RayLosses:
+def ray_losses(
+    experiment: Experiment, first_gradient: torch.Tensor, c_values: Sequence[float] | np.ndarray
+) -> RayLosses:
     """L(theta_1(c)) / L_0 on the evaluation set and L_{B_1}(theta_1(c)) / L_{B_1}(theta_0) on the
     first SGD batch B_1, for each c > 0 (two forward passes per c, one more for L_{B_1}(theta_0))."""
     c = np.array([require_positive("c", value) for value in c_values], dtype=float)

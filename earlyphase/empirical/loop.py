@@ -352,7 +352,12 @@ def _store(
 
 
 def _record(
-    experiment: Experiment, c: float, eta: float, columns: dict[str, np.ndarray], barrier_loss: float, barrier_loss0: float
+    experiment: Experiment,
+    c: float,
+    eta: float,
+    columns: dict[str, np.ndarray],
+    barrier_loss: float,
+    barrier_loss0: float,
 ) -> Trajectory:
     """The ``Trajectory`` of one run of ``experiment`` at c (eta = c / lambda_H0) from its step columns."""
     config = experiment.config

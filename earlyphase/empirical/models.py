@@ -263,7 +263,9 @@ def build_model(
     check_architecture(arch, depth, width)
     options = NetOptions(activation, sigma_w2, readout, parameterization)
     if arch != "fcn" and len(input_shape) != 3:
-        raise ConfigError(f"arch {arch!r} needs image inputs of shape (C, H, W), got input shape {tuple(input_shape)}", "arch")
+        raise ConfigError(
+            f"arch {arch!r} needs image inputs of shape (C, H, W), got input shape {tuple(input_shape)}", "arch"
+        )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if arch == "fcn":

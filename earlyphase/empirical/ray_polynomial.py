@@ -68,7 +68,9 @@ class FrozenRay:
     def taylor(self) -> np.ndarray:
         """a_k = (1/k!) d^k f_frozen / d eta^k at eta = 0 for k = 0 .. degree: shape (degree + 1, n, k)."""
         scale = 2.0 / self.eta_top
-        derivatives = [self.outputs] + [chebyshev.chebder(self.outputs, order, axis=0) for order in range(1, self.degree + 1)]
+        derivatives = [self.outputs] + [
+            chebyshev.chebder(self.outputs, order, axis=0) for order in range(1, self.degree + 1)
+        ]
         return np.stack(
             [chebyshev.chebval(-1.0, d) * scale**order / math.factorial(order) for order, d in enumerate(derivatives)]
         )
@@ -126,7 +128,9 @@ def frozen_ray(
 
     nodes = chebyshev_nodes(degree + 1)
     values = np.stack([frozen_at(float(t)) for t in nodes])
-    coefficients = chebyshev.chebfit(nodes, values.reshape(len(nodes), -1), degree).reshape((degree + 1,) + values.shape[1:])
+    coefficients = chebyshev.chebfit(nodes, values.reshape(len(nodes), -1), degree).reshape(
+        (degree + 1,) + values.shape[1:]
+    )
     check = frozen_at(CHECK_POINT)
     misfit = float(np.max(np.abs(chebyshev_values(coefficients, np.array([CHECK_POINT]))[0] - check)))
     check_error = misfit / max(float(np.max(np.abs(check))), np.finfo(float).tiny)

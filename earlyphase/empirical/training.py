@@ -119,7 +119,9 @@ class Probe:
         sharpness = top_eigenpairs(hessian, theta, sharpness_start, tol, max_iter, check_every, stop_above)
         ntk = None
         if ntk_start is not None:
-            ntk = top_eigenpairs(ntk_products(self.model, self.measure_batch), theta, ntk_start, tol, max_iter, check_every)
+            ntk = top_eigenpairs(
+                ntk_products(self.model, self.measure_batch), theta, ntk_start, tol, max_iter, check_every
+            )
         return sharpness, ntk, hessian.method_used
 
     @property
@@ -191,9 +193,13 @@ def resolve_device(name: str) -> torch.device:
     """torch.device(name), or ConfigError if that device is not available here."""
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} requested but CUDA is not available on this machine (use --device cpu)", "device")
+        raise ConfigError(
+            f"device {name!r} requested but CUDA is not available on this machine (use --device cpu)", "device"
+        )
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise ConfigError(f"device {name!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist", "device")
+        raise ConfigError(
+            f"device {name!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist", "device"
+        )
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ConfigError(f"device {name!r} requested but MPS is not available on this machine", "device")
     return device
@@ -217,9 +223,17 @@ def build_network(config: TrainConfig, dataset: Dataset, model: ModelSource | No
         if config.arch == CUSTOM_ARCH:
             raise ConfigError("arch 'custom' needs a model: prepare(config, model=your_module_or_factory)", "arch")
         return build_model(
-            config.arch, dataset.input_shape, dataset.num_classes, config.depth, config.width, config.activation,
-            config.sigma_w2, config.readout, config.parameterization, seed=config.seed_init,
-        )  # fmt: skip
+            config.arch,
+            dataset.input_shape,
+            dataset.num_classes,
+            config.depth,
+            config.width,
+            config.activation,
+            config.sigma_w2,
+            config.readout,
+            config.parameterization,
+            seed=config.seed_init,
+        )
     if config.arch != CUSTOM_ARCH:
         raise ConfigError(f"a model was given, so arch must be {CUSTOM_ARCH!r} (got {config.arch!r})", "arch")
     if isinstance(model, nn.Module):

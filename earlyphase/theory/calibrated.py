@@ -218,7 +218,10 @@ def _inverse_width(f: float, g: float, sharp: float, kappa: float, ntk: float | 
     admissible = [
         u
         for u in roots
-        if math.isfinite(u) and u > 0 and sharp - area * u / sharp > NTK_FLOOR * sharp and sharp >= abs(g) * math.sqrt(u)
+        if math.isfinite(u)
+        and u > 0
+        and sharp - area * u / sharp > NTK_FLOOR * sharp
+        and sharp >= abs(g) * math.sqrt(u)
     ]
     if not admissible:
         return None

@@ -82,7 +82,9 @@ def lanczos_cycle(
         used = index < count
         floor = -(jnp.max(jnp.abs(alphas)) + 2 * jnp.max(betas) + 1.0)
         off = jnp.where(index[:-1] < count - 1, betas[:-1], 0.0)
-        values, vectors = jnp.linalg.eigh(jnp.diag(jnp.where(used, alphas, floor)) + jnp.diag(off, 1) + jnp.diag(off, -1))
+        values, vectors = jnp.linalg.eigh(
+            jnp.diag(jnp.where(used, alphas, floor)) + jnp.diag(off, 1) + jnp.diag(off, -1)
+        )
         theta, y = values[-1], vectors[:, -1]
         last = jnp.sum(jnp.where(index == count - 1, betas * y, 0.0))
         return theta, y, jnp.abs(last) / jnp.abs(theta)

@@ -233,7 +233,12 @@ def forward(
 
 
 def path_outputs(
-    net: LinearNet, weights: Layers[jnp.ndarray], factors: Layers[LowRank], x: jnp.ndarray, hidden: jnp.ndarray, s: jnp.ndarray
+    net: LinearNet,
+    weights: Layers[jnp.ndarray],
+    factors: Layers[LowRank],
+    x: jnp.ndarray,
+    hidden: jnp.ndarray,
+    s: jnp.ndarray,
 ) -> jnp.ndarray:
     """f (len(s), k, n) on the straight path W_l(s) = W0_l + s U_l V_l^T from W0 (s = 0) to
     W0 + U V^T (s = 1), through the first ``hidden`` hidden layers.
@@ -287,13 +292,17 @@ def mse(f: jnp.ndarray, y: jnp.ndarray) -> jnp.ndarray:
     return 0.5 * jnp.mean((f - y) ** 2)
 
 
-def loss_gradient(net: LinearNet, layer_inputs: Layers[jnp.ndarray], jacobians: Layers[jnp.ndarray], f: jnp.ndarray, y: jnp.ndarray) -> Layers[LowRank]:
+def loss_gradient(
+    net: LinearNet, layer_inputs: Layers[jnp.ndarray], jacobians: Layers[jnp.ndarray], f: jnp.ndarray, y: jnp.ndarray
+) -> Layers[LowRank]:
     """dL/dW_l = (s_l J_l G) h_{l-1}^T with G = (f - Y)/(n k), as factors (U, V) of rank n."""
     residual = (f - y) / f.size
     return Layers(*(LowRank(s * thin(jac, residual), h) for s, jac, h in zip(net.multipliers, jacobians, layer_inputs)))
 
 
-def gd_update(factors: Layers[LowRank], gradient: Layers[LowRank], eta: jnp.ndarray, step: jnp.ndarray) -> Layers[LowRank]:
+def gd_update(
+    factors: Layers[LowRank], gradient: Layers[LowRank], eta: jnp.ndarray, step: jnp.ndarray
+) -> Layers[LowRank]:
     """W <- W - eta dL/dW: write (-eta U_grad, V_grad) into columns step*n .. step*n + n - 1."""
 
     def write(current: LowRank, grad: LowRank) -> LowRank:

@@ -149,7 +149,9 @@ def _coordinates_of(
     return Layers(
         *(
             one(*args)
-            for args in zip(net.multipliers, point.layer_inputs, input_tangents, point.jacobians, jacobian_tangents, point.bases)
+            for args in zip(
+                net.multipliers, point.layer_inputs, input_tangents, point.jacobians, jacobian_tangents, point.bases
+            )
         )
     )
 
@@ -221,7 +223,9 @@ def subspace_hessian(net: LinearNet, point: Point) -> SubspaceHessian:
     return SubspaceHessian(matvec, flat_gradient, unravel)
 
 
-def point_at(net: LinearNet, weights: Layers, factors: Layers[LowRank], x: jnp.ndarray, y: jnp.ndarray, hidden: jnp.ndarray):
+def point_at(
+    net: LinearNet, weights: Layers, factors: Layers[LowRank], x: jnp.ndarray, y: jnp.ndarray, hidden: jnp.ndarray
+):
     """Forward pass, Jacobians, residual and bases at W0 + U V^T: (Point, output f)."""
     layer_inputs, f = forward(net, weights, factors, x, hidden)
     jacobians = output_jacobians(net, weights, factors, hidden)

@@ -107,7 +107,10 @@ def linearized_critical_values(
     c = np.asarray(c, dtype=float)
     loss, sharpness = linearized_trajectories(theta, residual0, c, steps)
     return critical_values(
-        c, loss_catapult_flag(loss, loss_max), sharpness_catapult_flag(sharpness, epsilon), divergence_flag(loss, loss_max)
+        c,
+        loss_catapult_flag(loss, loss_max),
+        sharpness_catapult_flag(sharpness, epsilon),
+        divergence_flag(loss, loss_max),
     )
 
 
@@ -128,7 +131,11 @@ def _linear(k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return k, np.ones_like(k)
 
 
-_DUALS: dict[str, Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]] = {"relu": _relu, "erf": _erf, "linear": _linear}
+_DUALS: dict[str, Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]] = {
+    "relu": _relu,
+    "erf": _erf,
+    "linear": _linear,
+}
 
 
 def layer_contributions(
@@ -138,7 +145,9 @@ def layer_contributions(
     parameterisation (module docstring); x is (n x d_in); sigma_w2 None: the activation's default
     (``earlyphase.core.default_sigma_w2``: 2 for ReLU, 1 otherwise)."""
     if activation == "tanh":
-        raise ConfigError("activation 'tanh' has no closed-form kernel; use 'erf' (its closed-form cousin)", "activation")
+        raise ConfigError(
+            "activation 'tanh' has no closed-form kernel; use 'erf' (its closed-form cousin)", "activation"
+        )
     dual = _DUALS[require_choice("activation", activation, ACTIVATIONS)]
     depth = require_int("depth", depth, 1)
     sigma2 = _layer_variances(activation, depth, sigma_w2, sigma_out2)
@@ -258,4 +267,3 @@ __all__ = [
     "predicted_sharpness0_readout_edge",
     "readout_edge",
 ]
-

@@ -86,7 +86,9 @@ class PredictConfig:
         require_positive("loss_max", self.loss_max)
         require_positive("x_step", self.x_step)
         if not 0.0 <= self.x_max <= X_LIMIT:  # the scan is c = 1 .. 2^x_max (also refuses NaN)
-            raise ConfigError(f"x_max must be a finite number in [0, {X_LIMIT:g}] (c = 1 .. 2^x_max), got {self.x_max!r}", "x_max")
+            raise ConfigError(
+                f"x_max must be a finite number in [0, {X_LIMIT:g}] (c = 1 .. 2^x_max), got {self.x_max!r}", "x_max"
+            )
         c_grid(0.0, self.x_max, self.x_step)
         if self.model == "uv" and (self.depth, self.examples, self.outputs, self.parameterization, self.sigma_w2) != (
             2,
@@ -241,7 +243,15 @@ def _linear_runner(config: PredictConfig, padded_depth: int, sharpness: bool = T
 
     def run(c: np.ndarray) -> Sweep:
         arrays = run_chunk(
-            padded, config.steps, config.lanczos, config.loss_max, jnp.asarray(sharpness), weights, keys, hidden, jnp.asarray(c)
+            padded,
+            config.steps,
+            config.lanczos,
+            config.loss_max,
+            jnp.asarray(sharpness),
+            weights,
+            keys,
+            hidden,
+            jnp.asarray(c),
         )
         return Sweep(c, *(np.asarray(a, dtype=float) for a in arrays))
 
@@ -278,7 +288,9 @@ def predict_critical_values(
     parameterization, sigma_w2, target, epsilon, loss_max, x_max, x_step, lanczos).
     """
     config = PredictConfig.for_model(model, depth=depth, width=width, seeds=seeds, **options)
-    with tqdm(total=config.grid.size, desc=f"{model} d={depth} w={width}", unit="c", disable=not progress or None) as bar:
+    with tqdm(
+        total=config.grid.size, desc=f"{model} d={depth} w={width}", unit="c", disable=not progress or None
+    ) as bar:
         return _predict(config, progress=bar)
 
 

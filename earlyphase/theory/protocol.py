@@ -117,7 +117,13 @@ def scan_two_phase(
     missing = losses.c.size - full.c.size
     pad = lambda a: np.concatenate([a, np.full((a.shape[0], missing, a.shape[2]), np.nan)], axis=1)  # noqa: E731
     return Sweep(
-        losses.c, losses.loss, pad(full.sharpness), pad(full.residual), pad(full.hvps), pad(full.ntk_top), losses.barrier
+        losses.c,
+        losses.loss,
+        pad(full.sharpness),
+        pad(full.residual),
+        pad(full.hvps),
+        pad(full.ntk_top),
+        losses.barrier,
     )
 
 
@@ -132,7 +138,9 @@ def evaluate_padded(
     return Sweep(result.c[: values.size], *(getattr(result, name)[:, : values.size] for name in Sweep._fields[1:]))
 
 
-def seed_critical_values(sweep: Sweep, epsilon: float = 0.0, loss_max: float = DEFAULT_LOSS_MAX) -> list[CriticalValues]:
+def seed_critical_values(
+    sweep: Sweep, epsilon: float = 0.0, loss_max: float = DEFAULT_LOSS_MAX
+) -> list[CriticalValues]:
     """c_loss, c_sharp, c_max and c_barrier of every seed.
 
     Flags: ``loss_catapult_flag``, ``sharpness_catapult_flag`` (epsilon), ``divergence_flag``

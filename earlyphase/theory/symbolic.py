@@ -147,7 +147,10 @@ def _hessian_block_polynomial() -> sp.Expr:
     plus, minus = (w * lam + 2 * sp.sqrt(w) * f) / 2, (w * lam - 2 * sp.sqrt(w) * f) / 2
     g = f - y
     block = sp.Matrix(
-        [[plus / w + g / sp.sqrt(w), sp.sqrt(plus * minus) / w], [sp.sqrt(plus * minus) / w, minus / w - g / sp.sqrt(w)]]
+        [
+            [plus / w + g / sp.sqrt(w), sp.sqrt(plus * minus) / w],
+            [sp.sqrt(plus * minus) / w, minus / w - g / sp.sqrt(w)],
+        ]
     )
     return sp.expand((lam_h * sp.eye(2) - block).det())
 

@@ -134,7 +134,12 @@ def lanczos_steps(
         return lanczos_step(basis, product, beta_previous, j, selective=True, out=out)
     steps = [
         lanczos_step(
-            basis[k : k + 1], product[k : k + 1], beta_previous[k : k + 1], j, True, None if out is None else out[k : k + 1]
+            basis[k : k + 1],
+            product[k : k + 1],
+            beta_previous[k : k + 1],
+            j,
+            True,
+            None if out is None else out[k : k + 1],
         )
         for k in range(len(product))
     ]
@@ -177,7 +182,9 @@ class RitzTracker:
         """Analyse iterations checked .. J-1 from host copies alphas, betas (M, J); True when all are done."""
         tiny = torch.finfo(alphas.dtype).tiny
         for j in range(self.checked, alphas.shape[-1]):
-            broken = ~self.done & ~(torch.isfinite(alphas[:, : j + 1]).all(-1) & torch.isfinite(betas[:, : j + 1]).all(-1))
+            broken = ~self.done & ~(
+                torch.isfinite(alphas[:, : j + 1]).all(-1) & torch.isfinite(betas[:, : j + 1]).all(-1)
+            )
             self.value[broken], self.residual[broken], self.coefficients[broken] = float("nan"), float("nan"), 0.0
             self.matvecs[broken] = j + 1
             self.done |= broken
@@ -276,7 +283,9 @@ def lanczos_top(
         if j + 1 == basis.shape[-2]:
             basis = grow(basis, min(2 * (j + 1), steps + 1))
         product = _active_products(matvec, basis[:, j, :], active, batch, by_member)
-        alpha, beta, _ = lanczos_steps(basis, product, betas[active, j - 1], j, out=basis[:, j + 1, :])  # beta_{-1}: unused
+        alpha, beta, _ = lanczos_steps(
+            basis, product, betas[active, j - 1], j, out=basis[:, j + 1, :]
+        )  # beta_{-1}: unused
         alphas[active, j] = alpha
         betas[active, j] = beta
         if (j + 1) % check_every == 0 or j + 1 == steps:
@@ -285,7 +294,9 @@ def lanczos_top(
             if bool(finished.any()):
                 rows = torch.nonzero(finished).flatten()
                 done = rows.to(device)
-                vectors[active[done]] = _ritz_vectors(basis, rows.tolist(), tracker.coefficients[active_host[rows]], j + 1)
+                vectors[active[done]] = _ritz_vectors(
+                    basis, rows.tolist(), tracker.coefficients[active_host[rows]], j + 1
+                )
                 keep_host = torch.nonzero(~finished).flatten()
                 keep = keep_host.to(device)
                 active_host, active = active_host[keep_host], active[keep]

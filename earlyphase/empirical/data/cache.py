@@ -36,10 +36,7 @@ def load_cached(kind: str, archive: Path) -> RawData | None:
     if not (folder / "meta.json").is_file():
         return None
     meta = json.loads((folder / "meta.json").read_text())
-    arrays = {
-        name: np.load(folder / f"{name}.npy", mmap_mode="r") if meta["has_" + name] else None
-        for name in ARRAYS
-    }
+    arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") if meta["has_" + name] else None for name in ARRAYS}
     return RawData(**arrays, num_classes=meta["num_classes"], source=f"{archive} (decoded cache {folder})")  # type: ignore[arg-type]
 
 

@@ -93,9 +93,7 @@ def read_batch(blob: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
     except RefusedGlobalError as error:
         raise DataFileError(f"{where}: {error}") from error
     except Exception as error:  # truncated or garbage pickles raise EOFError, ValueError, KeyError, ...
-        raise DataFileError(
-            f"{where}: not a readable CIFAR-10 batch ({type(error).__name__}: {error})"
-        ) from error
+        raise DataFileError(f"{where}: not a readable CIFAR-10 batch ({type(error).__name__}: {error})") from error
     if not isinstance(batch, dict):
         raise DataFileError(f"{where}: a CIFAR-10 batch is a dict, got {type(batch).__name__}")
     fields = {key.decode("latin1") if isinstance(key, bytes) else key: value for key, value in batch.items()}
@@ -104,11 +102,17 @@ def read_batch(blob: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
         raise DataFileError(f"{where}: missing key(s) {missing} (keys: {sorted(map(str, fields))})")
     data, labels = fields["data"], fields["labels"]
     if not isinstance(data, np.ndarray):
-        raise DataFileError(f"{where}: wrong type: 'data' is {type(data).__name__}, expected a uint8 array (n, {ROW_LENGTH})")
+        raise DataFileError(
+            f"{where}: wrong type: 'data' is {type(data).__name__}, expected a uint8 array (n, {ROW_LENGTH})"
+        )
     if data.dtype != np.uint8:
-        raise DataFileError(f"{where}: wrong dtype: 'data' is {data.dtype} {data.shape}, expected uint8 (n, {ROW_LENGTH})")
+        raise DataFileError(
+            f"{where}: wrong dtype: 'data' is {data.dtype} {data.shape}, expected uint8 (n, {ROW_LENGTH})"
+        )
     if data.ndim != 2 or data.shape[1] != ROW_LENGTH:
-        raise DataFileError(f"{where}: wrong shape: 'data' is {data.dtype} {data.shape}, expected uint8 (n, {ROW_LENGTH})")
+        raise DataFileError(
+            f"{where}: wrong shape: 'data' is {data.dtype} {data.shape}, expected uint8 (n, {ROW_LENGTH})"
+        )
     if not isinstance(labels, (list, np.ndarray)) or not all(
         isinstance(label, (int, np.integer)) and not isinstance(label, bool) for label in labels
     ):
@@ -117,9 +121,7 @@ def read_batch(blob: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
     if len(labels) != len(data):
         raise DataFileError(f"{where}: wrong count: {len(data)} images but {len(labels)} labels")
     if labels.size and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
-        raise DataFileError(
-            f"{where}: labels outside 0..{NUM_CLASSES - 1} (range {labels.min()}..{labels.max()})"
-        )
+        raise DataFileError(f"{where}: labels outside 0..{NUM_CLASSES - 1} (range {labels.min()}..{labels.max()})")
     return data.reshape(len(data), 3, *IMAGE_SIZE), labels
 
 
@@ -163,9 +165,7 @@ def probe_cifar(place: Path) -> CifarSource | None:
         return CifarSource("archive", place / OFFICIAL_ARCHIVE)
     if next(iter_tree_images(place), None) is not None:
         return CifarSource("tree", place)
-    archives = sorted(
-        p for pattern in ("cifar*.tar.gz", "cifar*.tgz", "cifar*.tar") for p in place.glob(pattern)
-    )
+    archives = sorted(p for pattern in ("cifar*.tar.gz", "cifar*.tgz", "cifar*.tar") for p in place.glob(pattern))
     return CifarSource("archive", archives[0]) if archives else None
 
 
@@ -204,9 +204,7 @@ def load_cifar10_raw(
         index = index_image_paths(list(iter_tree_images(source.path)), where)
         _check_classes(index, where)
         rows = subset_rows(len(index.train_paths), len(index.test_paths), n_train, n_test, subset_seed, where)
-        return decode_image_folder(
-            index, lambda p: (source.path / p).read_bytes(), where, "RGB", IMAGE_SIZE, *rows
-        )
+        return decode_image_folder(index, lambda p: (source.path / p).read_bytes(), where, "RGB", IMAGE_SIZE, *rows)
     cached = load_cached("cifar10", source.path) if cache else None
     if cached is not None:
         return take_subsets(cached, n_train, n_test, subset_seed)
@@ -221,9 +219,7 @@ def load_cifar10_raw(
         index = index_image_paths(list(members), where)
         _check_classes(index, where)
         if n_train is not None:
-            rows = subset_rows(
-                len(index.train_paths), len(index.test_paths), n_train, n_test, subset_seed, where
-            )
+            rows = subset_rows(len(index.train_paths), len(index.test_paths), n_train, n_test, subset_seed, where)
             return decode_image_folder(index, members.__getitem__, where, "RGB", IMAGE_SIZE, *rows)
         raw = decode_image_folder(index, members.__getitem__, where, "RGB", IMAGE_SIZE)
     if cache:

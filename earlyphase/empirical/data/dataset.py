@@ -56,17 +56,16 @@ class Dataset:
             or index.max() >= n_train
             or len(np.unique(index)) != len(index)
         ):
-            raise ValueError(
-                f"measure_index must hold distinct indices in [0, {n_train}), got {len(index)} of them"
-            )
+            raise ValueError(f"measure_index must hold distinct indices in [0, {n_train}), got {len(index)} of them")
         if (self.x_test is None) != (self.y_test is None):
             raise ValueError("x_test and y_test must both be given or both be None")
-        if self.x_test is not None and self.y_test is not None and (
-            len(self.x_test) != len(self.y_test) or self.y_test.shape[1:] != self.y_train.shape[1:]
+        if (
+            self.x_test is not None
+            and self.y_test is not None
+            and (len(self.x_test) != len(self.y_test) or self.y_test.shape[1:] != self.y_train.shape[1:])
         ):
             raise ValueError(
-                f"y_test must have shape ({len(self.x_test)}, {self.y_train.shape[1]}), "
-                f"got {self.y_test.shape}"
+                f"y_test must have shape ({len(self.x_test)}, {self.y_train.shape[1]}), got {self.y_test.shape}"
             )
 
     @property
@@ -135,14 +134,9 @@ def measure_indices(n_train: int, n_measure: int | None, seed: int) -> np.ndarra
     """
     if n_measure is None:
         return np.arange(n_train, dtype=np.int64)
-    if (
-        isinstance(n_measure, bool)
-        or not isinstance(n_measure, (int, np.integer))
-        or not 1 <= n_measure <= n_train
-    ):
+    if isinstance(n_measure, bool) or not isinstance(n_measure, (int, np.integer)) or not 1 <= n_measure <= n_train:
         raise ConfigError(
-            f"n_measure must be an integer in [1, n_train = {n_train}] (or None for all {n_train}), "
-            f"got {n_measure!r}",
+            f"n_measure must be an integer in [1, n_train = {n_train}] (or None for all {n_train}), got {n_measure!r}",
             "n_measure",
         )
     rng = np.random.default_rng(require_int("seed", seed, minimum=0))
@@ -176,16 +170,12 @@ def subset_rows(
     return subset_indices("n_train", n_train_total, n_train, subset_seed), test
 
 
-def take_subsets(
-    raw: RawData, n_train: int | None, n_test: int | None, subset_seed: int = SUBSET_SEED
-) -> RawData:
+def take_subsets(raw: RawData, n_train: int | None, n_test: int | None, subset_seed: int = SUBSET_SEED) -> RawData:
     """Restrict a fully loaded RawData to the reproducible n_train / n_test subsets (``subset_rows``)."""
     n_test_total = 0 if raw.x_test is None else len(raw.x_test)
     train, test = subset_rows(len(raw.x_train), n_test_total, n_train, n_test, subset_seed, raw.source)
     x_test, labels_test = (None, None) if test is None else (raw.x_test[test], raw.labels_test[test])  # type: ignore[index]
-    return RawData(
-        raw.x_train[train], raw.labels_train[train], x_test, labels_test, raw.num_classes, raw.source
-    )
+    return RawData(raw.x_train[train], raw.labels_train[train], x_test, labels_test, raw.num_classes, raw.source)
 
 
 def build_dataset(name: str, raw: RawData, n_measure: int | None, seed: int) -> Dataset:

@@ -17,6 +17,4 @@ def load_digits_raw() -> RawData:
 
     bunch = load_digits()
     x = np.asarray(bunch.images, dtype=np.float64)[:, None, :, :]
-    return RawData(
-        x, np.asarray(bunch.target, dtype=np.int64), None, None, 10, "sklearn.datasets.load_digits"
-    )
+    return RawData(x, np.asarray(bunch.target, dtype=np.int64), None, None, 10, "sklearn.datasets.load_digits")

@@ -84,14 +84,11 @@ def read_idx(path: str | os.PathLike, expected_magic: int | None = None) -> np.n
     path = Path(path)
     data = read_file_bytes(path)
     if len(data) < 4:
-        raise DataFileError(
-            f"{path}: {len(data)} bytes is too short for an IDX header (4 bytes of magic number)"
-        )
+        raise DataFileError(f"{path}: {len(data)} bytes is too short for an IDX header (4 bytes of magic number)")
     magic = int.from_bytes(data[:4], "big")
     if data[0] != 0 or data[1] != 0 or data[2] not in IDX_DTYPES:
         raise DataFileError(
-            f"{path}: wrong magic number 0x{magic:08x}: not an IDX file "
-            "(expected 0x0000 then a type byte 0x08..0x0e)"
+            f"{path}: wrong magic number 0x{magic:08x}: not an IDX file (expected 0x0000 then a type byte 0x08..0x0e)"
         )
     if expected_magic is not None and magic != expected_magic:
         raise DataFileError(f"{path}: wrong magic number 0x{magic:08x}, expected 0x{expected_magic:08x}")
@@ -122,20 +119,14 @@ def find_idx_file(directory: Path, stem: str) -> Path | None:
     return None
 
 
-def read_mnist_split(
-    images_path: Path, labels_path: Path, num_classes: int = 10
-) -> tuple[np.ndarray, np.ndarray]:
+def read_mnist_split(images_path: Path, labels_path: Path, num_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """Images (n, 1, 28, 28) uint8 and labels (n,) int64 from one IDX pair; shape, counts, range checked."""
     images = read_idx(images_path, IMAGE_MAGIC)
     labels = read_idx(labels_path, LABEL_MAGIC)
     if images.shape[1:] != MNIST_IMAGE_SHAPE:
-        raise DataFileError(
-            f"{images_path}: wrong shape: images are {images.shape[1:]}, expected {MNIST_IMAGE_SHAPE}"
-        )
+        raise DataFileError(f"{images_path}: wrong shape: images are {images.shape[1:]}, expected {MNIST_IMAGE_SHAPE}")
     if len(images) != len(labels):
-        raise DataFileError(
-            f"{images_path}, {labels_path}: wrong count: {len(images)} images but {len(labels)} labels"
-        )
+        raise DataFileError(f"{images_path}, {labels_path}: wrong count: {len(images)} images but {len(labels)} labels")
     if labels.size and labels.max() >= num_classes:
         raise DataFileError(f"{labels_path}: label {int(labels.max())} outside 0..{num_classes - 1}")
     return images[:, None, :, :], labels.astype(np.int64)

@@ -23,9 +23,7 @@ from PIL import Image, UnidentifiedImageError
 from earlyphase.empirical.data.dataset import RawData
 from earlyphase.empirical.data.errors import DataFileError
 
-IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".webp", ".tif", ".tiff"}
-)
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".webp", ".tif", ".tiff"})
 SPLITS = ("train", "test")
 
 
@@ -60,20 +58,14 @@ def index_image_paths(paths: Sequence[str], where: str) -> ImageFolderIndex:
         split = parts[-3] if len(parts) >= 3 and parts[-3] in SPLITS else None
         by_split[split].append((path, parts[-2]))
     if by_split[None] and (by_split["train"] or by_split["test"]):
-        raise DataFileError(
-            f"{where}: mixed layout: {by_split[None][0][0]!r} is outside the train/ and test/ folders"
-        )
+        raise DataFileError(f"{where}: mixed layout: {by_split[None][0][0]!r} is outside the train/ and test/ folders")
     train = by_split["train"] or by_split[None]
     if not train:
-        raise DataFileError(
-            f"{where}: no training images (expected train/<class>/<image> or <class>/<image>)"
-        )
+        raise DataFileError(f"{where}: no training images (expected train/<class>/<image> or <class>/<image>)")
     classes = tuple(sorted({name for _, name in train}))
     unknown = sorted({name for _, name in by_split["test"]} - set(classes))
     if unknown:
-        raise DataFileError(
-            f"{where}: test classes {unknown} have no training folder (classes: {list(classes)})"
-        )
+        raise DataFileError(f"{where}: test classes {unknown} have no training folder (classes: {list(classes)})")
     label = {name: i for i, name in enumerate(classes)}
 
     def labels(items: list[tuple[str, str]]) -> np.ndarray:
@@ -98,9 +90,7 @@ def decode_images(
         try:
             with Image.open(io.BytesIO(read(path))) as image:
                 if image.size != size:
-                    raise DataFileError(
-                        f"{where}: {path}: wrong shape: image is {image.size}, expected {size} (W, H)"
-                    )
+                    raise DataFileError(f"{where}: {path}: wrong shape: image is {image.size}, expected {size} (W, H)")
                 pixels = np.asarray(image.convert(mode))
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
             if isinstance(error, DataFileError):

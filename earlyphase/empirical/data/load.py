@@ -16,9 +16,7 @@ from earlyphase.empirical.data.idx import load_mnist_raw
 from earlyphase.empirical.data.synthetic import load_synthetic_raw
 
 
-def _digits(
-    path: str | os.PathLike | None, n_train: int | None, n_test: int | None, subset_seed: int
-) -> RawData:
+def _digits(path: str | os.PathLike | None, n_train: int | None, n_test: int | None, subset_seed: int) -> RawData:
     if path is not None:
         raise ConfigError("path is not used by the 'digits' dataset (it ships with scikit-learn)", "path")
     return take_subsets(load_digits_raw(), n_train, n_test, subset_seed)
@@ -83,11 +81,7 @@ def load_dataset(
     require_choice("name", name, DATASET_NAMES)
     subset_seed = require_int("subset_seed", options.pop("subset_seed", SUBSET_SEED), minimum=0)
     loader = LOADERS[name]
-    allowed = [
-        p
-        for p in inspect.signature(loader).parameters
-        if p not in ("path", "n_train", "n_test", "subset_seed")
-    ]
+    allowed = [p for p in inspect.signature(loader).parameters if p not in ("path", "n_train", "n_test", "subset_seed")]
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise ConfigError(

@@ -102,9 +102,7 @@ def locate(
         found = probe(target)
         if found is not None:
             return found
-    raise DatasetNotFoundError(
-        f"dataset {name!r} not found; looked in:\n{searched}\nexpected {expected}; {hint}."
-    )
+    raise DatasetNotFoundError(f"dataset {name!r} not found; looked in:\n{searched}\nexpected {expected}; {hint}.")
 
 
 def download_files(urls: Mapping[str, Sequence[str]], target: Path, sha256: Mapping[str, str]) -> None:

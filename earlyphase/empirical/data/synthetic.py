@@ -38,9 +38,7 @@ def teacher_labels(x: np.ndarray, num_outputs: int, teacher_width: int, teacher_
         return np.tanh(inputs.astype(np.float64) @ w1.T / np.sqrt(dim)) @ w2.T / np.sqrt(teacher_width)
 
     reference = teacher(
-        standardise_per_sample(
-            np.random.default_rng([teacher_seed, 3]).standard_normal((REFERENCE_SIZE, dim))
-        )
+        standardise_per_sample(np.random.default_rng([teacher_seed, 3]).standard_normal((REFERENCE_SIZE, dim)))
     )
     scale = np.where(reference.std(axis=0) > 0, reference.std(axis=0), 1.0)
     return np.argmax((teacher(x) - reference.mean(axis=0)) / scale, axis=1).astype(np.int64)
@@ -55,24 +53,18 @@ def load_synthetic_raw(
     teacher_seed: int = 0,
 ) -> RawData:
     """Draw n_train (default 4096) training and n_test (default: none) test examples of the teacher task."""
-    input_dim = require_int(
-        "input_dim", input_dim, minimum=3
-    )  # per-sample standardisation: D <= 2 is degenerate
+    input_dim = require_int("input_dim", input_dim, minimum=3)  # per-sample standardisation: D <= 2 is degenerate
     num_outputs = require_int("num_outputs", num_outputs, minimum=2)
     teacher_width = require_int("teacher_width", teacher_width, minimum=1)
     teacher_seed = require_int("teacher_seed", teacher_seed, minimum=0)
     n_train = DEFAULT_N_TRAIN if n_train is None else require_int("n_train", n_train, minimum=1)
 
     def draw(n: int, stream: int) -> tuple[np.ndarray, np.ndarray]:
-        x = standardise_per_sample(
-            np.random.default_rng([teacher_seed, stream]).standard_normal((n, input_dim))
-        )
+        x = standardise_per_sample(np.random.default_rng([teacher_seed, stream]).standard_normal((n, input_dim)))
         return x, teacher_labels(x, num_outputs, teacher_width, teacher_seed)
 
     x_train, labels_train = draw(n_train, 1)
-    x_test, labels_test = (
-        draw(require_int("n_test", n_test, minimum=1), 2) if n_test is not None else (None, None)
-    )
+    x_test, labels_test = draw(require_int("n_test", n_test, minimum=1), 2) if n_test is not None else (None, None)
     source = (
         f"generated Gaussian teacher (input_dim={input_dim}, num_outputs={num_outputs}, "
         f"teacher_width={teacher_width}, teacher_seed={teacher_seed})"

@@ -75,7 +75,9 @@ def activation_numel(model: FlatModel, example: torch.Tensor) -> int:
     return total
 
 
-def member_bytes(config: TrainConfig, num_params: int, activations: int, itemsize: int, measure_size: int, eval_size: int) -> int:
+def member_bytes(
+    config: TrainConfig, num_params: int, activations: int, itemsize: int, measure_size: int, eval_size: int
+) -> int:
     """The per-member estimate of the module docstring."""
 
     def per_pass(examples: int) -> int:
@@ -85,7 +87,9 @@ def member_bytes(config: TrainConfig, num_params: int, activations: int, itemsiz
     examples = max(HVP_ACTIVATIONS * per_pass(measure_size), GRADIENT_ACTIVATIONS * per_pass(sgd), per_pass(eval_size))
     rows = min(config.lanczos_max_iter, num_params)
     basis_rows = min(EXPECTED_BASIS_ROWS, rows) if config.warm_start else rows
-    return itemsize * (PARAM_COPIES * num_params + activations * examples) + 8 * num_params * (basis_rows + LANCZOS_VECTORS)
+    return itemsize * (PARAM_COPIES * num_params + activations * examples) + 8 * num_params * (
+        basis_rows + LANCZOS_VECTORS
+    )
 
 
 def memory_budget(device: torch.device, budget: int | None = None) -> int:

@@ -72,7 +72,9 @@ def run_lockstep(
             if index is None:
                 search.pending.clear()
             else:
-                requests += [(number, k) for k in speculate(search.plan, search.flags, lookahead) if k not in search.pending]
+                requests += [
+                    (number, k) for k in speculate(search.plan, search.flags, lookahead) if k not in search.pending
+                ]
         if not requests:
             break
         for (number, index), run in zip(requests, evaluate(requests), strict=True):

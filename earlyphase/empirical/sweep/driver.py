@@ -53,7 +53,9 @@ class SweepStatus:
         ]
         for point, error in self.failed:
             last = error.strip().splitlines()[-1] if error.strip() else "unknown error"
-            lines.append(f"  failed: depth {point.depth} width {point.width} seeds {point.seed_init}/{point.seed_sgd}: {last}")
+            lines.append(
+                f"  failed: depth {point.depth} width {point.width} seeds {point.seed_init}/{point.seed_sgd}: {last}"
+            )
         return "\n".join(lines)
 
 
@@ -88,9 +90,7 @@ def run_sweep(
         store.remove_temporaries()
         points = spec.points()
         # largest networks first: the longest searches start early, the short ones fill in
-        todo = sorted(
-            (p for p in points if not store.search_path(p).is_file()), key=lambda p: (-p.width, -p.depth)
-        )
+        todo = sorted((p for p in points if not store.search_path(p).is_file()), key=lambda p: (-p.width, -p.depth))
         threads = executor.threads_per_task()
         tasks: list[SweepTask]
         if spec.ensemble:  # the seeds of each (depth, width) searched in lockstep as one ensemble
@@ -99,7 +99,9 @@ def run_sweep(
             tasks = list(ensemble_tasks(str(store.root), spec, todo, threads))
         else:
             tasks = [PointTask(str(store.root), spec, point, threads) for point in todo]
-        bar = tqdm(total=len(points), initial=len(points) - len(todo), unit="search", desc="sweep", disable=not progress)
+        bar = tqdm(
+            total=len(points), initial=len(points) - len(todo), unit="search", desc="sweep", disable=not progress
+        )
         if tasks and progress:
             bar.write(f"{len(todo)} of {len(points)} searches to run on {executor.describe(tasks)}")
         computed = reused = failed = 0

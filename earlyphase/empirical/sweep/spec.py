@@ -61,7 +61,15 @@ _SECTION_FIELDS: dict[str, tuple[str, ...]] = {
     "data": ("dataset", "data_path", "n_train", "measure_size", "eval_set"),
     "protocol": ("batch_size", "steps", "loss", "momentum", "loss_max", "epsilon"),
     "measurement": (
-        "barrier", "barrier_set", "ntk", "measure_every", "lanczos_tol", "lanczos_max_iter", "warm_start", "hvp_method", "chunk_size",
+        "barrier",
+        "barrier_set",
+        "ntk",
+        "measure_every",
+        "lanczos_tol",
+        "lanczos_max_iter",
+        "warm_start",
+        "hvp_method",
+        "chunk_size",
         "measure_mode",
     ),
     "execution": ("device", "dtype"),
@@ -141,9 +149,15 @@ class SearchSpec:
         for key in ("x_min", "x_max", "x_start"):
             require_exponent(f"search.{key}", getattr(self, key))
         if self.x_max < self.x_min:
-            raise ConfigError(f"search.x_max ({self.x_max}) must be >= search.x_min ({self.x_min}): the c range is upside down", "search.x_max")
+            raise ConfigError(
+                f"search.x_max ({self.x_max}) must be >= search.x_min ({self.x_min}): the c range is upside down",
+                "search.x_max",
+            )
         if not self.x_min <= self.x_start <= self.x_max:
-            raise ConfigError(f"search.x_start must lie in [x_min, x_max] = [{self.x_min}, {self.x_max}], got {self.x_start}", "search.x_start")
+            raise ConfigError(
+                f"search.x_start must lie in [x_min, x_max] = [{self.x_min}, {self.x_max}], got {self.x_start}",
+                "search.x_start",
+            )
         require_int("search.expand_step", self.expand_step, minimum=1)
         require_int("search.confirm", self.confirm, minimum=1)
 
@@ -190,11 +204,17 @@ class SweepSpec:
     def points(self) -> tuple[SweepPoint, ...]:
         """Every (depth, width, seed_init, seed_sgd), depth slowest."""
         return tuple(
-            SweepPoint(d, w, i, s) for d in self.depths for w in self.widths for i in self.init_seeds for s in self.sgd_seeds
+            SweepPoint(d, w, i, s)
+            for d in self.depths
+            for w in self.widths
+            for i in self.init_seeds
+            for s in self.sgd_seeds
         )
 
     def config(self, point: SweepPoint) -> TrainConfig:
-        return replace(self.base, depth=point.depth, width=point.width, seed_init=point.seed_init, seed_sgd=point.seed_sgd)
+        return replace(
+            self.base, depth=point.depth, width=point.width, seed_init=point.seed_init, seed_sgd=point.seed_sgd
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as {top-level keys, section: {key: value}} (None for switched-off values)."""
@@ -323,7 +343,9 @@ def _from_text(path: str, value: str, hint: Any) -> Any:
         if hint is float:
             return float(value)
     except (KeyError, ValueError):
-        raise ConfigError(f"{path} must be {'true or false' if hint is bool else 'a number'}, got {value!r}", _key(path)) from None
+        raise ConfigError(
+            f"{path} must be {'true or false' if hint is bool else 'a number'}, got {value!r}", _key(path)
+        ) from None
     return value
 
 
@@ -339,25 +361,35 @@ def spec_from_mapping(data: Mapping[str, Any]) -> SweepSpec:
                 raise ConfigError(f"{section} must be a non-empty string, got {content!r}", section)
             continue
         if section not in known:
-            raise ConfigError(f"unknown spec section or key {section!r}; sections are {sorted(known)} (+ name, runner)", section)
+            raise ConfigError(
+                f"unknown spec section or key {section!r}; sections are {sorted(known)} (+ name, runner)", section
+            )
         if not isinstance(content, Mapping):
             raise ConfigError(f"[{section}] must be a table of keys, got {content!r}", section)
         for key, value in content.items():
             if key not in known[section]:
-                raise ConfigError(f"unknown key {section}.{key}; [{section}] accepts {sorted(known[section])}", f"{section}.{key}")
+                raise ConfigError(
+                    f"unknown key {section}.{key}; [{section}] accepts {sorted(known[section])}", f"{section}.{key}"
+                )
             values[(section, key)] = coerce(f"{section}.{key}", value, key_hint(section, key))
     for required in (("model", "depths"), ("model", "widths")):
         if required not in values:
-            raise ConfigError(f"{'.'.join(required)} is required (a non-empty list of integers >= 1)", ".".join(required))
+            raise ConfigError(
+                f"{'.'.join(required)} is required (a non-empty list of integers >= 1)", ".".join(required)
+            )
     lists = {attr: values.get(sk, (getattr(TrainConfig, field_name),)) for sk, (field_name, attr) in _SWEPT.items()}
     for (section, key), (_, attr) in _SWEPT.items():
         for item in lists[attr]:
             require_int(f"{section}.{key}", item, minimum=1 if section == "model" else 0)
     search = SearchSpec(**{key: values[("search", key)] for key in _SEARCH_KEYS if ("search", key) in values})
-    runs_per_device = require_int("execution.runs_per_device", values.get(("execution", "runs_per_device"), 1), minimum=1)
+    runs_per_device = require_int(
+        "execution.runs_per_device", values.get(("execution", "runs_per_device"), 1), minimum=1
+    )
     ensemble = require_int("execution.ensemble", values.get(("execution", "ensemble"), 0), minimum=0)
     if ensemble and data.get("runner", DEFAULT_RUNNER) != DEFAULT_RUNNER:
-        raise ConfigError(f"execution.ensemble trains with the empirical engine; runner must be {DEFAULT_RUNNER!r}", "runner")
+        raise ConfigError(
+            f"execution.ensemble trains with the empirical engine; runner must be {DEFAULT_RUNNER!r}", "runner"
+        )
     train = {
         field_name: values[(section, key)]
         for section, key, field_name in _spec_keys()
@@ -367,7 +399,9 @@ def spec_from_mapping(data: Mapping[str, Any]) -> SweepSpec:
     if train.get("steps", 1) < 1:
         raise ConfigError(f"protocol.steps must be >= 1, got {train['steps']}", "protocol.steps")
     spec = SweepSpec(
-        base=_train_config(train, lists["depths"][0], lists["widths"][0], lists["init_seeds"][0], lists["sgd_seeds"][0]),
+        base=_train_config(
+            train, lists["depths"][0], lists["widths"][0], lists["init_seeds"][0], lists["sgd_seeds"][0]
+        ),
         depths=lists["depths"],
         widths=lists["widths"],
         init_seeds=lists["init_seeds"],
@@ -403,7 +437,9 @@ def load_spec(path: str | Path, overrides: Mapping[str, Mapping[str, Any]] | Non
     except FileNotFoundError:
         raise ConfigError(f"spec file not found: {path}", "spec") from None
     except UnicodeDecodeError as error:
-        raise ConfigError(f"spec file {path} is not UTF-8 text (TOML files are UTF-8): byte {error.start}", "spec") from None
+        raise ConfigError(
+            f"spec file {path} is not UTF-8 text (TOML files are UTF-8): byte {error.start}", "spec"
+        ) from None
     except OSError as error:
         raise ConfigError(f"spec file {path} cannot be read: {error.strerror or error}", "spec") from None
     except tomllib.TOMLDecodeError as error:

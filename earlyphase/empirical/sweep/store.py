@@ -59,7 +59,9 @@ class Store:
         return sum(1 for _ in directory.glob("x*.json")) if directory.is_dir() else 0
 
     def _search_file(self, kind: str, point: SweepPoint) -> Path:
-        return self.root / kind / f"{self.point_name(point)}.{self.spec.search.method}-{search_key(self.spec.search)}.json"
+        return (
+            self.root / kind / f"{self.point_name(point)}.{self.spec.search.method}-{search_key(self.spec.search)}.json"
+        )
 
     def search_path(self, point: SweepPoint) -> Path:
         return self._search_file("searches", point)
@@ -75,7 +77,9 @@ class Store:
         try:
             return json.loads(path.read_text())
         except ValueError as error:  # written atomically, so damaged from outside
-            raise ConfigError(f"{path}: damaged search summary ({error}); delete it to redo that search from its recorded runs", "out") from None
+            raise ConfigError(
+                f"{path}: damaged search summary ({error}); delete it to redo that search from its recorded runs", "out"
+            ) from None
 
     def save_search(self, point: SweepPoint, summary: dict[str, Any]) -> None:
         write_atomic(self.search_path(point), json.dumps(summary, indent=1))
@@ -106,7 +110,9 @@ class Store:
         except FileExistsError:
             holder = path.read_text().split() if path.is_file() else []
             if len(holder) == 2 and holder[0] == socket.gethostname() and _alive(int(holder[1])):
-                raise ConfigError(f"results directory {self.root} is in use by process {holder[1]} (remove {path} if stale)", "out") from None
+                raise ConfigError(
+                    f"results directory {self.root} is in use by process {holder[1]} (remove {path} if stale)", "out"
+                ) from None
             path.unlink(missing_ok=True)
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         with os.fdopen(fd, "w") as handle:
@@ -182,7 +188,10 @@ def open_store(root: str | Path, spec: SweepSpec, force_spec: bool = False) -> S
                 "out",
             )
     elif root.exists() and any(root.iterdir()):
-        raise ConfigError(f"--out {root} exists and is not a sweep results directory (no {SPEC_JSON}); choose an empty or new directory", "out")
+        raise ConfigError(
+            f"--out {root} exists and is not a sweep results directory (no {SPEC_JSON}); choose an empty or new directory",
+            "out",
+        )
     write_atomic(root / SPEC_JSON, json.dumps(spec.to_dict(), indent=1))
     write_atomic(root / SPEC_TOML, to_toml(spec))
     return Store(root, spec)
@@ -193,7 +202,9 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     for section in sorted(set(old) | set(new)):
         a, b = old.get(section), new.get(section)
         if isinstance(a, dict) and isinstance(b, dict):
-            changes += [f"{section}.{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+            changes += [
+                f"{section}.{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)
+            ]
         elif a != b:
             changes.append(f"{section}: {a!r} -> {b!r}")
     return changes

@@ -103,13 +103,22 @@ def seed_mean_table(per_seed: pd.DataFrame) -> pd.DataFrame:
     """Seed statistics per (arch, depth, width) via ``summarize_seeds``."""
     rows = []
     for (arch, depth, width), group in per_seed.groupby(list(KEY_COLUMNS[:3]), sort=True):
-        row: dict[str, Any] = {"arch": arch, "depth": depth, "width": width, "d_over_w": depth / width, "seeds": len(group)}
+        row: dict[str, Any] = {
+            "arch": arch,
+            "depth": depth,
+            "width": width,
+            "d_over_w": depth / width,
+            "seeds": len(group),
+        }
         for quantity in ("lambda0", "loss0"):
             values = group[quantity].to_numpy(dtype=float)
             row[f"{quantity}_mean"], row[f"{quantity}_std"] = float(np.mean(values)), float(np.std(values))
         for name in CRITICAL_NAMES:
             summary = summarize_seeds(
-                [Threshold(name, _none(r[name]), _none(r[f"{name}_low"]), _none(r[f"{name}_high"])) for r in group.to_dict("records")]
+                [
+                    Threshold(name, _none(r[name]), _none(r[f"{name}_low"]), _none(r[f"{name}_high"]))
+                    for r in group.to_dict("records")
+                ]
             )
             row.update({f"{name}_mean": summary.mean, f"{name}_std": summary.std, f"{name}_low": summary.low})
             row.update({f"{name}_high": summary.high, f"{name}_found": summary.found})

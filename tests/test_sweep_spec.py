@@ -126,7 +126,15 @@ def test_cli_flags_equal_the_toml_file(tmp_path):
     assert spec == dataclasses.replace(  # the base holds the first depth and width
         defaults,
         base=TrainConfig(
-            depth=2, width=8, readout="zero", batch_size=None, steps=4, momentum=0.5, barrier=False, seed_measure=3
+            depth=2,
+            width=8,
+            readout="zero",
+            batch_size=None,
+            steps=4,
+            momentum=0.5,
+            barrier=False,
+            seed_measure=3,
+            measure_mode="flags",  # a sweep's own default: only what the flags need
         ),
         search=dataclasses.replace(defaults.search, method="grid", x_min=-1.0),
     )  # and nothing else differs from the defaults

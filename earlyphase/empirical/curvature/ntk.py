@@ -23,26 +23,30 @@ Outputs = Callable[[torch.Tensor], torch.Tensor]
 
 
 def ntk_gram_product(outputs: Outputs, theta: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
-    """J^T J u for the outputs f(theta) of a batch (any shape): J u by the double-vjp trick, then J^T (J u)."""
+    """J^T J u for the outputs f(theta) of a batch (any shape): J u (``_forward_product``), then J^T (J u)."""
     with torch.enable_grad():
-        theta = theta.detach().requires_grad_(True)
-        values = outputs(theta)
-        dummy = torch.zeros_like(values, requires_grad=True)
-        (pullback,) = torch.autograd.grad(values, theta, dummy, create_graph=True)
-        (tangent,) = torch.autograd.grad(pullback, dummy, vector)
-        (product,) = torch.autograd.grad(values, theta, tangent)
+        leaf, values, tangent = _forward_product(outputs, theta, vector)
+        (product,) = torch.autograd.grad(values, leaf, tangent)
     return product
 
 
 def jacobian_product(outputs: Outputs, theta: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
     """J u, shaped like the outputs f(theta), by the double-vjp trick: J u = d/dw (J^T w . u)."""
     with torch.enable_grad():
-        theta = theta.detach().requires_grad_(True)
-        values = outputs(theta)
-        dummy = torch.zeros_like(values, requires_grad=True)
-        (pullback,) = torch.autograd.grad(values, theta, dummy, create_graph=True)
-        (tangent,) = torch.autograd.grad(pullback, dummy, vector)
-    return tangent
+        return _forward_product(outputs, theta, vector)[2]
+
+
+def _forward_product(
+    outputs: Outputs, theta: torch.Tensor, vector: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(theta as a leaf, f(theta) with its graph, J u): one forward pass and the double-vjp trick
+    J u = d/dw (J^T w . u) at w = 0 (call with grad enabled)."""
+    leaf = theta.detach().requires_grad_(True)
+    values = outputs(leaf)
+    dummy = torch.zeros_like(values, requires_grad=True)
+    (pullback,) = torch.autograd.grad(values, leaf, dummy, create_graph=True)
+    (tangent,) = torch.autograd.grad(pullback, dummy, vector, retain_graph=True)
+    return leaf, values, tangent
 
 
 def ntk_operator(outputs: Outputs, theta: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:

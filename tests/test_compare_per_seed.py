@@ -63,3 +63,29 @@ def test_figure_is_written(tmp_path):
     rows += _rows("lookahead", "c_max", [(10, 12), (20, 18), (np.nan, 30)])
     path = per_seed_figure(pd.DataFrame(rows), tmp_path / "pvm.png")
     assert path.stat().st_size > 10_000
+
+
+def test_collapse_figure_draws_each_depth_of_each_table(tmp_path):
+    from earlyphase.compare.collapse_figure import collapse_figure
+
+    def table(shift):
+        return pd.DataFrame(
+            [
+                {
+                    "source": "measured",
+                    "arch": "fcn",
+                    "depth": d,
+                    "width": w,
+                    "d_over_w": d / w,
+                    "boundary": "c_loss",
+                    "mean": shift * d / w * 64,
+                    "std": 0.1,
+                    "median": shift * d / w * 64,
+                }
+                for d in (2, 4)
+                for w in (32, 64)
+            ]
+        )
+
+    path = collapse_figure({"standard": table(1.0), "zero readout": table(0.5)}, tmp_path / "collapse.png")
+    assert path.stat().st_size > 10_000

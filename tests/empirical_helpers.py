@@ -11,3 +11,7 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+TINY_TRAIN = ["train", "--depth", "2", "--width", "4", "--n-train", "32", "--measure-size", "8"]
+"""The start of an ``earlyphase train`` command line for a tiny digits FCN (2 layers of width 4, 32 examples)."""

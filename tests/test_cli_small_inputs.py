@@ -5,6 +5,7 @@ import sys
 import pytest
 
 from earlyphase.cli import main
+from empirical_helpers import TINY_TRAIN
 
 
 def _refused(capsys, argv):
@@ -55,15 +56,7 @@ def test_batch_size_above_the_dataset_is_recorded_as_used(tmp_path, capsys):
     import json
 
     argv = [
-        "train",
-        "--depth",
-        "2",
-        "--width",
-        "4",
-        "--n-train",
-        "32",
-        "--measure-size",
-        "8",
+        *TINY_TRAIN,
         "--batch-size",
         "512",
         "--steps",

@@ -5,18 +5,13 @@ import json
 import pytest
 
 from earlyphase.cli import main
-from empirical_helpers import single_thread  # noqa: F401 (autouse fixture)
+from empirical_helpers import (
+    TINY_TRAIN,
+    single_thread,  # noqa: F401 (autouse fixture)
+)
 
 ARGS = [
-    "train",
-    "--depth",
-    "2",
-    "--width",
-    "4",
-    "--n-train",
-    "32",
-    "--measure-size",
-    "8",
+    *TINY_TRAIN,
     "--batch-size",
     "8",
     "--steps",

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from earlyphase.core.trajectory import RecordMismatchError, Trajectory, is_complete_record
+from empirical_helpers import TINY_TRAIN
 
 
 def _record(c: float, loss0: float = 1.0) -> Trajectory:
@@ -80,15 +81,7 @@ def test_train_reports_a_full_disk_in_one_line(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(pd.DataFrame, "to_parquet", _disk_full)
     argv = [
-        "train",
-        "--depth",
-        "2",
-        "--width",
-        "4",
-        "--n-train",
-        "32",
-        "--measure-size",
-        "8",
+        *TINY_TRAIN,
         "--steps",
         "1",
         "--c",

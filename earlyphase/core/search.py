@@ -117,6 +117,11 @@ class CGrid:
         """c_k = 2**round(x_min + k * x_step, 10)."""
         return grid_point(index, self.x_min, self.x_step)
 
+    @property
+    def values(self) -> np.ndarray:
+        """Every c_k, k = 0 .. size - 1, as ``c(k)`` gives them."""
+        return np.array([self.c(k) for k in range(self.size)])
+
     def x(self, index: int) -> float:
         """x_k = round(x_min + k * x_step, 10), so that c_k = 2**x_k."""
         return round(self.x_min + index * self.x_step, 10)

@@ -48,7 +48,6 @@ import torch
 
 from earlyphase.core.cost import Cost
 from earlyphase.core.critical import CriticalValues, Threshold, first_true
-from earlyphase.core.grid import c_grid
 from earlyphase.core.search import CGrid
 from earlyphase.core.validate import require_int
 from earlyphase.empirical.objective import Batch, LossFn, loss_and_gradient
@@ -143,7 +142,7 @@ def analytic_prediction(
     start = time.perf_counter()
     probe = experiment.probe
     degree = degree_bound(experiment.model) if degree is None else degree
-    c = c_grid(grid.x_min, grid.x_max, grid.x_step)
+    c = grid.values
     eta = np.concatenate([[0.0], c / experiment.lambda0])
 
     def loss_ratio(anchor: float) -> tuple[np.ndarray, list[FrozenRay]]:

@@ -199,7 +199,7 @@ def lookahead_prediction(
     epsilon = experiment.config.epsilon if epsilon is None else require_positive("epsilon", epsilon, allow_zero=True)
     loss_max = experiment.config.loss_max
     grid = plan.grid
-    c = np.array([grid.c(k) for k in range(grid.size)])
+    c = grid.values
     g0 = measurements.first_gradient
 
     step_losses = np.full((grid.size, steps + 1), np.nan)

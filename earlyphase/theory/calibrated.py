@@ -299,7 +299,7 @@ def calibrated_prediction(
     found), and the predictor's cost: no network evaluations, its wall seconds."""
     start = time.perf_counter()
     require_positive("epsilon", epsilon, allow_zero=True)
-    c = np.array([grid.c(k) for k in range(grid.size)])
+    c = grid.values
     runs = calibrated_trajectories(calibration, c, steps, rest_loss, loss_max)
     critical = critical_values(
         c,

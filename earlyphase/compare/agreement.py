@@ -102,7 +102,7 @@ def agreement_summary(table: pd.DataFrame) -> pd.DataFrame:
                 "bias_log2": float(delta[known].mean()) if known.any() else np.nan,
                 "rms_log2": float(np.sqrt(np.mean(delta[known] ** 2))) if known.any() else np.nan,
                 "max_abs_log2": float(np.abs(delta[known]).max()) if known.any() else np.nan,
-                "spearman": _rank_correlation(
+                "spearman": rank_correlation(
                     group["measured"].to_numpy(float)[known], group["theory"].to_numpy(float)[known]
                 ),
             }
@@ -110,8 +110,9 @@ def agreement_summary(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
 
 
-def _rank_correlation(x: np.ndarray, y: np.ndarray) -> float:
-    """Spearman rho; NaN with fewer than 3 pairs or a constant side."""
+def rank_correlation(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman rho of x and y; NaN with fewer than 3 pairs or a constant side."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return float("nan")
     return float(stats.spearmanr(x, y).statistic)

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from earlyphase.compare.agreement import ROUNDING, rank_correlation
 from earlyphase.core.grid import DEFAULT_X_STEP
 
 PER_SEED_COLUMNS = (
@@ -50,8 +50,6 @@ SUMMARY_COLUMNS = (
     "spearman_all",
     "spearman_within",
 )
-ROUNDING = 1e-9
-"""Slack so that grid values one step apart (|delta| = 0.1 up to rounding) count as within one step."""
 
 
 def log2_ratio(predicted: np.ndarray, measured: np.ndarray) -> np.ndarray:
@@ -61,14 +59,6 @@ def log2_ratio(predicted: np.ndarray, measured: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         delta = np.log2(predicted) - np.log2(measured)
     return np.where(np.isfinite(delta), delta, np.nan)
-
-
-def rank_correlation(x: np.ndarray, y: np.ndarray) -> float:
-    """Spearman rho of x and y; NaN with fewer than 3 pairs or a constant side."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    return float(stats.spearmanr(x, y).statistic)
 
 
 def per_seed_summary(table: pd.DataFrame, grid_step: float = DEFAULT_X_STEP) -> pd.DataFrame:

@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+from earlyphase.cli.predict import INIT_FLAGS
 from earlyphase.core.validate import ConfigError, require_int
 
 ALL_PREDICTORS = "all"
@@ -16,8 +17,8 @@ def init_config(args: argparse.Namespace):
     """The TrainConfig of the command line: the flags given, TrainConfig's defaults for the rest."""
     from earlyphase.empirical.config import TrainConfig
 
-    names = ("depth", "width", "sigma_w2", "parameterization", "steps", "epsilon", "loss_max")
-    names += tuple(flag[2:].replace("-", "_") for flag, _, _ in _init_flags())
+    shared = ("depth", "width", "sigma_w2", "parameterization", "steps", "epsilon", "loss_max")
+    names = shared + tuple(flag[2:].replace("-", "_") for flag, _, _ in INIT_FLAGS)
     given = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     if "batch_size" in given:
         given["batch_size"] = _batch_size(given["batch_size"])
@@ -103,12 +104,6 @@ def _run_sweep(directory: str, predictors: tuple[str, ...], steps: int | None, p
     print(format_per_seed_summary(per_seed_summary(table)))
     print(f"wrote {directory}/{PREDICTED_VS_MEASURED_FILE} ({len(table)} rows)")
     return 0
-
-
-def _init_flags():
-    from earlyphase.cli.predict import INIT_FLAGS
-
-    return INIT_FLAGS
 
 
 def _batch_size(text: str) -> int | None:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from earlyphase.core import CRITICAL_NAMES, CriticalValues, Threshold
+from earlyphase.core import CRITICAL_NAMES, CriticalValues, SeedSummary, Threshold
 from earlyphase.core.cost import Cost
 from earlyphase.core.search import BracketPlan, CGrid
 from earlyphase.core.validate import require_choice
@@ -59,14 +59,8 @@ class PredictorResult:
     not_predicted: dict[str, str]
 
     def as_dict(self) -> dict:
-        row: dict = {}
-        for name in CRITICAL_NAMES:
-            threshold: Threshold = getattr(self.critical, name)
-            row[name] = threshold.estimate
-            row[f"{name}_bracket"] = [threshold.low, threshold.high]
-        row["not_predicted"] = self.not_predicted
-        row["cost"] = self.cost.as_dict()
-        return row
+        """{c_loss, c_loss_low, c_loss_high, ... (``CriticalValues.as_row``), not_predicted, cost}."""
+        return {**self.critical.as_row(), "not_predicted": self.not_predicted, "cost": self.cost.as_dict()}
 
 
 @dataclass(frozen=True)
@@ -160,7 +154,7 @@ def _analytic(
 
 def _lazy(experiment: Experiment, _: InitialMeasurements, grid: CGrid, __: int, ___: int) -> PredictorResult:
     """Linearised dynamics: g_t = (1 - c)^t g_0 on the top mode, so the loss rises (and diverges) iff c > 2."""
-    c = np.array([grid.c(k) for k in range(grid.size)])
+    c = grid.values
     above = c > 2.0 + 1e-12
     first = int(np.argmax(above)) if above.any() else None
     c_loss = Threshold("c_loss", None, float(c[-1]), None)
@@ -222,11 +216,11 @@ def _calibrated_uv(
     return PredictorResult(critical, Cost(seconds=time.perf_counter() - started), reasons)
 
 
-def _seed_mean(name: str, summary: object) -> Threshold:
-    mean = getattr(summary, "mean", None)
+def _seed_mean(name: str, summary: SeedSummary) -> Threshold:
+    mean = summary.mean
     if mean is None or not math.isfinite(mean):
         return Threshold(name, None, None, None)
-    return Threshold(name, float(mean), getattr(summary, "low", None), getattr(summary, "high", None))
+    return Threshold(name, float(mean), summary.low, summary.high)
 
 
 def _none() -> CriticalValues:

@@ -41,7 +41,6 @@ from earlyphase.empirical.initial import measure_initial
 from earlyphase.empirical.linearised import linearised_losses
 from earlyphase.empirical.lookahead import ray_losses, ray_sharpness
 from earlyphase.empirical.training import Experiment, run_at_c
-from earlyphase.theory.calibrated import calibrated_trajectories
 
 MEASURED = "measured"
 PREDICTORS = ("lookahead", "analytic", "analytic_theta0_gates", "calibrated_uv", "lazy")
@@ -166,6 +165,8 @@ def trajectory_check(
     if model is None:
         not_available["calibrated_uv"] = "the calibration uses the MSE split of L_0 along the top NTK mode"
     else:
+        from earlyphase.theory.calibrated import calibrated_trajectories  # loads the theory package (JAX)
+
         calibration, rest_loss = model
         runs = calibrated_trajectories(calibration, c, steps, rest_loss, config.loss_max)
         predicted["calibrated_uv"] = Curves(runs.loss_ratio, runs.sharpness_ratio)

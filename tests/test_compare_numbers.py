@@ -9,7 +9,7 @@ from scipy import stats
 
 from earlyphase.compare.agreement import agreement_summary, agreement_table, format_agreement, log2_spread
 from earlyphase.compare.collapse import collapse_ratio, group_by_ratio
-from earlyphase.compare.seed_spread import linear_trend, seed_spread
+from earlyphase.compare.seed_spread import format_seed_spread, linear_trend, seed_spread
 from earlyphase.compare.tables import seed_average, summaries_to_table
 from earlyphase.core import CRITICAL_NAMES, SeedSummary
 
@@ -167,3 +167,14 @@ def test_agreement_summary_when_nothing_is_comparable():
     table = agreement_table(measured, theory, ("c_max",))
     text = format_agreement(table, agreement_summary(table), "uv")
     assert "c_max: no (d, w) where both uv and measurement found it (1 not comparable)" in text
+
+
+def test_seed_spread_of_two_seeds_prints_n_a_and_why():
+    per_seed = pd.DataFrame({"depth": [2, 2], "width": [32, 32], "loss0": [0.4, 0.6], "c_loss": [3.0, 5.0]})
+    spread = seed_spread(per_seed, "c_loss")
+    assert np.isnan(spread.loc[0, "pearson_r"])
+    text = format_seed_spread(spread)
+    assert "nan" not in text.lower()
+    row = text.splitlines()[1].split()
+    assert row[-2:] == ["n/a", "+10"]  # r not computed; the slope of two points is
+    assert "(r n/a: needs >= 3 seeds)" in text

@@ -7,7 +7,9 @@ d/w only), ``seed_spread`` (per-seed critical values against L_0), ``regimes`` (
 sharpness regimes of a long run). Figures: ``phase_diagram`` (1), ``trajectories`` (2, 4),
 ``long_run`` (3). Pipelines (import them from their modules; they load the theory and the
 empirical engine): ``theory_overlay``, ``pipeline`` (earlyphase compare), ``figures``
-(earlyphase figures), ``demo`` (earlyphase demo).
+(earlyphase figures), ``demo`` (earlyphase demo), ``trajectory_check`` (each predictor's
+L_t / L_0 and lambda_t / lambda_0 against a network's measured ones; figure in
+``trajectory_check_figure``).
 """
 
 from earlyphase.compare.agreement import agreement_summary, agreement_table, format_agreement

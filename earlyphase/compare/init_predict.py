@@ -25,6 +25,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -37,6 +38,9 @@ from earlyphase.empirical.gates import FrozenGatesUnavailable
 from earlyphase.empirical.initial import InitialMeasurements, measure_initial
 from earlyphase.empirical.lookahead import lookahead_prediction
 from earlyphase.empirical.training import Experiment
+
+if TYPE_CHECKING:
+    from earlyphase.theory.calibrated import UVCalibration
 
 PREDICTORS = ("lookahead", "analytic", "calibrated_uv", "lazy", "uv", "linear")
 THEORY_BASELINES = ("uv", "linear")
@@ -189,15 +193,14 @@ def _theory(model: str) -> Predictor:
     return predict
 
 
-def _calibrated_uv(
-    experiment: Experiment, measurements: InitialMeasurements, grid: CGrid, steps: int, theory_seeds: int
-) -> PredictorResult:
-    from earlyphase.theory.calibrated import calibrate_uv, calibrated_prediction
+def calibrated_uv_model(measurements: InitialMeasurements) -> tuple[UVCalibration, float] | None:
+    """The ``calibrated_uv`` predictor's model of a network: the uv calibration from its top NTK
+    mode and kappa at theta_0 (``earlyphase.theory.calibrated.calibrate_uv``, "hessian" convention)
+    and L_rest = L_0 - L_top, the loss the top mode does not carry; None for a non-MSE loss."""
+    from earlyphase.theory.calibrated import calibrate_uv
 
-    if measurements.loss_top is None:
-        reason = "the calibration uses the MSE split of L_0 along the top NTK mode"
-        return PredictorResult(_none(), Cost(), {name: reason for name in CRITICAL_NAMES})
-    started = time.perf_counter()
+    if measurements.loss_top is None or measurements.loss_rest is None:
+        return None
     calibration = calibrate_uv(
         measurements.top_output,  # e . f_0 / sqrt(Bk): already per entry, hence entries = 1
         measurements.top_residual,
@@ -207,8 +210,21 @@ def _calibrated_uv(
         curvature="hessian",
         ntk_lambda0=measurements.ntk_sharpness,
     )
+    return calibration, measurements.loss_rest
+
+
+def _calibrated_uv(
+    experiment: Experiment, measurements: InitialMeasurements, grid: CGrid, steps: int, theory_seeds: int
+) -> PredictorResult:
+    from earlyphase.theory.calibrated import calibrated_prediction
+
+    started = time.perf_counter()
+    model = calibrated_uv_model(measurements)
+    if model is None:
+        reason = "the calibration uses the MSE split of L_0 along the top NTK mode"
+        return PredictorResult(_none(), Cost(), {name: reason for name in CRITICAL_NAMES})
+    calibration, rest_loss = model
     config = experiment.config
-    rest_loss = 0.0 if measurements.loss_rest is None else measurements.loss_rest
     critical, _cost = calibrated_prediction(
         calibration, grid, steps, config.epsilon, config.loss_max, rest_loss=rest_loss
     )

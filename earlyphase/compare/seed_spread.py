@@ -31,6 +31,9 @@ SPREAD_COLUMNS = (
     "intercept",
 )
 
+MIN_SEEDS_FOR_R = 3
+"""Pearson r over fewer seeds is not computed (two points always lie on a line: |r| = 1)."""
+
 
 def seed_spread(per_seed: pd.DataFrame, boundary: str = "c_loss") -> pd.DataFrame:
     """Per (d, w): seeds, L_0 and c_b ranges, Pearson r and the fitted line c_b = a + b L_0."""
@@ -71,17 +74,27 @@ def linear_trend(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     dx, dy = x - x.mean(), y - y.mean()
     slope = float(dx @ dy / (dx @ dx))
     intercept = float(y.mean() - slope * x.mean())
-    r = float(dx @ dy / np.sqrt((dx @ dx) * (dy @ dy))) if x.size >= 3 and np.ptp(y) > 0 else float("nan")
+    r = float(dx @ dy / np.sqrt((dx @ dx) * (dy @ dy))) if x.size >= MIN_SEEDS_FOR_R and np.ptp(y) > 0 else float("nan")
     return slope, intercept, r
 
 
 def format_seed_spread(spread: pd.DataFrame) -> str:
-    """Plain-text table: one line per (d, w)."""
+    """Plain-text table: one line per (d, w). Where r (or the slope) is NaN the cell reads "n/a",
+    and a note under the table says why: fewer than ``MIN_SEEDS_FOR_R`` seeds found the boundary,
+    or L_0 or c is the same for every seed."""
     lines = [f"{'d':>3} {'w':>5} {'d/w':>7} {'seeds':>5} {'L0 range':>17} {'c range':>15} {'r':>6} {'dc/dL0':>8}"]
+    reasons = set()
     for row in spread.itertuples(index=False):
+        if np.isnan(row.pearson_r):
+            few = row.seeds < MIN_SEEDS_FOR_R
+            reasons.add(
+                f"r n/a: needs >= {MIN_SEEDS_FOR_R} seeds" if few else "r n/a: L0 or c is the same for every seed"
+            )
+        r = "n/a" if np.isnan(row.pearson_r) else f"{row.pearson_r:+.2f}"
+        slope = "n/a" if np.isnan(row.slope) else f"{row.slope:+.3g}"
         lines.append(
             f"{row.depth:>3d} {row.width:>5d} {row.d_over_w:>7.4f} {row.seeds:>5d} "
             f"{row.loss0_min:>8.3g}..{row.loss0_max:<8.3g} {row.c_min:>7.3g}..{row.c_max:<6.3g} "
-            f"{row.pearson_r:>+6.2f} {row.slope:>+8.3g}"
+            f"{r:>6} {slope:>8}"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + [f"({reason})" for reason in sorted(reasons)])

@@ -80,7 +80,7 @@ def power_iteration(product: Operator, start: torch.Tensor, steps: int = POWER_S
         if step < steps - 1:
             vector = image / torch.linalg.vector_norm(image)
     value = float(torch.dot(vector, image))
-    residual = float(torch.linalg.vector_norm(image - value * vector)) / abs(value)
+    residual = float(torch.linalg.vector_norm(image - value * vector) / abs(value))  # lambda = 0: inf
     return PowerIteration(value, vector, residual, steps)
 
 
@@ -108,9 +108,9 @@ def prepare(config: TrainConfig) -> Experiment:
     staged = Experiment(config, dataset, model, theta0, train_x, train_y, probe, Measurement(math.nan, math.nan), "")
     power, method = sharpness(staged, theta0, measure_batch)
     solve = LanczosResult(
-        value=torch.tensor(power.value),
+        value=torch.tensor(power.value, dtype=torch.float64),
         vector=power.vector,
-        residual=torch.tensor(power.residual),
+        residual=torch.tensor(power.residual, dtype=torch.float64),
         matvecs=torch.tensor(power.products),
         converged=torch.tensor(False),
     )

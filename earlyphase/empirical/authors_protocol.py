@@ -126,7 +126,10 @@ def run_at_c(experiment: Experiment, c: float) -> Trajectory:
     columns = {name: np.full(config.steps + 1, np.nan) for name in COLUMNS}
     initial = experiment.initial
     columns["loss"][0], columns["accuracy"][0] = initial.loss, initial.accuracy
-    columns["sharpness"][0], columns["sharpness_residual"][0] = experiment.lambda0, float(initial.sharpness.residual)
+    columns["sharpness"][0], columns["sharpness_residual"][0] = (
+        experiment.lambda0,
+        float(experiment.initial_sharpness.residual),
+    )
     columns["hvp_count"][0] = 0  # lambda_H0's products are the experiment's: counted once, in the record's config
     sgd = StackedSGD.start(experiment.theta0[None], [eta], config.momentum)
     stream = sgd_batches(len(experiment.train_x), config.batch_size, config.seed_sgd)

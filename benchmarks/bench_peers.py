@@ -13,12 +13,12 @@
    previous eigenvector vs PyHessian from scratch at each step, and PyHessian's own power-iteration
    loop (``pyhessian.utils``) warm-started from its previous eigenvector (``eigenvalues`` takes no
    start vector). Methods interleaved step by step.
-3. protocols: a minimal re-implementation of the paper authors' notebook protocol
-   (``authors_protocol``: lambda_H0 by a 20-step power iteration on one batch of up to 4096
-   examples; lambda_H_t by the same iteration, from the same fixed Gaussian start vector, on the
-   NEXT 512-example SGD minibatch, which it consumes; L_t on the full training set; the barrier
-   on the lambda_H0 batch; divergence when a minibatch loss exceeds 1e5; the grid c = 2^x,
-   x = 0, 0.1, ... until the first divergence; c_sharp with epsilon = 0) against earlyphase's sweep
+3. protocols: the paper authors' notebook protocol (``earlyphase.empirical.authors_protocol``:
+   lambda_H0 by a 20-step power iteration on one batch of up to 4096 examples; lambda_H_t by the
+   same iteration, from the same fixed Gaussian start vector, on the NEXT 512-example SGD
+   minibatch, which it consumes; L_t on the full training set; the barrier on the lambda_H0
+   batch; divergence as the toolkit's; the grid c = 2^x, x = 0, 0.1, ... until the first
+   divergence; c_sharp with epsilon = 0) against earlyphase's sweep
    path for one point (``earlyphase.empirical.sweep.worker.search_point``: ``prepare`` and the
    bracketing search over ``run_at_c``, records written to a temporary store), same data, width,
    init and SGD seeds: runs, Hessian-vector products, seconds, critical values, speed ratios.
@@ -42,7 +42,6 @@ import argparse
 import copy
 import importlib
 import importlib.util
-import math
 import os
 import platform
 import statistics
@@ -59,17 +58,18 @@ import torch
 from torch import nn
 
 from earlyphase.core import CRITICAL_NAMES
-from earlyphase.core.conventions import DEFAULT_LOSS_MAX
-from earlyphase.core.critical import critical_values, interpolation_grid
+from earlyphase.core.critical import critical_values
 from earlyphase.core.grid import grid_point
+from earlyphase.core.search import flags_of
 from earlyphase.empirical import TrainConfig, prepare, run_at_c
-from earlyphase.empirical.functional import FlatModel, flatten_module
+from earlyphase.empirical import authors_protocol as authors
+from earlyphase.empirical.functional import flatten_module
 from earlyphase.empirical.losses import mse
 from earlyphase.empirical.objective import Batch, top_hessian_eigenpair
 from earlyphase.empirical.sweep import spec_from_mapping
 from earlyphase.empirical.sweep.store import open_store
 from earlyphase.empirical.sweep.worker import PointTask, search_point
-from earlyphase.empirical.training import Experiment, build_network, load_training_data, random_start
+from earlyphase.empirical.training import Experiment, load_training_data, random_start
 from timing import best_of_each
 
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -79,9 +79,7 @@ LOOSE_TOL = 1e-2
 """A second Lanczos tolerance, for a comparison with PyHessian at its accuracy (~1e-3) rather than ours."""
 REFERENCE_TOL = 1e-9
 REFERENCE_MAX_ITER = 500
-AUTHORS_POWER_STEPS = 20
 AUTHORS_LAMBDA0_BATCH = 4096
-AUTHORS_LOSS_CHUNK = 4096
 X_MAX = 6.0
 """Top of the c grid (c = 64) for both protocols: the authors' grid stops there if nothing diverged."""
 
@@ -398,149 +396,30 @@ def tracking(experiment: Experiment, c: float) -> list[Tracking]:
 
 
 # --- part 3: the authors' protocol vs the sweep path ---------------------------------------
-def power_iteration(
-    product: Callable[[torch.Tensor], torch.Tensor], start: torch.Tensor, steps: int = AUTHORS_POWER_STEPS
-) -> float:
-    """v <- Hv / |Hv| ``steps`` times from start / |start|; returns the last Rayleigh quotient v.Hv
-    (the eigenvalue of largest magnitude, with its sign, once converged; no residual check)."""
-    vector = start / torch.linalg.vector_norm(start)
-    value = math.nan
-    for _ in range(steps):
-        image = product(vector)
-        value = float(torch.dot(vector, image))
-        vector = image / torch.linalg.vector_norm(image)
-    return value
-
-
-def half_mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """L = 1/(2Bk) sum (f - y)^2."""
-    return 0.5 * torch.mean((outputs - targets) ** 2)
-
-
-def hessian_product(
-    model: FlatModel, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    """v -> H v of L(theta) on (x, y) by double backward, the gradient's graph kept for every product."""
-    with torch.enable_grad():
-        point = theta.detach().requires_grad_(True)
-        (gradient,) = torch.autograd.grad(half_mse(model(point, x), y), point, create_graph=True)
-
-    def product(vector: torch.Tensor) -> torch.Tensor:
-        with torch.enable_grad():
-            return torch.autograd.grad(gradient, point, vector, retain_graph=True)[0]
-
-    return product
-
-
-def authors_minibatches(n: int, batch_size: int, seed: int) -> Iterator[torch.Tensor]:
-    """Index batches of ``batch_size``: epochs of torch.randperm(n) (seeded once), remainders dropped."""
-    generator = torch.Generator().manual_seed(seed)
-    while True:
-        order = torch.randperm(n, generator=generator)
-        for first in range(0, n - batch_size + 1, batch_size):
-            yield order[first : first + batch_size]
-
-
-@dataclass(frozen=True)
-class AuthorsRun:
-    """The flags of one run of the authors' protocol."""
-
-    c: float
-    loss_catapult: bool
-    sharpness_catapult: bool
-    diverged: bool
-    barrier: bool
-
-
 def authors_protocol(config: TrainConfig) -> Protocol:
-    """The notebook protocol on ``config``'s data and initialisation, c = 2^x, x = 0, 0.1, ...
-    until the first divergence (or x = X_MAX); thresholds read by ``critical_values``."""
+    """``earlyphase.empirical.authors_protocol`` on ``config``'s data and initialisation, lambda_H0 on
+    min(AUTHORS_LAMBDA0_BATCH, n) examples, c = 2^x, x = 0, 0.1, ... until the first divergence (or
+    x = X_MAX); thresholds read by ``critical_values``."""
     started = time.perf_counter()
-    dataset = load_training_data(config)
-    model, theta0 = flatten_module(build_network(config, dataset, None), dtype=torch.float32)
-    x = torch.as_tensor(dataset.x_train, dtype=torch.float32)
-    y = torch.as_tensor(dataset.y_train, dtype=torch.float32)
-    big_x, big_y = x[:AUTHORS_LAMBDA0_BATCH], y[:AUTHORS_LAMBDA0_BATCH]
-    start = torch.randn(len(theta0), generator=torch.Generator().manual_seed(0))
-    lambda0 = power_iteration(hessian_product(model, theta0, big_x, big_y), start)
-
-    def full_loss(theta: torch.Tensor) -> float:
-        with torch.no_grad():
-            chunks = zip(torch.split(x, AUTHORS_LOSS_CHUNK), torch.split(y, AUTHORS_LOSS_CHUNK))
-            return sum(len(xc) * float(half_mse(model(theta, xc), yc)) for xc, yc in chunks) / len(x)
-
-    loss0 = full_loss(theta0)
-    runs: list[AuthorsRun] = []
-    hvps = AUTHORS_POWER_STEPS
+    experiment = authors.prepare(replace(config, measure_size=AUTHORS_LAMBDA0_BATCH))
+    cs, flags = [], []
+    hvps = int(experiment.initial_sharpness.matvecs)
     for k in range(round(X_MAX / 0.1) + 1):
-        run, run_hvps = authors_run(
-            model, theta0, x, y, (big_x, big_y), start, grid_point(k), lambda0, loss0, full_loss, config
-        )
-        runs.append(run)
-        hvps += run_hvps
-        if run.diverged:
+        record = authors.run_at_c(experiment, grid_point(k))
+        hvps += record.step_hvps
+        cs.append(record.c)
+        flags.append(flags_of(record, config.epsilon))
+        if record.diverged:
             break
     critical = critical_values(
-        [run.c for run in runs],
-        [run.loss_catapult for run in runs],
-        [run.sharpness_catapult for run in runs],
-        [run.diverged for run in runs],
-        [run.barrier for run in runs],
+        cs,
+        [flag.loss_catapult for flag in flags],
+        [flag.sharpness_catapult for flag in flags],
+        [flag.diverged for flag in flags],
+        [bool(flag.barrier) for flag in flags],
     )
     estimates = {name: getattr(critical, name).estimate for name in CRITICAL_NAMES}
-    return Protocol("authors' protocol (grid)", len(runs), hvps, time.perf_counter() - started, estimates)
-
-
-def authors_run(
-    model: FlatModel,
-    theta0: torch.Tensor,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    big_batch: tuple[torch.Tensor, torch.Tensor],
-    start: torch.Tensor,
-    c: float,
-    lambda0: float,
-    loss0: float,
-    full_loss: Callable[[torch.Tensor], float],
-    config: TrainConfig,
-) -> tuple[AuthorsRun, int]:
-    """One run at eta = c / lambda0: step t trains on one minibatch, then lambda_t is measured on
-    the next one (consumed); L_t on the full training set; the barrier max_s L(theta(s)) > L(theta_0)
-    on ``big_batch``. (flags, HVPs)."""
-    eta = c / lambda0
-    batches = authors_minibatches(len(x), config.batch_size, config.seed_sgd)
-    theta, losses, sharpness, diverged, hvps = theta0.clone(), [loss0], [lambda0], False, 0
-    for _ in range(config.steps):
-        index = next(batches)
-        with torch.enable_grad():
-            point = theta.detach().requires_grad_(True)
-            batch_loss = half_mse(model(point, x[index]), y[index])
-            (gradient,) = torch.autograd.grad(batch_loss, point)
-        if not float(batch_loss.detach()) <= DEFAULT_LOSS_MAX:  # also NaN
-            diverged = True
-            break
-        theta = theta - eta * gradient
-        losses.append(full_loss(theta))
-        index = next(batches)
-        sharpness.append(power_iteration(hessian_product(model, theta, x[index], y[index]), start))
-        hvps += AUTHORS_POWER_STEPS
-    barrier = False
-    if not diverged:
-        with torch.no_grad():
-            path = [
-                float(half_mse(model((1 - s) * theta0 + s * theta, big_batch[0]), big_batch[1]))
-                for s in interpolation_grid()
-            ]
-        barrier = max(path) > path[0]
-    later = np.array(sharpness[1:])
-    run = AuthorsRun(
-        c=c,
-        loss_catapult=diverged or any(loss > loss0 for loss in losses[1:]),
-        sharpness_catapult=bool(np.any(np.isfinite(later) & (later / lambda0 > 1.0))),
-        diverged=diverged,
-        barrier=barrier,
-    )
-    return run, hvps
+    return Protocol("authors' protocol (grid)", len(cs), hvps, time.perf_counter() - started, estimates)
 
 
 def sweep_spec(config: TrainConfig):

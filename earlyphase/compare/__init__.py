@@ -4,7 +4,7 @@ Tables (``tables``): boundary tables (one row per source, d, w and boundary with
 statistics) from a sweep's per-seed critical values or from theory SeedSummary objects.
 Numbers: ``agreement`` (theory vs measurement in log2 units), ``collapse`` (does c depend on
 d/w only), ``seed_spread`` (per-seed critical values against L_0), ``regimes`` (the four
-sharpness regimes of a long run). Figures: ``phase_diagram`` (1), ``trajectories`` (2, 4),
+sharpness regimes of a long run), ``protocol_gap`` (two measurement protocols on the same seeds). Figures: ``phase_diagram`` (1), ``trajectories`` (2, 4),
 ``long_run`` (3). Pipelines (import them from their modules; they load the theory and the
 empirical engine): ``theory_overlay``, ``pipeline`` (earlyphase compare), ``figures``
 (earlyphase figures), ``demo`` (earlyphase demo), ``trajectory_check`` (each predictor's

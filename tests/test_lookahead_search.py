@@ -5,6 +5,7 @@ with the look-ahead right or wrong), the full grid for the seeded plan on synthe
 flags, and main's search_key of the default search (existing results directories must resume).
 """
 
+import argparse
 import json
 
 import numpy as np
@@ -13,10 +14,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from earlyphase.cli import sweep as cli
 from earlyphase.core import CRITICAL_NAMES
 from earlyphase.core.critical import Threshold
 from earlyphase.core.search import BracketPlan, CGrid, Flags, GridPlan, run_search
+from earlyphase.core.trajectory import Trajectory
 from earlyphase.core.validate import ConfigError
+from earlyphase.empirical.search_runner import MemoryStore
 from earlyphase.empirical.sweep import LocalExecutor, run_sweep, spec_from_mapping
 from earlyphase.empirical.sweep import lookahead_search as module
 from earlyphase.empirical.sweep.spec import SearchSpec, merge, search_key
@@ -25,8 +29,8 @@ from empirical_helpers import single_thread  # noqa: F401 (autouse fixture)
 
 DIGITS = {
     "model": {"arch": "fcn", "depths": [4], "widths": [32]},
-    "data": {"dataset": "digits", "n_train": 256, "measure_size": 128},
-    "protocol": {"batch_size": 64, "steps": 6},
+    "data": {"dataset": "digits", "n_train": 128, "measure_size": 64},
+    "protocol": {"batch_size": 32, "steps": 4},
     "measurement": {"barrier": False},
     "execution": {"dtype": "float64"},
     "seeds": {"init": [0], "sgd": [0]},
@@ -69,10 +73,6 @@ def test_the_option_is_validated(tmp_path):
 
 
 def test_the_flag_alone_switches_it_on():
-    import argparse
-
-    from earlyphase.cli import sweep as cli
-
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers())
     args = parser.parse_args(["sweep", "run", "--depths", "4", "--widths", "8", "--lookahead"])
@@ -177,3 +177,31 @@ def test_peak_step_needs_every_step_measured():
     assert module.peak_step(np.array([1.0, 3.0, 2.0, 2.5])) == 1
     assert module.peak_step(np.array([1.0, 2.0, 3.0])) == 2
     assert module.peak_step(np.array([1.0, 3.0, np.nan])) is None
+
+
+def _record(loss, sharpness):
+    return Trajectory.from_arrays(1.0, 0.1, loss, "mse", sharpness=sharpness)
+
+
+FLAT = ([1.0, 0.9, 0.8, 0.7], [1.0, 0.9, 0.9, 0.9])
+"""A run with neither flag."""
+
+
+@pytest.mark.parametrize(
+    ("name", "at", "below", "verdict"),
+    [
+        ("c_loss", ([1.0, 1.5, 1.2, 0.9], FLAT[1]), FLAT, "passed"),
+        ("c_loss", ([1.0, 1.2, 1.5, 0.9], FLAT[1]), FLAT, "peak at t = 2"),
+        ("c_loss", FLAT, FLAT, "no flag at c*"),
+        ("c_loss", ([1.0, 1.5, np.inf, np.nan], FLAT[1]), FLAT, "diverged at c*"),
+        ("c_loss", ([1.0, 1.5, 1.2, 0.9], FLAT[1]), ([1.0, 0.9, 1.1, 0.8], FLAT[1]), "flag one step below c*"),
+        ("c_sharp", (FLAT[0], [1.0, 1.5, 1.2, 1.1]), FLAT, "passed"),
+        ("c_sharp", (FLAT[0], [1.0, 1.1, 1.5, 1.2]), FLAT, "peak at t = 2"),
+        ("c_sharp", (FLAT[0], [1.0, 1.5, np.nan, np.nan]), FLAT, "peak not measured"),  # a "flags" record
+    ],
+)
+def test_a_prediction_passes_only_with_its_flag_peaking_at_t_1_and_none_below(name, at, below, verdict):
+    runs = MemoryStore({(0, 5): _record(*at), (0, 4): _record(*below)})
+    check = module.check_run(name, 5, runs, epsilon=0.0)
+    assert check.verdict == verdict and check.passed == (verdict == "passed")
+    assert module.check_run(name, None, runs, 0.0).verdict == "no prediction in range"

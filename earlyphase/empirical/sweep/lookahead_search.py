@@ -215,9 +215,7 @@ def lookahead_search(
     if stored is None and keep is not None:
         keep(prediction)
     targets = {name: _grid_index(grid, getattr(prediction, name)) for name in CHECKED}
-    seeds = tuple(
-        dict.fromkeys(k for target in targets.values() if target is not None for k in (target, target - 1) if k >= 0)
-    )
+    seeds = tuple(dict.fromkeys(k for target in targets.values() for k in check_indices(target)))
     full_sharpness = targets["c_sharp"]
 
     def compute(keys: list[RunKey]) -> list[Trajectory]:
@@ -227,9 +225,7 @@ def lookahead_search(
 
     (checked,) = run_searches([SeededPlan(grid, seeds)], runs, compute, epsilon)
     checks = {name: check_run(name, target, runs, epsilon) for name, target in targets.items()}
-    passed = tuple(
-        k for name, check in checks.items() if check.passed for k in (check.index, check.index - 1) if k >= 0
-    )
+    passed = tuple(k for check in checks.values() if check.passed for k in check_indices(check.index))
     (searched,) = run_searches([SeededPlan(grid, passed, plan)], runs, compute, epsilon)
     return LookaheadSearch(_together(checked, searched, runs, seeds), prediction, stored is None, checks)
 
@@ -243,6 +239,12 @@ def _together(checked: SearchRuns, searched: SearchRuns, runs: RunStore, seeds: 
     if checked.computed and searched.computed:
         hvps -= int(runs.load((0, seeds[0])).config.get("lambda0_hvps", 0))
     return dataclasses.replace(searched, computed=computed, loaded=used - computed, hvps=hvps)
+
+
+def check_indices(index: int | None) -> tuple[int, ...]:
+    """The grid indices of the check runs of a prediction at ``index``: k* and k* - 1 (>= 0);
+    none without a prediction."""
+    return () if index is None else tuple(k for k in (index, index - 1) if k >= 0)
 
 
 def check_run(name: str, index: int | None, runs: RunStore, epsilon: float) -> Check:

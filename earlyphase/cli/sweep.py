@@ -88,7 +88,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _register_run(actions: argparse._SubParsersAction) -> None:
     from earlyphase.empirical.sweep.spec import HELP as KEY_HELP
-    from earlyphase.empirical.sweep.spec import is_list_key, spec_keys
+    from earlyphase.empirical.sweep.spec import is_list_key, key_hint, spec_keys
 
     parser = actions.add_parser(
         "run",
@@ -125,11 +125,12 @@ def _register_run(actions: argparse._SubParsersAction) -> None:
     top.add_argument("--runner", dest=_dest("", "runner"), metavar="MODULE[:OBJECT]", help=KEY_HELP["runner"])
     for section, key in spec_keys():
         group = groups.setdefault(section, parser.add_argument_group(f"spec [{section}]"))
-        many = is_list_key(section, key)
+        many, switch = is_list_key(section, key), key_hint(section, key) is bool
         group.add_argument(
             _flag(section, key),
             dest=_dest(section, key),
-            nargs="+" if many else None,
+            nargs="+" if many else "?" if switch else None,
+            const="true" if switch else None,  # a true/false key given alone is switched on
             metavar="N" if many else "VALUE",
             help=KEY_HELP.get(key, f"TrainConfig.{key}"),
         )

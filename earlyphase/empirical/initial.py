@@ -174,12 +174,10 @@ def measure_initial(experiment: Experiment) -> InitialMeasurements:
     loss_top = projection**2 / (2 * size) if config.loss == MSE else None
 
     _, gradient = loss_and_gradient(model, probe.loss_fn, theta, batch)
-    first_batch_loss, first_gradient = loss_and_gradient(
-        model, probe.loss_fn, theta, next(training_batches(experiment))
-    )
+    first_batch_loss, first_gradient = first_batch_gradient(experiment)
     sharpness_gradient = sharpness_gradient_at(model, probe.loss_fn, theta, batch, u)
     hessian, _ = hessian_operator(model, probe.loss_fn, theta, batch, config.hvp_method)
-    g0 = first_gradient.to(torch.float64)
+    g0 = first_gradient
     rayleigh = float(g0 @ hessian(g0)) / float(g0 @ g0)
 
     grad_lambda = sharpness_gradient.to(torch.float64)
@@ -208,6 +206,15 @@ def measure_initial(experiment: Experiment) -> InitialMeasurements:
         first_gradient_rayleigh=rayleigh,
         cost=Cost(hvps=hvps, gradients=2, forwards=1, seconds=time.perf_counter() - started),
     )
+
+
+def first_batch_gradient(experiment: Experiment) -> tuple[float, torch.Tensor]:
+    """L_{B_1}(theta_0) and g_0 = grad L_{B_1}(theta_0) (float64) on the first SGD batch B_1 of
+    ``run_at_c``, so that its first step is theta_1 = theta_0 - (c / lambda_H0) g_0 (one gradient)."""
+    loss, gradient = loss_and_gradient(
+        experiment.model, experiment.probe.loss_fn, experiment.theta0, next(training_batches(experiment))
+    )
+    return float(loss), gradient.to(torch.float64)
 
 
 def sharpness_gradient_at(

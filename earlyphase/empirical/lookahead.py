@@ -179,8 +179,20 @@ def lookahead_prediction(
     steps: int = DEFAULT_LOOKAHEAD_STEPS,
     epsilon: float | None = None,
 ) -> tuple[CriticalValues, Cost, LookaheadDetails]:
-    """c_loss, c_sharp and c_max of ``experiment`` predicted from the first step's ray (module
-    docstring), the work it took, and the per-c arrays.
+    """``ray_prediction`` along the first gradient g_0 of ``measurements``."""
+    return ray_prediction(experiment, measurements.first_gradient, plan, steps, epsilon)
+
+
+def ray_prediction(
+    experiment: Experiment,
+    first_gradient: torch.Tensor,
+    plan: SearchPlan = DEFAULT_PLAN,
+    steps: int = DEFAULT_LOOKAHEAD_STEPS,
+    epsilon: float | None = None,
+) -> tuple[CriticalValues, Cost, LookaheadDetails]:
+    """c_loss, c_sharp and c_max of ``experiment`` predicted from the first step's ray
+    theta_1(c) = theta_0 - (c / lambda_H0) g_0, g_0 = ``first_gradient`` (module docstring), the
+    work it took (not counting g_0), and the per-c arrays.
 
     ``plan``: the search over the grid ``plan.grid`` for the K-step runs (``earlyphase.core.search``:
     ``BracketPlan``, the default, as a bisect sweep searches; ``GridPlan`` runs every grid point
@@ -200,7 +212,7 @@ def lookahead_prediction(
     loss_max = experiment.config.loss_max
     grid = plan.grid
     c = grid.values
-    g0 = measurements.first_gradient
+    g0 = first_gradient
 
     step_losses = np.full((grid.size, steps + 1), np.nan)
 

@@ -5,7 +5,8 @@
     print(sweep_status("results/fcn").describe())
 
 Modules: ``spec`` (the TOML specification), ``store`` (the results directory), ``worker``
-(one search over c for one point), ``executors`` (local processes, Dask), ``driver``
+(one search over c for one point; ``lookahead_search``: one started from the one-step
+look-ahead, checked by full runs), ``executors`` (local processes, Dask), ``driver``
 (run_sweep, sweep_status), ``tables`` (critical_values.csv and its seed means).
 The search itself is ``earlyphase.core.search`` (shared with the theory side).
 """

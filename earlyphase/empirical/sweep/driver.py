@@ -16,6 +16,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from earlyphase.empirical.sweep.executors import LocalExecutor
+from earlyphase.empirical.sweep.lookahead_search import require_supported
 from earlyphase.empirical.sweep.spec import SweepPoint, SweepSpec
 from earlyphase.empirical.sweep.store import Store, open_store, stored_spec
 from earlyphase.empirical.sweep.tables import write_tables
@@ -85,6 +86,7 @@ def run_sweep(
     """Run every unfinished search of ``spec`` into ``root`` and write the tables; return the status."""
     executor = executor or LocalExecutor()
     load_runner(spec.runner)  # fail now, not in every worker
+    require_supported(spec)
     store = open_store(root, spec, force_spec)
     with store.lock():
         store.remove_temporaries()

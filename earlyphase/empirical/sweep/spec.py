@@ -10,7 +10,7 @@ A sweep is the product depths x widths x init seeds x SGD seeds of one run famil
     [measurement] barrier, barrier_set, ntk, measure_every, lanczos_tol, lanczos_max_iter, warm_start, hvp_method, chunk_size,
                   measure_mode ("flags", the sweep default, or "full")
     [seeds]       init (list), sgd (list), measure
-    [search]      method ("bisect" | "grid"), x_min, x_max, x_step, x_start, expand_step, confirm
+    [search]      method ("bisect" | "grid"), x_min, x_max, x_step, x_start, expand_step, confirm, lookahead
     [execution]   device, dtype, runs_per_device, ensemble
 
 Keys other than depths, widths, seeds.*, the [search] keys, runs_per_device and ensemble are the
@@ -123,6 +123,9 @@ HELP = {
     "x_start": "bisect: first exponent evaluated (then expand up/down)",
     "expand_step": "bisect: expansion stride from x_start until a bracket is found, in grid steps",
     "confirm": "bisect: grid points below each bracket that must be evaluated (1: plain bisection; 2 catches one-point flicker)",
+    "lookahead": "bisect: run first at the c_loss and c_sharp the one-step look-ahead predicts from theta_0 and one grid "
+    "step below, then bracket as usual; each prediction is checked by those full runs (flag with its peak at t = 1, "
+    "none below) and every critical value is read from full runs (default false)",
     "device": "cpu, cuda, cuda:N or mps",
     "dtype": "float32 or float64",
     "runs_per_device": "most runs sharing one CUDA device at once (set from its memory)",
@@ -142,9 +145,19 @@ class SearchSpec:
     x_start: float = 1.0
     expand_step: int = 6
     confirm: int = 1
+    lookahead: bool = False
+    """Start each bisect search at the one-step look-ahead's c_loss and c_sharp, each checked by
+    full runs (``earlyphase.empirical.sweep.lookahead_search``)."""
 
     def __post_init__(self) -> None:
         require_choice("search.method", self.method, SEARCH_METHODS)
+        if not isinstance(self.lookahead, bool):
+            raise ConfigError(f"search.lookahead must be true or false, got {self.lookahead!r}", "search.lookahead")
+        if self.lookahead and self.method != "bisect":
+            raise ConfigError(
+                f'search.lookahead needs method = "bisect" (the grid runs every c anyway), got {self.method!r}',
+                "search.lookahead",
+            )
         require_positive("search.x_step", self.x_step)
         for key in ("x_min", "x_max", "x_start"):
             require_exponent(f"search.{key}", getattr(self, key))
@@ -497,5 +510,9 @@ def config_key(config: TrainConfig, runner: str) -> str:
 
 
 def search_key(search: SearchSpec) -> str:
-    """Short stable hash of the search settings."""
-    return hashlib.sha1(json.dumps(asdict(search), sort_keys=True).encode()).hexdigest()[:8]
+    """Short stable hash of the search settings; ``lookahead`` enters only when on, so a plain
+    search keeps the key it had before the option existed (its results directories resume)."""
+    settings = asdict(search)
+    if not settings["lookahead"]:
+        del settings["lookahead"]
+    return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]

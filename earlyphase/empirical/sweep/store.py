@@ -4,6 +4,7 @@
     DIR/runs/POINT/x+3.1000.{parquet,json}    one earlyphase.core.Trajectory per run (c = 2**3.1)
     DIR/searches/POINT.SEARCH.json            the finished search of one point: flags, critical values
     DIR/failed/POINT.SEARCH.json              the error of a search that raised (retried on rerun)
+    DIR/lookahead/POINT.KEY.json              a look-ahead search's prediction (earlyphase.empirical.sweep.lookahead_search)
     DIR/index.csv                             one row per run of every finished search
     DIR/critical_values.csv, DIR/critical_values_mean.csv   (earlyphase.empirical.sweep.tables)
 

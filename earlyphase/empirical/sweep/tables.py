@@ -5,7 +5,10 @@
   bracketing grid values ``_low`` / ``_high`` and ``_found`` (False: outside the scanned range,
   estimate empty, the open side of the bracket empty; e.g. c_sharp above c_max), and
   ``non_monotone``: the thresholds whose flag switched back in c among the search's runs (a
-  bisection's answer for them may differ from the grid's by more than one step).
+  bisection's answer for them may differ from the grid's by more than one step), and
+  ``c_loss_source`` / ``c_sharp_source``: "lookahead" where the search's one-step look-ahead
+  prediction passed its check by full runs (``[search] lookahead``;
+  ``earlyphase.empirical.sweep.lookahead_search``), "runs" where the bracketing found the value.
 - ``critical_values_mean.csv``: one row per (arch, depth, width): seed statistics of each
   threshold by ``earlyphase.core.summarize_seeds`` (mean, std and mean brackets over the seeds
   where it was found, found count; ``_median``: the median over all seeds with "not found
@@ -30,6 +33,9 @@ CRITICAL_VALUES_FILE = "critical_values.csv"
 CRITICAL_MEANS_FILE = "critical_values_mean.csv"
 KEY_COLUMNS = ("arch", "depth", "width", "d_over_w")
 SEED_COLUMNS = ("seed_init", "seed_sgd")
+SOURCE_NAMES = ("c_loss", "c_sharp")
+"""The critical values a search can take from the look-ahead; the others, and every value of a
+summary without a ``source``, come from the bracketing ("runs")."""
 
 
 def thresholds(summary: Mapping[str, Any]) -> dict[str, Threshold]:
@@ -58,10 +64,12 @@ def per_seed_table(summaries: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         row["runs"] = len(summary["runs"])
         row["method"] = summary["search"]["method"]
         row["non_monotone"] = " ".join(non_monotone_in(summary["runs"]))
+        for name in SOURCE_NAMES:
+            row[f"{name}_source"] = summary.get("source", {}).get(name, "runs")
         rows.append(row)
     columns = [*KEY_COLUMNS, *SEED_COLUMNS, "lambda0", "loss0"]
     columns += [f"{name}{suffix}" for name in CRITICAL_NAMES for suffix in ("", "_low", "_high", "_found")]
-    columns += ["runs", "method", "non_monotone"]
+    columns += ["runs", "method", "non_monotone", *(f"{name}_source" for name in SOURCE_NAMES)]
     table = pd.DataFrame(rows, columns=columns)
     return table.sort_values([*KEY_COLUMNS[:3], *SEED_COLUMNS], ignore_index=True)
 

@@ -5,15 +5,18 @@ parallel across points. Its runs go through ``earlyphase.empirical.search_runner
 looked up in the store first and computed only if absent, so a search resumed after a kill
 replays its stored runs and continues where it stopped. The runner's ``prepare`` (data,
 theta_0, lambda_H0: shared by every c of the point) is called at most once per search, and
-only when some run has to be computed. A sweep's tasks (``SweepTask``) are ``PointTask`` (one
+only when some run has to be computed. With ``[search] lookahead = true`` the search starts from
+the one-step look-ahead's predictions, each checked by full runs
+(``earlyphase.empirical.sweep.lookahead_search``). A sweep's tasks (``SweepTask``) are ``PointTask`` (one
 point) and, with ensembles, ``earlyphase.empirical.ensemble.sweep.EnsembleTask``.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,8 +24,9 @@ from typing import Any, Protocol
 
 from earlyphase.core.trajectory import Trajectory
 from earlyphase.empirical.search_runner import RunKey, SearchRuns, run_searches
-from earlyphase.empirical.sweep.spec import SweepPoint, SweepSpec
-from earlyphase.empirical.sweep.store import PointRuns, Store
+from earlyphase.empirical.sweep import lookahead_search
+from earlyphase.empirical.sweep.spec import SweepPoint, SweepSpec, search_key
+from earlyphase.empirical.sweep.store import PointRuns, Store, write_atomic
 
 
 class SweepTask(Protocol):
@@ -87,13 +91,41 @@ def _search_point(task: PointTask) -> dict[str, Any]:
     prepared: list[Any] = []  # the runner's experiment, once a run has to be computed
     started = time.perf_counter()
 
-    def compute(keys: list[RunKey]) -> list[Trajectory]:
+    def experiment() -> Any:
         if not prepared:
             prepared.append(runner.prepare(config))
-        return [runner.run_at_c(prepared[0], grid.c(index)) for _, index in keys]
+        return prepared[0]
+
+    if spec.search.lookahead:
+        return _search_with_lookahead(store, point, experiment, started)
+
+    def compute(keys: list[RunKey]) -> list[Trajectory]:
+        return [runner.run_at_c(experiment(), grid.c(index)) for _, index in keys]
 
     (runs,) = run_searches([spec.search.plan()], PointRuns(store, (point,)), compute, config.epsilon)
     summary = point_summary(store, point, runs, time.perf_counter() - started)
+    store.save_search(point, summary)
+    return summary
+
+
+def _search_with_lookahead(
+    store: Store, point: SweepPoint, experiment: Callable[[], Any], started: float
+) -> dict[str, Any]:
+    """``lookahead_search.lookahead_search`` of one point: the prediction read from (or, once
+    made, saved to) ``lookahead_search.prediction_path`` before any check run, the summary stored
+    with each critical value's source and the look-ahead's cost."""
+    spec = store.spec
+    path = lookahead_search.prediction_path(store.root, store.point_name(point), search_key(spec.search))
+    stored = lookahead_search.Prediction.from_dict(json.loads(path.read_text())) if path.is_file() else None
+    searched = lookahead_search.lookahead_search(
+        spec.search.plan(),
+        PointRuns(store, (point,)),
+        experiment,
+        spec.config(point).epsilon,
+        stored,
+        keep=lambda prediction: write_atomic(path, json.dumps(prediction.as_dict(), indent=1)),
+    )
+    summary = {**point_summary(store, point, searched.runs, time.perf_counter() - started), **searched.summary()}
     store.save_search(point, summary)
     return summary
 

@@ -115,3 +115,18 @@ def test_bad_arguments_name_the_parameter():
         lookahead_prediction(experiment, measured, GridPlan(GRID), epsilon=-0.1)
     with pytest.raises(ValueError, match="c must be"):
         ray_losses(experiment, measured.first_gradient, [1.0, -2.0])
+
+
+@pytest.mark.parametrize(("arch", "depth", "width"), [("cnn", 4, 8), ("resnet18", 18, 2)], ids=["cnn", "resnet18"])
+def test_lookahead_is_the_one_step_sweep_on_convolutional_nets(arch, depth, width):
+    # the same oracle as for FCNs, on a Myrtle CNN and a normalisation-free ResNet-18 (8x8 digits
+    # images; a coarse grid keeps the oracle's sweep short)
+    config = TrainConfig(**{**DIGITS, "n_train": 128, "measure_size": 64, "batch_size": 64}, arch=arch, depth=depth)
+    experiment = prepare(dataclasses.replace(config, width=width))
+    grid = CGrid(x_min=0.0, x_max=10.0, x_step=0.5)
+    predicted, _, _ = lookahead_prediction(experiment, measure_initial(experiment), GridPlan(grid), steps=1)
+    one_step = dataclasses.replace(experiment, config=dataclasses.replace(experiment.config, steps=1))
+    expected = run_search(GridPlan(grid), lambda k: flags_of(run_at_c(one_step, grid.c(k)), 0.0)).critical
+    assert predicted.c_loss == expected.c_loss and predicted.c_sharp == expected.c_sharp
+    assert predicted.c_max == expected.c_max
+    assert predicted.c_loss.found and predicted.c_sharp.found and predicted.c_max.found

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from earlyphase.core import critical_values
 from earlyphase.core.search import CGrid, Flags, GridPlan, run_search
 from earlyphase.core.validate import ConfigError
-from earlyphase.theory.protocol import Sweep, scan_grid, scan_two_phase
+from earlyphase.theory.protocol import Sweep, every_point_critical_values, scan_grid, scan_two_phase
 
 GRID = CGrid(0.0, 4.0)  # 41 values
 C = GRID.values
@@ -127,3 +127,20 @@ def test_plans_on_different_grids_are_refused():
     runner, _ = _synthetic(*(np.zeros((1, 41), bool),) * 3)
     with pytest.raises(ConfigError, match="plans"):
         scan_grid(runner(False), [GridPlan(GRID), GridPlan(CGrid(0.0, 3.0))], chunk=4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(flags=flags, seed=st.integers(0, 3))
+def test_every_point_thresholds_are_core_critical_values_on_the_whole_grid(flags, seed):
+    """A closed form's runs at every grid point: ``critical_values`` of their flags (barrier not measured)."""
+    loss_up, sharp_up, diverged, _ = (np.array(f) for f in flags)
+    diverged &= np.random.default_rng(3).random(diverged.shape) > 0.8
+    runs = _synthetic(loss_up, sharp_up, diverged)[0](True)(C)
+    row = seed % loss_up.shape[0]
+    expected = critical_values(C, loss_up[row] | diverged[row], sharp_up[row], diverged[row])
+    assert every_point_critical_values(GRID, runs.loss[row], runs.sharpness[row]) == expected
+
+
+def test_every_point_thresholds_need_one_run_per_grid_point():
+    with pytest.raises(ConfigError, match="one row per grid point"):
+        every_point_critical_values(GRID, np.ones((GRID.size - 1, 3)), np.ones((GRID.size - 1, 3)))

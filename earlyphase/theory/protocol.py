@@ -89,20 +89,32 @@ def concatenate(sweeps: list[Sweep]) -> Sweep:
     )
 
 
-def sweep_flags(sweep: Sweep, epsilon: float = 0.0, loss_max: float = DEFAULT_LOSS_MAX) -> list[list[Flags]]:
-    """Flags of every run, [seed][column]: ``loss_catapult_flag``, ``sharpness_catapult_flag``
+def run_flags(
+    loss: np.ndarray,
+    sharpness: np.ndarray,
+    barrier: np.ndarray | None,
+    epsilon: float = 0.0,
+    loss_max: float = DEFAULT_LOSS_MAX,
+) -> list[list[Flags]]:
+    """Flags of runs laid out [seed][column] (``loss``, ``sharpness``: (S, C, T + 1); ``barrier``:
+    (S, C), or None when not measured): ``loss_catapult_flag``, ``sharpness_catapult_flag``
     (epsilon), ``divergence_flag`` on the step axis, and ``barrier_flag`` (the path maximum above
     L_0), False for a diverged run, which c_barrier never reads (as ``earlyphase.core.search.flags_of``)."""
-    loss_up = loss_catapult_flag(sweep.loss, loss_max)
-    sharp_up = sharpness_catapult_flag(sweep.sharpness, epsilon)
-    diverged = divergence_flag(sweep.loss, loss_max)
-    barrier = barrier_flag(sweep.barrier[..., None], sweep.loss[..., 0]) & ~diverged
+    loss_up = loss_catapult_flag(loss, loss_max)
+    sharp_up = sharpness_catapult_flag(sharpness, epsilon)
+    diverged = divergence_flag(loss, loss_max)
+    above = None if barrier is None else barrier_flag(barrier[..., None], loss[..., 0]) & ~diverged
     return [
         [
-            Flags(bool(loss_up[s, j]), bool(sharp_up[s, j]), bool(diverged[s, j]), bool(barrier[s, j]))
-            for j in range(sweep.c.size)
+            Flags(
+                bool(loss_up[s, j]),
+                bool(sharp_up[s, j]),
+                bool(diverged[s, j]),
+                None if above is None else bool(above[s, j]),
+            )
+            for j in range(loss_up.shape[1])
         ]
-        for s in range(sweep.seeds)
+        for s in range(loss_up.shape[0])
     ]
 
 
@@ -119,7 +131,7 @@ def scan_grid(
 
     Each round runs the (up to ``chunk``) smallest indices that some unfinished plan hands out
     with ``next_chunk`` and that are not run yet; then each plan takes in the runs it asks for,
-    in its own order (module docstring). A run's flags are ``sweep_flags``; with ``known`` (per
+    in its own order (module docstring). A run's flags are ``run_flags``; with ``known`` (per
     seed, the flags of an earlier scan), they are the known ones with the run's sharpness flag,
     and a run whose index is not known to its seed is never taken in.
     """
@@ -142,8 +154,11 @@ def scan_grid(
         if not indices:
             break
         run_already.update(indices)
-        parts.append(evaluate_padded(run, np.array([grid.c(k) for k in indices]), chunk, progress))
-        for seed, (runs, new) in enumerate(zip(available, sweep_flags(parts[-1], epsilon, loss_max))):
+        part = evaluate_padded(run, np.array([grid.c(k) for k in indices]), chunk, progress)
+        parts.append(part)
+        for seed, (runs, new) in enumerate(
+            zip(available, run_flags(part.loss, part.sharpness, part.barrier, epsilon, loss_max))
+        ):
             if known is None:
                 runs.update(zip(indices, new))
             else:
@@ -195,6 +210,20 @@ def scan_two_phase(
         losses.sweep.barrier,
     )
     return Scan(sweep, searches)
+
+
+def every_point_critical_values(
+    grid: CGrid, loss: np.ndarray, sharpness: np.ndarray, epsilon: float = 0.0, loss_max: float = DEFAULT_LOSS_MAX
+) -> CriticalValues:
+    """c_loss, c_sharp and c_max of one model run at EVERY point of ``grid`` (``loss``, ``sharpness``:
+    (grid.size, T + 1)), for closed forms that evaluate the whole grid at once and need no walk:
+    ``search_result`` of their ``run_flags``, which reads the range a ``GridPlan`` scans
+    (up to the first divergence). The barrier is not measured: c_barrier is reported not found."""
+    loss, sharpness = (np.asarray(a, dtype=float) for a in (loss, sharpness))
+    if loss.shape[0] != grid.size or sharpness.shape != loss.shape:
+        raise ConfigError(f"loss and sharpness must hold one row per grid point ({grid.size})", "loss")
+    flags = run_flags(loss[None], sharpness[None], None, epsilon, loss_max)[0]
+    return search_result(grid, tuple(range(grid.size)), dict(enumerate(flags))).critical
 
 
 def evaluate_padded(

@@ -171,7 +171,7 @@ class GridPlan:
             )
 
     def next_index(self, evaluated: Mapping[int, Flags]) -> int | None:
-        if any(self._stops(flags) for flags in evaluated.values()):
+        if self._stopped(evaluated):
             return None
         missing = (k for k in range(self.grid.size) if k not in evaluated)
         return next(missing, None)
@@ -185,13 +185,14 @@ class GridPlan:
         the stop, which the walk never takes in (it takes the indices ``next_index`` asks for).
         """
         size = require_int("size", size, 1)
-        if any(self._stops(flags) for flags in evaluated.values()):
+        if self._stopped(evaluated):
             return ()
         missing = (k for k in range(self.grid.size) if k not in evaluated)
         return tuple(itertools.islice(missing, size))
 
-    def _stops(self, flags: Flags) -> bool:
-        return any(getattr(flags, name) for name in self.until)
+    def _stopped(self, evaluated: Mapping[int, Flags]) -> bool:
+        """Whether some evaluated run has one of the ``until`` flags set."""
+        return any(getattr(flags, name) for name in self.until for flags in evaluated.values())
 
 
 @dataclass(frozen=True)

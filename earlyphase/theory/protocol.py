@@ -6,8 +6,8 @@ with its own ``earlyphase.core.search.GridPlan`` (k = 0, 1, ... until its first 
 its thresholds are ``earlyphase.core.search.search_result`` of the runs it took in: the path, the
 flags and the critical values of the experiments' searches, so no seed depends on the others.
 
-The walk is not ``run_search``'s one run per requested index: a chunk of c is one jitted program
-vmapped over every seed, so the seeds advance together (``scan_grid``): each round runs the
+The walk is not ``run_search``'s one run per requested index: a chunk of c is one batched program
+over every seed (jitted and vmapped for the linear model), so the seeds advance together (``scan_grid``): each round runs the
 indices ``GridPlan.next_chunk`` hands the unfinished seeds (the same ones for all of them: each
 has taken in the same leading points), and each seed then takes in, in order, the indices its plan
 asks for, so its result is ``run_search``'s. Runs past a seed's stop stay in the ``Sweep``

@@ -24,13 +24,14 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from earlyphase.core import CRITICAL_NAMES, DEFAULT_LOSS_MAX, c_grid, non_monotone
+from earlyphase.core import CRITICAL_NAMES, DEFAULT_LOSS_MAX, non_monotone
 from earlyphase.core.critical import divergence_flag, loss_catapult_flag, sharpness_catapult_flag
+from earlyphase.core.search import CGrid, GridPlan
 from earlyphase.theory.predict import predict_critical_values
-from earlyphase.theory.protocol import Sweep, seed_critical_values
+from earlyphase.theory.protocol import Sweep, scan_grid
 from earlyphase.theory.uv import uv_gd_step, uv_init, uv_ntk, uv_output, uv_sharpness, uv_trajectories
 
-GRID = c_grid(0.0, 3.0)
+GRID = CGrid(0.0, 3.0)
 """c = 1 .. 8: holds c_loss (about 2) and c_max (about 4) of the uv model."""
 
 
@@ -64,9 +65,14 @@ def uv_sweep(u: np.ndarray, v: np.ndarray, y: float, steps: int, loss_max: float
     """Every seed (rows of u, v) at every c of GRID, eta = c / lambda_H0 of that seed."""
     width = u.shape[-1]
     lambda0 = uv_sharpness(uv_output(u, v), uv_ntk(u, v), y, width)
-    runs = uv_trajectories(u[:, None, :], v[:, None, :], GRID[None, :] / lambda0[:, None], steps, y, loss_max)
+    runs = uv_trajectories(u[:, None, :], v[:, None, :], GRID.values[None, :] / lambda0[:, None], steps, y, loss_max)
     unmeasured = np.full(runs.loss.shape, np.nan)
-    return Sweep(GRID, runs.loss, runs.sharpness, unmeasured, unmeasured, runs.ntk, runs.barrier)
+    return Sweep(GRID.values, runs.loss, runs.sharpness, unmeasured, unmeasured, runs.ntk, runs.barrier)
+
+
+def thresholds(sweep: Sweep, loss_max: float) -> tuple:
+    """Each seed's critical values: its reference walk over the runs of ``sweep`` (every c of GRID)."""
+    return scan_grid(lambda c: sweep, [GridPlan(GRID)] * sweep.seeds, GRID.size, loss_max=loss_max).critical
 
 
 def padded(a: np.ndarray, factor: int) -> np.ndarray:
@@ -87,7 +93,7 @@ def test_scaling_the_loss_leaves_every_critical_value_unchanged(width, first_see
     scaled = uv_sweep(padded(u, factor), padded(v, factor), y * np.sqrt(alpha), 12, alpha * DEFAULT_LOSS_MAX)
     np.testing.assert_allclose(scaled.loss[:, :, 0], alpha * base.loss[:, :, 0], rtol=1e-12)
     np.testing.assert_allclose(scaled.sharpness[:, :, 0], alpha * base.sharpness[:, :, 0], rtol=1e-12)
-    assert seed_critical_values(scaled, loss_max=alpha * DEFAULT_LOSS_MAX) == seed_critical_values(base)
+    assert thresholds(scaled, alpha * DEFAULT_LOSS_MAX) == thresholds(base, DEFAULT_LOSS_MAX)
     # the flags themselves, not only the thresholds they give
     for flag in (loss_catapult_flag, divergence_flag):
         np.testing.assert_array_equal(flag(scaled.loss, alpha * DEFAULT_LOSS_MAX), flag(base.loss))
@@ -98,7 +104,7 @@ def test_scaling_the_loss_leaves_every_critical_value_unchanged(width, first_see
 @given(width=st.integers(1, 256), first_seed=st.integers(0, 2**16), y=st.floats(-1.0, 1.0))
 def test_c_loss_at_most_the_first_divergence_and_c_max_above_a_catapult_window(width, first_seed, y):
     u, v = uv_init(width, list(range(first_seed, first_seed + 4)))
-    critical = seed_critical_values(uv_sweep(u, v, y, 20, DEFAULT_LOSS_MAX))
+    critical = thresholds(uv_sweep(u, v, y, 20, DEFAULT_LOSS_MAX), DEFAULT_LOSS_MAX)
     for cv in critical:
         if cv.c_max.high is not None:  # a divergence was found: it is a loss catapult
             assert cv.c_loss.found and cv.c_loss.estimate <= cv.c_max.high, cv

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from jax.scipy.special import erf
 
-from earlyphase.core import c_grid
+from earlyphase.core.search import CGrid
 from earlyphase.theory.ntk import (
     infinite_width_ntk,
     layer_contributions,
@@ -46,8 +46,8 @@ def test_linearised_loss_is_the_iterated_map(kernel):
 
 def test_no_catapult_and_divergence_exactly_above_two(kernel):
     theta, g0 = kernel
-    grid = c_grid(0.0, 3.0)
-    loss, _ = linearized_trajectories(theta, g0, grid[grid <= 2], steps=200)
+    grid = CGrid(0.0, 3.0)
+    loss, _ = linearized_trajectories(theta, g0, grid.values[grid.values <= 2], steps=200)
     assert np.all(np.diff(loss, axis=-1) <= 1e-12 * loss[:, :1])  # c <= 2: the loss never rises
     cv = linearized_critical_values(theta, g0, grid, steps=2000)
     assert cv.c_max.estimate == 2.0 and cv.c_max.high == pytest.approx(2**1.1)

@@ -8,7 +8,8 @@ ensemble advancing many searches in lockstep), and a search resumed from stored 
 exactly the same path as an uninterrupted one.
 
 - ``GridPlan`` (the reference protocol, docs/PROTOCOL.md section 2): k = 0, 1, 2, ... until the
-  first divergent run (or the end of the grid).
+  first divergent run (or the end of the grid); ``next_chunk`` hands out the same indices a
+  chunk at a time, for a caller that evaluates many c in one batch (the theory models).
 - ``BracketPlan``: expand from a start index until the first divergence is bracketed, bisect
   it to adjacent grid points, then do the same for the loss catapult, the sharpness catapult
   and the barrier flags below it. With flags monotone in c (False below a threshold, True at
@@ -22,6 +23,7 @@ points up to the first divergence (the range the reference grid scans) to
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -39,7 +41,7 @@ from earlyphase.core.critical import (
 )
 from earlyphase.core.grid import DEFAULT_X_MAX, DEFAULT_X_STEP, c_grid, grid_point
 from earlyphase.core.trajectory import Trajectory
-from earlyphase.core.validate import require_int
+from earlyphase.core.validate import ConfigError, require_int
 
 
 @dataclass(frozen=True)
@@ -145,17 +147,52 @@ class SearchPlan(Protocol):
         ...
 
 
+STOP_FLAGS = ("loss_catapult", "sharpness_catapult", "diverged", "barrier")
+"""The ``Flags`` fields a ``GridPlan`` may stop at."""
+
+
 @dataclass(frozen=True)
 class GridPlan:
-    """The reference protocol: every grid point from k = 0 up to the first divergence."""
+    """The reference protocol: every grid point from k = 0 up to the first divergence.
+
+    ``until``: the flags whose first occurrence ends the walk (that run included); the default,
+    divergence alone, is the reference protocol. A walk that needs a threshold defined as the
+    smallest flagged c, and nothing above it, may stop there too: ("diverged",
+    "sharpness_catapult") reads c_sharp in the range the reference scans.
+    """
 
     grid: CGrid
+    until: tuple[str, ...] = ("diverged",)
+
+    def __post_init__(self) -> None:
+        if not self.until or any(name not in STOP_FLAGS for name in self.until):
+            raise ConfigError(
+                f"until must be a non-empty tuple of names from {STOP_FLAGS}, got {self.until!r}", "until"
+            )
 
     def next_index(self, evaluated: Mapping[int, Flags]) -> int | None:
-        if any(flags.diverged for flags in evaluated.values()):
+        if self._stopped(evaluated):
             return None
         missing = (k for k in range(self.grid.size) if k not in evaluated)
         return next(missing, None)
+
+    def next_chunk(self, evaluated: Mapping[int, Flags], size: int) -> tuple[int, ...]:
+        """The next ``size`` indices ``next_index`` would return one after another if none of
+        their runs stopped the walk (fewer at the end of the grid, none once it has stopped).
+
+        For a caller that evaluates a whole chunk in one batch (one compiled program over many
+        c): the stopping rule is then applied at the chunk's end, so a chunk may hold runs past
+        the stop, which the walk never takes in (it takes the indices ``next_index`` asks for).
+        """
+        size = require_int("size", size, 1)
+        if self._stopped(evaluated):
+            return ()
+        missing = (k for k in range(self.grid.size) if k not in evaluated)
+        return tuple(itertools.islice(missing, size))
+
+    def _stopped(self, evaluated: Mapping[int, Flags]) -> bool:
+        """Whether some evaluated run has one of the ``until`` flags set."""
+        return any(getattr(flags, name) for name in self.until for flags in evaluated.values())
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,9 @@ L_top,t > L_top,0) unchanged and moves only the ratios and the divergence bound 
 The protocol is the theory models' (``earlyphase.theory.protocol``): eta = c / lambda_H0 with
 the model's OWN top Hessian eigenvalue (equal to lambda0 in the "hessian" convention); the
 sharpness tracked is that eigenvalue; a run whose loss is not finite or exceeds loss_max is
-frozen there; thresholds are ``earlyphase.core.critical``'s. The model has no parameter-space
+frozen there; the whole grid is evaluated at once in closed form, so there is no walk: the
+thresholds are ``earlyphase.core.search.search_result``'s over every point (the range a
+``GridPlan`` scans). The model has no parameter-space
 path, so c_barrier is reported not found. The effective width is a scale, not a count: the
 complement eigenvalue |g|/sqrt(w) is kept at every w (the uv model lacks it at w = 1 only), so
 the dynamics depend on (f, y, w, lambda, eta) only through (s f, s y, s^2 w) and
@@ -72,15 +74,10 @@ from numpy.typing import ArrayLike
 
 from earlyphase.core.conventions import DEFAULT_LOSS_MAX, is_diverged
 from earlyphase.core.cost import Cost
-from earlyphase.core.critical import (
-    CriticalValues,
-    critical_values,
-    divergence_flag,
-    loss_catapult_flag,
-    sharpness_catapult_flag,
-)
+from earlyphase.core.critical import CriticalValues
 from earlyphase.core.search import CGrid
 from earlyphase.core.validate import require_choice, require_int, require_positive
+from earlyphase.theory.protocol import every_point_critical_values
 from earlyphase.theory.uv import uv_map_step, uv_sharpness
 
 CURVATURES = ("hessian", "ntk")
@@ -295,18 +292,12 @@ def calibrated_prediction(
     rest_loss: float = 0.0,
 ) -> tuple[CriticalValues, Cost]:
     """c_loss, c_sharp, c_max of the calibrated model over every point of ``grid`` (the sweeps'
-    grid by default), flags and thresholds from ``earlyphase.core.critical`` (c_barrier not
-    found), and the predictor's cost: no network evaluations, its wall seconds."""
+    grid by default), flags and thresholds from ``earlyphase.theory.protocol.every_point_critical_values``
+    (c_barrier not found), and the predictor's cost: no network evaluations, its wall seconds."""
     start = time.perf_counter()
     require_positive("epsilon", epsilon, allow_zero=True)
-    c = grid.values
-    runs = calibrated_trajectories(calibration, c, steps, rest_loss, loss_max)
-    critical = critical_values(
-        c,
-        loss_catapult_flag(runs.loss, loss_max),
-        sharpness_catapult_flag(runs.sharpness, epsilon),
-        divergence_flag(runs.loss, loss_max),
-    )
+    runs = calibrated_trajectories(calibration, grid.values, steps, rest_loss, loss_max)
+    critical = every_point_critical_values(grid, runs.loss, runs.sharpness, epsilon, loss_max)
     return critical, Cost(seconds=time.perf_counter() - start)
 
 

@@ -42,14 +42,10 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from earlyphase.core.conventions import DEFAULT_LOSS_MAX, PARAMETERIZATIONS, default_sigma_w2
-from earlyphase.core.critical import (
-    CriticalValues,
-    critical_values,
-    divergence_flag,
-    loss_catapult_flag,
-    sharpness_catapult_flag,
-)
+from earlyphase.core.critical import CriticalValues
+from earlyphase.core.search import CGrid
 from earlyphase.core.validate import ConfigError, require_choice, require_int, require_positive
+from earlyphase.theory.protocol import every_point_critical_values
 
 ACTIVATIONS = ("relu", "erf", "linear")
 
@@ -95,23 +91,18 @@ def linearized_trajectories(
 def linearized_critical_values(
     theta: ArrayLike,
     residual0: ArrayLike,
-    c: ArrayLike,
+    grid: CGrid,
     steps: int,
     epsilon: float = 0.0,
     loss_max: float = DEFAULT_LOSS_MAX,
 ) -> CriticalValues:
-    """c_loss, c_sharp, c_max of the linearised model on the grid ``c`` (earlyphase.core flags).
+    """c_loss, c_sharp, c_max of the linearised model at every point of ``grid``
+    (``earlyphase.theory.protocol.every_point_critical_values``).
 
     Over a long horizon c_max is the last grid value <= 2 and c_sharp is never found.
     """
-    c = np.asarray(c, dtype=float)
-    loss, sharpness = linearized_trajectories(theta, residual0, c, steps)
-    return critical_values(
-        c,
-        loss_catapult_flag(loss, loss_max),
-        sharpness_catapult_flag(sharpness, epsilon),
-        divergence_flag(loss, loss_max),
-    )
+    loss, sharpness = linearized_trajectories(theta, residual0, grid.values, steps)
+    return every_point_critical_values(grid, loss, sharpness, epsilon, loss_max)
 
 
 # --- infinite-width kernels ----------------------------------------------------------

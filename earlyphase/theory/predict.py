@@ -6,9 +6,10 @@
 
 The protocol is the real nets' (docs/PROTOCOL.md sections 2-3): eta = c / lambda_H0 with the model's
 own top Hessian eigenvalue (largest algebraic, MSE L = 1/(2 n k) sum (f - y)^2), T steps of
-full-batch GD from each seed's fixed initialisation, c = 2**x on the grid of
-``earlyphase.core.grid.c_grid`` from x = 0 up to each seed's first divergent c; flags and
-thresholds from ``earlyphase.core.critical``: c_loss, c_sharp (with epsilon), c_max, and
+full-batch GD from each seed's fixed initialisation, c = 2**x on the ``earlyphase.core.search.CGrid``
+from x = 0 (``PredictConfig.grid``), each seed walked by a ``GridPlan`` up to its first divergent c
+(``earlyphase.theory.protocol``); flags and thresholds from ``earlyphase.core.search.search_result``,
+the experiments' path: c_loss, c_sharp (with epsilon), c_max, and
 c_barrier from the largest loss on the straight path theta(s) = (1 - s) theta_0 + s theta_T,
 s = 0.01, ..., 1, after the T steps.
 
@@ -34,14 +35,15 @@ from tqdm import tqdm
 
 from earlyphase.core.conventions import DEFAULT_LOSS_MAX, MSE, PARAMETERIZATIONS, describe_loss
 from earlyphase.core.critical import CRITICAL_NAMES, CriticalValues, SeedSummary, summarize_seeds
-from earlyphase.core.grid import DEFAULT_X_MAX, DEFAULT_X_STEP, X_LIMIT, c_grid
+from earlyphase.core.grid import DEFAULT_X_MAX, DEFAULT_X_STEP, X_LIMIT
+from earlyphase.core.search import CGrid
 from earlyphase.core.trajectory import Trajectory
 from earlyphase.core.validate import ConfigError, require_choice, require_int, require_positive
 from earlyphase.theory.lanczos import LanczosSettings
 from earlyphase.theory.linear import Layers, LinearNet, init_weights
 from earlyphase.theory.linear_ensemble import run_chunk
 from earlyphase.theory.precision import float64
-from earlyphase.theory.protocol import Sweep, evaluate_padded, scan_two_phase, seed_critical_values
+from earlyphase.theory.protocol import Sweep, evaluate_padded, scan_two_phase
 from earlyphase.theory.uv import uv_init, uv_ntk, uv_output, uv_sharpness, uv_trajectories
 
 MODELS = ("uv", "linear")
@@ -84,12 +86,11 @@ class PredictConfig:
         require_int("steps", self.steps, 1)
         require_positive("epsilon", self.epsilon, allow_zero=True)
         require_positive("loss_max", self.loss_max)
-        require_positive("x_step", self.x_step)
         if not 0.0 <= self.x_max <= X_LIMIT:  # the scan is c = 1 .. 2^x_max (also refuses NaN)
             raise ConfigError(
                 f"x_max must be a finite number in [0, {X_LIMIT:g}] (c = 1 .. 2^x_max), got {self.x_max!r}", "x_max"
             )
-        c_grid(0.0, self.x_max, self.x_step)
+        _ = self.grid  # CGrid validates x_step and the number of grid points
         if self.model == "uv" and (self.depth, self.examples, self.outputs, self.parameterization, self.sigma_w2) != (
             2,
             1,
@@ -129,8 +130,9 @@ class PredictConfig:
         return tuple(range(self.first_seed, self.first_seed + self.seeds))
 
     @property
-    def grid(self) -> np.ndarray:
-        return c_grid(0.0, self.x_max, self.x_step)
+    def grid(self) -> CGrid:
+        """The grid scanned: c = 2**x, x = 0, x_step, ..., <= x_max."""
+        return CGrid(0.0, self.x_max, self.x_step)
 
 
 @dataclass(frozen=True, eq=False)
@@ -203,7 +205,11 @@ class Prediction:
             **{name: self.summaries[name].as_dict() for name in PREDICTED},
             "lambda0": _mean_std(self.lambda0),
             "loss0": _mean_std(self.loss0),
-            "grid": {"x_min": 0.0, "x_step": config.x_step, "c_scanned_max": float(self.sweep.c[-1])},
+            "grid": {
+                "x_min": config.grid.x_min,
+                "x_step": config.grid.x_step,
+                "c_scanned_max": float(self.sweep.c[-1]),
+            },
             "per_seed": [
                 {"seed": seed, **{name: dataclasses.asdict(getattr(cv, name)) for name in PREDICTED}}
                 for seed, cv in zip(config.seed_list, self.critical)
@@ -267,8 +273,10 @@ def _runner(config: PredictConfig, padded_depth: int | None = None, sharpness: b
 @float64
 def _predict(config: PredictConfig, padded_depth: int | None = None, progress: tqdm | None = None) -> Prediction:
     run_loss, run_full = (_runner(config, padded_depth, sharpness) for sharpness in (False, True))
-    sweep = scan_two_phase(run_loss, run_full, config.grid, CHUNK, config.epsilon, config.loss_max, progress)
-    critical = tuple(seed_critical_values(sweep, config.epsilon, config.loss_max))
+    sweep, searches = scan_two_phase(
+        run_loss, run_full, config.grid, config.seeds, CHUNK, config.epsilon, config.loss_max, progress
+    )
+    critical = tuple(search.critical for search in searches)
     summaries = {name: summarize_seeds([getattr(cv, name) for cv in critical]) for name in PREDICTED}
     return Prediction(config, sweep, critical, summaries)
 

@@ -23,6 +23,7 @@ points up to the first divergence (the range the reference grid scans) to
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable, Mapping
@@ -110,9 +111,9 @@ class CGrid:
     def __post_init__(self) -> None:
         c_grid(self.x_min, self.x_max, self.x_step)  # validates x_step > 0, finite x in [-20, 20], x_max >= x_min
 
-    @property
+    @functools.cached_property
     def size(self) -> int:
-        """Number of grid points (those of ``c_grid(x_min, x_max, x_step)``)."""
+        """Number of grid points (those of ``c_grid(x_min, x_max, x_step)``), computed once."""
         return len(c_grid(self.x_min, self.x_max, self.x_step))
 
     def c(self, index: int) -> float:

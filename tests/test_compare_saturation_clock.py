@@ -13,7 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from earlyphase.compare.saturation_clock import curve_spread, saturation_clock, saturation_step
+from earlyphase.compare.saturation_clock import (
+    EXPONENTS,
+    curve_spread,
+    exponent_spread,
+    log_time_median,
+    saturation_clock,
+    saturation_step,
+)
 from earlyphase.compare.saturation_clock_figure import saturation_clock_figure
 from earlyphase.compare.style import save_figure
 
@@ -54,6 +61,13 @@ def test_saturation_step_is_none_when_the_sharpness_never_moves():
     assert saturation_step(t, 1.0 - 0.01 * (1.0 - np.exp(-t / 5.0)), tolerance=Q) is None
 
 
+def test_a_transient_before_the_first_measurement_counts_as_moved():
+    t = np.array([0.0, 4.0, 8.0, 12.0, 16.0, 20.0, 24.0])
+    ratio = np.array([1.0, 0.42, 0.40, 0.39, 0.385, 0.38, 0.38])  # fell within the first 4 steps, then flat
+    assert saturation_step(t, ratio, tolerance=0.1) == 4
+    assert saturation_step(t[1:], ratio[1:], tolerance=0.1) is None  # without t = 0 nothing is seen to move
+
+
 def test_saturation_step_reads_only_measured_steps():
     t = np.arange(0, 401, dtype=float)
     sparse = np.where(t % 4 == 0, f(t), np.nan)
@@ -68,6 +82,37 @@ def test_spread_is_zero_on_the_collapsing_clock_and_positive_on_the_other():
     in_t = [(t, np.exp(-c * t / 50.0)) for c, t in curves.items()]
     assert curve_spread(in_ct) == pytest.approx(0.0, abs=1e-12)
     assert curve_spread(in_t) > 0.1
+
+
+@pytest.mark.parametrize(("true_exponent", "others"), [(1.0, (0.0, 0.5, 1.5, 2.0)), (0.0, (0.5, 1.0, 2.0))])
+def test_exponent_scan_finds_the_clock_of_the_family(true_exponent, others):
+    curves = []
+    for c in (1.0, 2.0, 4.0, 8.0):
+        t = np.arange(0.0, math.ceil(400 / c) + 1)
+        curves.append((c, t, f(c**true_exponent * t)))
+    scan = exponent_spread(curves, (true_exponent, *others)).set_index("exponent")["spread"]
+    assert scan[true_exponent] < 0.01 < scan.drop(true_exponent).min()
+
+
+def test_log_time_median_removes_an_outlier_and_keeps_a_monotone_curve():
+    t = np.arange(0.0, 201.0)
+    smooth = f(t)
+    assert np.array_equal(log_time_median(t, smooth, 1.0), smooth)
+    assert np.allclose(log_time_median(t, smooth, 1.2)[1:], smooth[1:], rtol=0.05)
+    spiked = smooth.copy()
+    spiked[100] *= 3.0
+    assert log_time_median(t, spiked, 1.2)[100] == pytest.approx(smooth[100], rel=0.02)
+    with pytest.raises(ValueError, match="smooth_factor must be >= 1"):
+        log_time_median(t, smooth, 0.5)
+
+
+def test_smoothed_saturation_step_keeps_c_tau_constant_within_the_spacing():
+    c_tau = []
+    for c in (0.5, 1.0, 2.0, 4.0):
+        t = np.arange(0, math.ceil(2000 / c) + 1, dtype=float)
+        c_tau.append(c * saturation_step(t, f(c * t), tolerance=Q, smooth_factor=2**0.25))
+    assert max(c_tau) - min(c_tau) <= 4.0  # the widest spacing of measured c t
+    assert abs(c_tau[0] - k_star()) <= 0.25 * k_star()  # the median in log time moves tau only a little
 
 
 def test_spread_of_two_constant_curves_is_half_their_log_gap():
@@ -109,7 +154,7 @@ def family_table(c_values, catapult_c=()):
 
 def test_table_of_a_ct_family_gives_constant_c_tau(tmp_path):
     table = family_table((1.0, 2.0, 4.0, 8.0, 16.0), catapult_c=(16.0,))
-    per_run, per_network = saturation_clock(table, tolerance=Q)
+    per_run, per_network, scans = saturation_clock(table, tolerance=Q)
     assert per_run["catapult"].tolist() == [False, False, False, False, True]
     calm = per_run[~per_run["catapult"]]
     assert ((calm["c_tau"] >= k_star()) & (calm["c_tau"] < k_star() + calm["c"])).all()
@@ -117,5 +162,6 @@ def test_table_of_a_ct_family_gives_constant_c_tau(tmp_path):
     assert network["runs"] == 4
     assert network["spread_ct"] < 0.01 < network["spread_t"]
     assert network["c_tau_cv"] < 0.05 < network["tau_cv"]
-    path = save_figure(saturation_clock_figure(table, per_run, per_network, Q), tmp_path / "clock.png")
+    assert network["best_exponent"] == 1.0 and len(scans) == len(EXPONENTS)
+    path = save_figure(saturation_clock_figure(table, per_run, per_network, scans, Q), tmp_path / "clock.png")
     assert path.stat().st_size > 10_000

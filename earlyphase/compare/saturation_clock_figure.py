@@ -1,7 +1,8 @@
-"""Figure: lambda_t / lambda_0 against t and against c t, one row per network, one line per c.
+"""Figure: lambda_t / lambda_0 against t and against c t, one row per network, one line per c,
+and the spread S(alpha) of the curves against the clock c^alpha t.
 
 If c t is the clock of the intermediate saturation (docs/PROTOCOL.md section 4), the curves of
-one network fall on one another in the right-hand panel. Each panel's title gives the spread
+one network fall on one another in the middle panel and S(alpha) is smallest at alpha = 1. Each panel's title gives the spread
 S of ``earlyphase.compare.saturation_clock`` over the runs without a loss catapult (drawn solid;
 a run whose loss catapulted is dashed), and a dot marks each run's saturation step tau_c.
 """
@@ -20,20 +21,26 @@ CLOCK_AXIS_LABELS = {"t": "step t (log scale)", "ct": "$c\\,t$ = step x c (log s
 
 
 def saturation_clock_figure(
-    table: pd.DataFrame, per_run: pd.DataFrame, per_network: pd.DataFrame, tolerance: float, cmap: str = "viridis"
+    table: pd.DataFrame,
+    per_run: pd.DataFrame,
+    per_network: pd.DataFrame,
+    scans: pd.DataFrame,
+    tolerance: float,
+    cmap: str = "viridis",
 ) -> Figure:
-    """The curves of ``table`` (a trajectory table) against t (left) and c t (right), with
-    ``saturation_clock``'s per-run tau and per-network spreads; ``tolerance`` names tau's rule."""
+    """The curves of ``table`` (a trajectory table) against t (left) and c t (middle), with
+    ``saturation_clock``'s per-run tau, per-network spreads and S(alpha) scans (right);
+    ``tolerance`` names tau's rule."""
     table = with_ratios(table)
     networks = per_network.sort_values("d_over_w", ascending=False)
     colormap = plt.get_cmap(cmap)
-    fig, axes = new_figure(columns=2, rows=len(networks), width=5.6, height=3.8)
+    fig, axes = new_figure(columns=3, rows=len(networks), width=5.0, height=3.8)
     for row, network in enumerate(networks.itertuples(index=False)):
         runs = table[(table["depth"] == network.depth) & (table["width"] == network.width)]
         network_runs = per_run[(per_run["depth"] == network.depth) & (per_run["width"] == network.width)]
         norm = c_norm(runs["c"].to_numpy(float))
         for column, clock in enumerate(("t", "ct")):
-            ax = axes[2 * row + column]
+            ax = axes[3 * row + column]
             for c, run in runs.groupby("c"):
                 measured = run[(run["step"] >= 1) & np.isfinite(run["sharpness_ratio"])]
                 scale = c if clock == "ct" else 1.0
@@ -58,6 +65,17 @@ def saturation_clock_figure(
                 fontsize=9,
             )
             ax.legend(fontsize=7)
+        scan = scans[(scans["depth"] == network.depth) & (scans["width"] == network.width)]
+        ax = axes[3 * row + 2]
+        ax.plot(scan["exponent"], scan["spread"], color="k", marker="o", markersize=3)
+        ax.axvline(1.0, color="tab:red", linestyle="--", linewidth=1.0, label="$\\alpha = 1$: clock c t")
+        ax.axvline(0.0, color="0.5", linestyle=":", linewidth=1.0, label="$\\alpha = 0$: clock t")
+        ax.set_xlabel("clock exponent $\\alpha$ (clock $c^\\alpha t$)")
+        ax.set_ylabel("spread S of log $\\lambda_t/\\lambda_0$ across c")
+        ax.set_title(
+            f"best clock: $\\alpha$* = {network.best_exponent:.2f} (S = {network.best_spread:.3f})", fontsize=9
+        )
+        ax.legend(fontsize=7)
     fig.suptitle(
         "Intermediate saturation: is c t the clock? (dots: saturation step $\\tau_c$, "
         f"$\\lambda$ within {tolerance:.0%} over [$\\tau$, 2$\\tau$]; S = rms over the range of std$_c$ log $\\lambda_t/\\lambda_0$)",

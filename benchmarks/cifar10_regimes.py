@@ -177,6 +177,9 @@ def draw(out: Path, figures: Path) -> None:
     save_figure(figure, figures / "saturation_clock_cifar10.png")
     print(per_run.to_string(index=False))
     print(per_network.to_string(index=False))
+    print("the same over the runs at c <= 2:")
+    below_two = saturation_clock(table[table["c"] <= 2.0], SATURATION_TOLERANCE, SATURATION_SMOOTHING)[1]
+    print(below_two[["depth", "width", "runs", "spread_t", "spread_ct", "best_exponent"]].to_string(index=False))
     print("c tau per c at other tolerances and smoothings (tolerance, smooth_factor: c tau by network and c):")
     for tolerance in (0.05, 0.1, 0.2):
         for smooth_factor in (1.0, SATURATION_SMOOTHING):

@@ -8,7 +8,7 @@ from matplotlib.container import ErrorbarContainer
 from matplotlib.patches import Rectangle
 from PIL import Image
 
-from earlyphase.compare.long_run import long_run_figure, sharpness_at_tau
+from earlyphase.compare.long_run import long_run_figure, regimes_figure, sharpness_at_tau
 from earlyphase.compare.phase_diagram import PHASES, phase_diagram_figure
 from earlyphase.compare.regimes import detect_regimes
 from earlyphase.compare.style import BOUNDARY_LABELS, save_figure
@@ -191,6 +191,21 @@ def test_long_run_figure_marks_every_detected_regime(tmp_path):
     save_figure(fig, tmp_path / "long.png")
     with pytest.raises(ValueError, match="exactly one run"):
         long_run_figure(table, table, k=200)
+
+
+def test_regimes_figure_shades_the_same_regimes_on_both_panels(tmp_path):
+    table = long_run_table()
+    run = table[(table["width"] == 256) & (table["c"] == 1.0)]
+    fig = regimes_figure(run, run_label="(synthetic)")
+    regimes = detect_regimes(run["step"], run["sharpness"], eta=0.25)
+    present = [span for _, span in regimes.items() if span is not None]
+    for ax in fig.axes[:2]:
+        spans = [p for p in ax.patches if isinstance(p, Rectangle)]
+        assert len(spans) == len(present) == 4
+    assert "edge of stability: steps" in fig._suptitle.get_text()
+    save_figure(fig, tmp_path / "regimes.png")
+    with pytest.raises(ValueError, match="exactly one run"):
+        regimes_figure(table)
 
 
 def test_save_figure_rejects_unknown_suffix(tmp_path):

@@ -3,7 +3,8 @@
 Left: lambda_t against step (log axis) with the stability line 2/eta and the regimes of
 ``earlyphase.compare.regimes.detect_regimes`` shaded. Right: the intermediate-saturation
 level lambda_tau / lambda_0 at the step tau = K / c (docs/PROTOCOL.md section 4) against c, one
-line per d/w, with the curve 2/c where lambda = 2/eta.
+line per d/w, with the curve 2/c where lambda = 2/eta. ``regimes_figure``: the regimes of one
+long run alone, lambda_t and the loss L_t side by side.
 """
 
 from __future__ import annotations
@@ -61,16 +62,54 @@ def plot_regimes(ax: Axes, step: np.ndarray, sharpness: np.ndarray, eta: float, 
     ax.plot(step[shown], sharpness[shown], color="k", linewidth=1.0, label="$\\lambda^H_t$")
     ax.axhline(2.0 / eta, color="tab:red", linestyle="--", linewidth=1.2, label="$2/\\eta$")
     ax.axhline(sharpness[np.isfinite(sharpness)][0], color="0.4", linestyle=":", linewidth=1.0, label="$\\lambda^H_0$")
-    for name, span in regimes.items():
-        if span is not None:
-            ax.axvspan(
-                max(span[0], 1), span[1], color=REGIME_COLORS[name], alpha=0.8, label=REGIME_LABELS[name], zorder=0
-            )
+    shade_regimes(ax, regimes)
     ax.set_xscale("log")
     ax.set_xlabel("step t (log scale)")
     ax.set_ylabel("sharpness $\\lambda^H_t$")
     ax.legend(fontsize=8, loc="upper left")
     return ax
+
+
+def shade_regimes(ax: Axes, regimes: Regimes, labels: bool = True) -> Axes:
+    """Shade each present regime's step span (from step 1, for a log axis), labelled for a legend."""
+    for name, span in regimes.items():
+        if span is not None:
+            label = REGIME_LABELS[name] if labels else None
+            ax.axvspan(max(span[0], 1), span[1], color=REGIME_COLORS[name], alpha=0.8, label=label, zorder=0)
+    return ax
+
+
+def regimes_figure(run: pd.DataFrame, eos_fraction: float = DEFAULT_EOS_FRACTION, run_label: str = "") -> Figure:
+    """The regimes of one long ``run`` (a trajectory table of one run): lambda_t with 2/eta (left)
+    and the loss L_t (right, log scales), both shaded by ``detect_regimes``'s step ranges."""
+    depth, width, c, eta = _single_run(run)
+    run = run.sort_values("step")
+    step, sharpness = run["step"].to_numpy(float), run["sharpness"].to_numpy(float)
+    regimes = detect_regimes(step, sharpness, eta, eos_fraction=eos_fraction)
+    fig, axes = new_figure(columns=2, width=6.4, height=4.6)
+    plot_regimes(axes[0], step, sharpness, eta, regimes)
+    axes[0].set_title(f"Sharpness: d = {depth}, w = {width}, c = {c:.3g} {run_label}".strip())
+    loss = run["loss"].to_numpy(float)
+    shown = (step >= 1) & np.isfinite(loss)
+    axes[1].plot(step[shown], loss[shown], color="k", linewidth=1.0)
+    shade_regimes(axes[1], regimes, labels=False)
+    axes[1].set_xscale("log")
+    axes[1].set_yscale("log")
+    axes[1].set_xlabel("step t (log scale)")
+    axes[1].set_ylabel("loss $L_t$ (log scale)")
+    axes[1].set_title("Loss on the evaluation set")
+    fig.suptitle("Four regimes of a long run: " + regimes.describe(), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _single_run(run: pd.DataFrame) -> tuple[int, int, float, float]:
+    """(depth, width, c, eta) of a trajectory table that holds exactly one run."""
+    keys = run[["depth", "width", "c", "eta", "seed_init", "seed_sgd"]].drop_duplicates()
+    if len(keys) != 1:
+        raise ValueError(f"run must hold exactly one run, got {len(keys)}")
+    row = keys.iloc[0]
+    return int(row["depth"]), int(row["width"]), float(row["c"]), float(row["eta"])
 
 
 def long_run_figure(
@@ -84,15 +123,12 @@ def long_run_figure(
     """Figure 3: the regimes of one long ``run`` (a trajectory table of one run) and, from
     ``saturation_runs`` (many c and d/w), lambda_tau / lambda_0 at tau = K / c against c.
     The labels (e.g. the activation and optimiser) are appended to the panel titles."""
-    keys = run[["depth", "width", "c", "eta", "seed_init", "seed_sgd"]].drop_duplicates()
-    if len(keys) != 1:
-        raise ValueError(f"run must hold exactly one run, got {len(keys)}")
-    depth, width, c, eta = (keys[name].iloc[0] for name in ("depth", "width", "c", "eta"))
+    depth, width, c, eta = _single_run(run)
     run = run.sort_values("step")
     step, sharpness = run["step"].to_numpy(float), run["sharpness"].to_numpy(float)
-    regimes = detect_regimes(step, sharpness, float(eta), eos_fraction=eos_fraction)
+    regimes = detect_regimes(step, sharpness, eta, eos_fraction=eos_fraction)
     fig, axes = new_figure(columns=2, width=6.4, height=4.6)
-    plot_regimes(axes[0], step, sharpness, float(eta), regimes)
+    plot_regimes(axes[0], step, sharpness, eta, regimes)
     axes[0].set_title(f"Sharpness regimes: d = {depth}, w = {width}, c = {c:.3g} {run_label}".strip())
     plot_saturation(axes[1], sharpness_at_tau(saturation_runs, k), k)
     axes[1].set_title(f"{axes[1].get_title()} {saturation_label}".strip())

@@ -175,7 +175,7 @@ def default_dataset() -> str:
 # --- parts 1 and 2: one sharpness problem --------------------------------------------------
 def peer_problem(sizes: Sizes) -> Experiment:
     """``prepare`` of the FCN of parts 1-2: every training example in the measurement batch."""
-    config = TrainConfig(
+    config = TrainConfig.build(
         depth=sizes.depth,
         width=sizes.peer_width,
         dataset=sizes.dataset,
@@ -224,7 +224,13 @@ def earlyphase_solve(
 ) -> tuple[float, torch.Tensor, int]:
     """(value, vector, HVPs) of earlyphase's Lanczos to relative residual ``tol`` on the measurement batch from ``start``."""
     result, _ = top_hessian_eigenpair(
-        experiment.model, mse, theta, experiment.probe.measure_batch, start, tol, experiment.config.lanczos_max_iter
+        experiment.model,
+        mse,
+        theta,
+        experiment.probe.measure_batch,
+        start,
+        tol,
+        experiment.config.measurement.lanczos_max_iter,
     )
     return float(result.value), result.vector, int(result.matvecs)
 
@@ -314,7 +320,7 @@ def cold_solves(experiment: Experiment, rounds: int) -> list[Solve]:
     """Part 1: every method once per round at theta_0 from its cold start; the reference first."""
     theta = experiment.theta0
     x, y = measurement_data(experiment)
-    start = random_start(experiment.num_params, experiment.config.seed_init, theta.device)
+    start = random_start(experiment.num_params, experiment.config.seeds.init, theta.device)
     started = time.perf_counter()
     reference, _ = reference_solver(experiment)(theta, start)
     reference_seconds = time.perf_counter() - started
@@ -508,9 +514,9 @@ def authors_run(
     the next one (consumed); L_t on the full training set; the barrier max_s L(theta(s)) > L(theta_0)
     on ``big_batch``. (flags, HVPs)."""
     eta = c / lambda0
-    batches = authors_minibatches(len(x), config.batch_size, config.seed_sgd)
+    batches = authors_minibatches(len(x), config.protocol.batch_size, config.seeds.sgd)
     theta, losses, sharpness, diverged, hvps = theta0.clone(), [loss0], [lambda0], False, 0
-    for _ in range(config.steps):
+    for _ in range(config.protocol.steps):
         index = next(batches)
         with torch.enable_grad():
             point = theta.detach().requires_grad_(True)
@@ -548,14 +554,22 @@ def sweep_spec(config: TrainConfig):
     return spec_from_mapping(
         {
             "model": {
-                "arch": config.arch,
-                "depths": [config.depth],
-                "widths": [config.width],
-                "activation": config.activation,
+                "arch": config.model.arch,
+                "depths": [config.model.depth],
+                "widths": [config.model.width],
+                "activation": config.model.activation,
             },
-            "data": {"dataset": config.dataset, "n_train": config.n_train, "measure_size": config.measure_size},
-            "protocol": {"batch_size": config.batch_size, "steps": config.steps, "loss": config.loss},
-            "seeds": {"init": [config.seed_init], "sgd": [config.seed_sgd]},
+            "data": {
+                "dataset": config.data.dataset,
+                "n_train": config.data.n_train,
+                "measure_size": config.data.measure_size,
+            },
+            "protocol": {
+                "batch_size": config.protocol.batch_size,
+                "steps": config.protocol.steps,
+                "loss": config.protocol.loss,
+            },
+            "seeds": {"init": [config.seeds.init], "sgd": [config.seeds.sgd]},
             "search": {"method": "bisect", "x_min": 0.0, "x_max": X_MAX},
         }
     )
@@ -686,7 +700,7 @@ def main() -> None:
                 )
                 print_tracking(tracking(experiment, sizes.track_c), sizes.steps)
     if "protocols" in parts:
-        config = TrainConfig(
+        config = TrainConfig.build(
             depth=sizes.depth,
             width=sizes.width,
             dataset=sizes.dataset,
@@ -696,8 +710,8 @@ def main() -> None:
             steps=sizes.steps,
         )
         print(
-            f"[3] protocols: FCN d={config.depth} w={config.width}, {config.n_train} training examples, "
-            f"B = {config.batch_size}, T = {config.steps}; earlyphase measurement batch {config.measure_size}, "
+            f"[3] protocols: FCN d={config.model.depth} w={config.model.width}, {config.data.n_train} training examples, "
+            f"B = {config.protocol.batch_size}, T = {config.protocol.steps}; earlyphase measurement batch {config.data.measure_size}, "
             f"the authors' lambda_H0 batch min({AUTHORS_LAMBDA0_BATCH}, n); init and SGD seed 0",
             flush=True,
         )

@@ -46,7 +46,7 @@ def test_power_iteration_returns_the_largest_magnitude_with_its_sign(bench):
     assert value == pytest.approx(top, rel=1e-8)  # (3/6)^(2 * 20) ~ 1e-12
 
 
-TINY = TrainConfig(depth=2, width=16, dataset="digits", n_train=256, measure_size=128, batch_size=64, steps=3)
+TINY = TrainConfig.build(depth=2, width=16, dataset="digits", n_train=256, measure_size=128, batch_size=64, steps=3)
 
 
 def test_authors_protocol_stops_at_the_first_divergence(bench, monkeypatch):

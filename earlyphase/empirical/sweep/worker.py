@@ -92,7 +92,7 @@ def _search_point(task: PointTask) -> dict[str, Any]:
             prepared.append(runner.prepare(config))
         return [runner.run_at_c(prepared[0], grid.c(index)) for _, index in keys]
 
-    (runs,) = run_searches([spec.search.plan()], PointRuns(store, (point,)), compute, config.epsilon)
+    (runs,) = run_searches([spec.search.plan()], PointRuns(store, (point,)), compute, config.protocol.epsilon)
     summary = point_summary(store, point, runs, time.perf_counter() - started)
     store.save_search(point, summary)
     return summary
@@ -103,7 +103,7 @@ def point_summary(store: Store, point: SweepPoint, runs: SearchRuns, seconds: fl
     grid, result = store.spec.search.grid, runs.result
     return {
         "point": asdict(point),
-        "arch": store.spec.base.arch,
+        "arch": store.spec.base.model.arch,
         "point_name": store.point_name(point),
         "search": asdict(store.spec.search),
         "lambda0": runs.lambda0,

@@ -132,3 +132,69 @@ def test_a_custom_architecture_takes_any_depth_label():
 def test_sections_are_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         TrainConfig().model.depth = 3  # type: ignore[misc]
+
+
+def _parse(*argv):
+    from earlyphase.cli import build_parser
+
+    return build_parser().parse_args(list(argv))
+
+
+def test_train_flags_build_the_config_they_name():
+    from earlyphase.cli.train import config_from_args
+
+    args = _parse(
+        *"train --c 1 --out X --arch cnn --depth 5 --width 8 --batch-size full --n-train all --no-barrier".split(),
+        *"--cold-start --ntk --seed-measure 3 --seed-init 2 --lanczos-tol 1e-4 --chunk-size none --epsilon 0.1".split(),
+    )
+    expected = TrainConfig(
+        model=ModelConfig(arch="cnn", depth=5, width=8),
+        protocol=ProtocolConfig(batch_size=None, epsilon=0.1),
+        measurement=dataclasses.replace(
+            TrainConfig().measurement, barrier=False, warm_start=False, ntk=True, lanczos_tol=1e-4
+        ),
+        seeds=SeedConfig(init=2, measure=3),
+    )
+    assert config_from_args(args) == expected
+    assert config_from_args(_parse(*"train --c 1 --out X".split())) == TrainConfig()
+    assert config_from_args(_parse(*"train --c 1 --out X --barrier false --ntk true".split())) == TrainConfig.build(
+        barrier=False, ntk=True
+    )
+
+
+def test_every_setting_is_a_flag_of_train_sweep_and_predict():
+    import argparse
+
+    from earlyphase.cli import build_parser
+
+    parser = build_parser()
+    commands = {
+        name: parser._subparsers._group_actions[0].choices[name]  # type: ignore[union-attr]
+        for name in ("train", "sweep", "predict")
+    }
+    commands["sweep"] = commands["sweep"]._subparsers._group_actions[0].choices["run"]  # type: ignore[union-attr]
+    swept = {"depth": "--depths", "width": "--widths", "seed_init": "--init-seeds", "seed_sgd": "--sgd-seeds"}
+    for name, command in commands.items():
+        flags = {
+            option
+            for action in command._actions
+            if not isinstance(action, argparse._HelpAction)
+            for option in action.option_strings
+        }
+        for setting in TrainConfig.settings():
+            wanted = swept.get(setting.name, "--" + setting.name.replace("_", "-")) if name == "sweep" else None
+            assert (wanted or "--" + setting.name.replace("_", "-")) in flags, (name, setting.name)
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        ("train --c 1 --out X --steps many", "protocol.steps"),
+        ("train --c 1 --out X --barrier maybe", "measurement.barrier"),
+        ("sweep run --depths 2 x", "model.depths"),
+    ],
+)
+def test_a_flag_of_the_wrong_type_is_a_usage_error_naming_the_key(argv, named, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        _parse(*argv.split())
+    assert exit_info.value.code == 2 and named in capsys.readouterr().err

@@ -277,7 +277,7 @@ def _measure(
 
 def _barrier_losses(stack: _Stack, experiments: Sequence[Experiment]) -> dict[int, tuple[float, float]]:
     """(max_s L((1 - s) theta_0 + s theta_T), L(theta_0)) of each run still alive along the
-    ``interpolation_grid``, on the evaluation set or the measurement batch (``TrainConfig.barrier_set``);
+    ``interpolation_grid``, on the evaluation set or the measurement batch (``TrainConfig.measurement.barrier_set``);
     L(theta_0) NaN on the evaluation set (the reference is then the record's L_0)."""
     if not stack.alive:
         return {}

@@ -11,6 +11,8 @@ configuration applies its own defaults to the rest.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -91,8 +93,8 @@ def given_settings(args: argparse.Namespace, settings: Iterable[Setting]) -> dic
 def _converter(setting: Setting) -> Callable[[str], Any]:
     """The command-line text of one value as the setting's type (a list's items as its item type)."""
     hint = setting.hint
-    if getattr(hint, "__origin__", None) is tuple:
-        hint = hint.__args__[0]
+    if typing.get_origin(hint) is tuple:
+        hint = typing.get_args(hint)[0]
 
     def convert(text: str) -> Any:
         try:
@@ -107,17 +109,14 @@ def _converter(setting: Setting) -> Callable[[str], Any]:
 def _metavar(setting: Setting) -> str:
     if setting.choices:
         return "|".join(setting.choices)
-    hint = setting.hint
     kind = {int: "N", float: "X", str: "TEXT"}
-    if getattr(hint, "__origin__", None) is tuple:
+    if typing.get_origin(setting.hint) is tuple:
         return "N"
-    inner = [a for a in getattr(hint, "__args__", (hint,)) if a is not type(None)][0]
+    inner = [a for a in typing.get_args(setting.hint) or (setting.hint,) if a is not type(None)][0]
     return kind.get(inner, "VALUE") + (f"|{setting.none_word}" if setting.optional else "")
 
 
 def _help(setting: Setting, default: Any) -> str:
-    import dataclasses
-
     text = setting.help.replace("%", "%%")
     if default is dataclasses.MISSING:
         return text

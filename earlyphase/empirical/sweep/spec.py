@@ -33,6 +33,7 @@ import hashlib
 import json
 import math
 import tomllib
+import typing
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -225,11 +226,11 @@ def spec_settings() -> tuple[SpecKey, ...]:
     [execution], as the files are written."""
     spec_fields = [f for f in fields(SweepSpec) if f.metadata["at"]]
     swept = {f.metadata["sweeps"] for f in spec_fields}
-    hints = {f.name: f.type for f in spec_fields}
+    hints = typing.get_type_hints(SweepSpec)
     by_section: dict[str, list[SpecKey]] = {}
     for f in spec_fields:
         section, key = f.metadata["at"].split(".")
-        found = Setting(section, key, f.name, _list_or_int(hints[f.name]), f.default, f.metadata["help"])
+        found = Setting(section, key, f.name, hints[f.name], f.default, f.metadata["help"])
         by_section.setdefault(section, []).append(
             SpecKey(found, "spec", sweeps=f.metadata["sweeps"], minimum=f.metadata["minimum"])
         )
@@ -246,10 +247,6 @@ def spec_settings() -> tuple[SpecKey, ...]:
         ]
         keys += [k for k in own if not k.many]
     return tuple(keys)
-
-
-def _list_or_int(hint: Any) -> Any:
-    return {"tuple[int, ...]": tuple[int, ...], "int": int}[hint] if isinstance(hint, str) else hint
 
 
 def spec_keys() -> list[tuple[str, str]]:

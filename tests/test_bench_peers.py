@@ -33,7 +33,7 @@ def bench():
         sys.path.remove(str(BENCHMARKS))
 
 
-TINY = TrainConfig(depth=2, width=16, dataset="digits", n_train=256, measure_size=128, batch_size=64, steps=3)
+TINY = TrainConfig.build(depth=2, width=16, dataset="digits", n_train=256, measure_size=128, batch_size=64, steps=3)
 
 
 def test_authors_protocol_stops_at_the_first_divergence(bench, monkeypatch):

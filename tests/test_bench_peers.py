@@ -49,7 +49,7 @@ def test_authors_protocol_scans_the_whole_grid_without_divergence(bench, monkeyp
     record = bench.authors_protocol(TINY)
     power = bench.authors.POWER_STEPS
     assert record.runs == 6 and record.critical["c_max"] is None
-    assert record.hvps == power * (1 + 6 * TINY.steps)  # lambda_H0 once, then one power iteration per step
+    assert record.hvps == power * (1 + 6 * TINY.protocol.steps)  # lambda_H0 once, then one power iteration per step
 
 
 def test_half_mean_squared_error_is_the_project_mse(bench):

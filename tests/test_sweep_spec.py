@@ -101,7 +101,7 @@ def test_the_file_layout_is_unchanged():
         "measurement": "barrier barrier_set ntk measure_every lanczos_tol lanczos_max_iter warm_start hvp_method "
         "chunk_size measure_mode",
         "seeds": "init sgd measure",
-        "search": "method x_min x_max x_step x_start expand_step confirm",
+        "search": "method x_min x_max x_step x_start expand_step confirm lookahead",
         "execution": "device dtype runs_per_device ensemble",
     }
     assert spec_keys() == [(section, key) for section, keys in layout.items() for key in keys.split()]

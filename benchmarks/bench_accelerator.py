@@ -35,7 +35,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -118,11 +118,11 @@ def record_difference(a, b) -> float:
 # --- part 1 ----------------------------------------------------------------------------
 def part_equality(device: torch.device, deadline: float) -> dict[str, Any]:
     """Tiny float64 FCN: CPU one at a time (the reference) vs the device, one at a time and as an ensemble."""
-    config = TrainConfig(
+    config = TrainConfig.build(
         dataset="digits", n_train=256, measure_size=128, batch_size=64, depth=4, width=32, steps=6, dtype="float64"
     )
     cs = [0.5, 2.0, 6.0, 1e4]
-    on_cpu, on_device = prepare(config), replace(config, device=str(device))
+    on_cpu, on_device = prepare(config), config.replace(device=str(device))
     reference = [run_at_c(on_cpu, c) for c in cs]
     experiment = prepare(on_device)
     single = [run_at_c(experiment, c) for c in cs]
@@ -148,7 +148,7 @@ def part_equality(device: torch.device, deadline: float) -> dict[str, Any]:
 
 # --- part 2 and 4 ----------------------------------------------------------------------
 def diagram_config(args: argparse.Namespace, width: int, device: torch.device) -> TrainConfig:
-    return TrainConfig(
+    return TrainConfig.build(
         arch="fcn",
         depth=args.depth,
         width=width,
@@ -204,7 +204,7 @@ def search_width(
     prepared = time.perf_counter()
     num_params = ensemble.shared.num_params
     lookahead = lookahead_for(num_params, args)
-    runs, rounds, computed = ensemble_search(ensemble, search, lookahead, options, deadline, config.epsilon)
+    runs, rounds, computed = ensemble_search(ensemble, search, lookahead, options, deadline, config.protocol.epsilon)
     result = runs.result
     synchronise(device)
     finished = time.perf_counter()

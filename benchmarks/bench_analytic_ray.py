@@ -40,7 +40,7 @@ STEP = 0.1 + 1e-9
 
 def config(depth: int, width: int, seed: int) -> TrainConfig:
     """The committed sweep's protocol (measurement batch = the 1797 digits, L on it)."""
-    return TrainConfig(
+    return TrainConfig.build(
         depth=depth, width=width, seed_init=seed, seed_sgd=0, measure_size=1797, batch_size=512, barrier=False
     )
 

@@ -105,7 +105,7 @@ def bench_tracking(experiment, device: torch.device, c: float) -> None:
     start = random_start(experiment.num_params, 1, device)
 
     def solve(theta, start_vector, tol, network=model, on=batch):
-        return top_hessian_eigenpair(network, mse, theta, on, start_vector, tol, 500, config.hvp_method)[0]
+        return top_hessian_eigenpair(network, mse, theta, on, start_vector, tol, 500, config.measurement.hvp_method)[0]
 
     reference = np.array([float(solve(theta.double(), start, 1e-9, model64, batch64).value) for theta in thetas])
 
@@ -114,12 +114,12 @@ def bench_tracking(experiment, device: torch.device, c: float) -> None:
 
     def warm(theta):
         nonlocal warm_vector
-        result = solve(theta, warm_vector, config.lanczos_tol)
+        result = solve(theta, warm_vector, config.measurement.lanczos_tol)
         warm_vector = result.vector
         return float(result.value), int(result.matvecs)
 
     def cold(theta):
-        result = solve(theta, start, config.lanczos_tol)
+        result = solve(theta, start, config.measurement.lanczos_tol)
         return float(result.value), int(result.matvecs)
 
     def power(theta):
@@ -141,7 +141,7 @@ def bench_tracking(experiment, device: torch.device, c: float) -> None:
             counts[name].append(count)
 
     print(
-        f"[2] sharpness along {len(thetas)} SGD steps at c = {c} (B = {config.batch_size}, "
+        f"[2] sharpness along {len(thetas)} SGD steps at c = {c} (B = {config.protocol.batch_size}, "
         f"measurement batch {batch.size}); lambda_H0 = {experiment.lambda0:.5g}, "
         f"lambda_H_T = {reference[-1]:.5g}, recorded max residual "
         f"{np.nanmax(trajectory.steps['sharpness_residual'].to_numpy()[1:]):.2g}"
@@ -170,7 +170,7 @@ def main() -> None:
         + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
     )
     data = load_dataset("synthetic", n_train=4096, n_measure=1024, seed=0, input_dim=INPUTS, num_outputs=OUTPUTS)
-    config = TrainConfig(
+    config = TrainConfig.build(
         arch="fcn",
         depth=DEPTH,
         width=WIDTH,

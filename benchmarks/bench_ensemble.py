@@ -49,7 +49,7 @@ REDUCED_EXAMPLE = {
     "seeds": {"init": [0, 1, 2, 3], "sgd": [0]},
     "search": {"method": "bisect", "x_min": 0.0, "x_max": 7.0},
 }
-WIDTH_64 = TrainConfig(dataset="fashion_mnist", n_train=4096, measure_size=512, depth=4, width=64, steps=10)
+WIDTH_64 = TrainConfig.build(dataset="fashion_mnist", n_train=4096, measure_size=512, depth=4, width=64, steps=10)
 """The one network of parts 2 and 4: FCN depth 4, width 64, on the reduced example's data."""
 
 THRESHOLD_COLUMNS = [f"{name}{suffix}" for name in CRITICAL_NAMES for suffix in ("", "_low", "_high", "_found")]

@@ -41,10 +41,10 @@ def overhead_per_iteration(num_params: int, iterations: int, repeats: int) -> tu
 
 def hvp_seconds(examples: int, repeats: int) -> tuple[int, float]:
     """(P, seconds of one Hessian-vector product) of the FCN at theta_0 on ``examples`` digits."""
-    config = TrainConfig(dataset="digits", depth=4, width=380, measure_size=examples, steps=1, barrier=False)
+    config = TrainConfig.build(dataset="digits", depth=4, width=380, measure_size=examples, steps=1, barrier=False)
     experiment = prepare(config)
     probe = experiment.probe
-    operator = HessianProducts(probe.model, probe.loss_fn, probe.measure_batch, config.hvp_method)(
+    operator = HessianProducts(probe.model, probe.loss_fn, probe.measure_batch, config.measurement.hvp_method)(
         experiment.theta0[None]
     )
     vector = torch.randn(1, experiment.num_params, dtype=torch.float64)

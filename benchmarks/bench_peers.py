@@ -173,7 +173,7 @@ def default_dataset() -> str:
 # --- parts 1 and 2: one sharpness problem --------------------------------------------------
 def peer_problem(sizes: Sizes) -> Experiment:
     """``prepare`` of the FCN of parts 1-2: every training example in the measurement batch."""
-    config = TrainConfig(
+    config = TrainConfig.build(
         depth=sizes.depth,
         width=sizes.peer_width,
         dataset=sizes.dataset,
@@ -222,7 +222,13 @@ def earlyphase_solve(
 ) -> tuple[float, torch.Tensor, int]:
     """(value, vector, HVPs) of earlyphase's Lanczos to relative residual ``tol`` on the measurement batch from ``start``."""
     result, _ = top_hessian_eigenpair(
-        experiment.model, mse, theta, experiment.probe.measure_batch, start, tol, experiment.config.lanczos_max_iter
+        experiment.model,
+        mse,
+        theta,
+        experiment.probe.measure_batch,
+        start,
+        tol,
+        experiment.config.measurement.lanczos_max_iter,
     )
     return float(result.value), result.vector, int(result.matvecs)
 
@@ -312,7 +318,7 @@ def cold_solves(experiment: Experiment, rounds: int) -> list[Solve]:
     """Part 1: every method once per round at theta_0 from its cold start; the reference first."""
     theta = experiment.theta0
     x, y = measurement_data(experiment)
-    start = random_start(experiment.num_params, experiment.config.seed_init, theta.device)
+    start = random_start(experiment.num_params, experiment.config.seeds.init, theta.device)
     started = time.perf_counter()
     reference, _ = reference_solver(experiment)(theta, start)
     reference_seconds = time.perf_counter() - started
@@ -401,14 +407,14 @@ def authors_protocol(config: TrainConfig) -> Protocol:
     min(AUTHORS_LAMBDA0_BATCH, n) examples, c = 2^x, x = 0, 0.1, ... until the first divergence (or
     x = X_MAX); thresholds read by ``critical_values``."""
     started = time.perf_counter()
-    experiment = authors.prepare(replace(config, measure_size=AUTHORS_LAMBDA0_BATCH))
+    experiment = authors.prepare(config.replace(measure_size=AUTHORS_LAMBDA0_BATCH))
     cs, flags = [], []
     hvps = int(experiment.initial_sharpness.matvecs)
     for k in range(round(X_MAX / 0.1) + 1):
         record = authors.run_at_c(experiment, grid_point(k))
         hvps += record.step_hvps
         cs.append(record.c)
-        flags.append(flags_of(record, config.epsilon))
+        flags.append(flags_of(record, config.protocol.epsilon))
         if record.diverged:
             break
     critical = critical_values(
@@ -427,14 +433,22 @@ def sweep_spec(config: TrainConfig):
     return spec_from_mapping(
         {
             "model": {
-                "arch": config.arch,
-                "depths": [config.depth],
-                "widths": [config.width],
-                "activation": config.activation,
+                "arch": config.model.arch,
+                "depths": [config.model.depth],
+                "widths": [config.model.width],
+                "activation": config.model.activation,
             },
-            "data": {"dataset": config.dataset, "n_train": config.n_train, "measure_size": config.measure_size},
-            "protocol": {"batch_size": config.batch_size, "steps": config.steps, "loss": config.loss},
-            "seeds": {"init": [config.seed_init], "sgd": [config.seed_sgd]},
+            "data": {
+                "dataset": config.data.dataset,
+                "n_train": config.data.n_train,
+                "measure_size": config.data.measure_size,
+            },
+            "protocol": {
+                "batch_size": config.protocol.batch_size,
+                "steps": config.protocol.steps,
+                "loss": config.protocol.loss,
+            },
+            "seeds": {"init": [config.seeds.init], "sgd": [config.seeds.sgd]},
             "search": {"method": "bisect", "x_min": 0.0, "x_max": X_MAX},
         }
     )
@@ -565,7 +579,7 @@ def main() -> None:
                 )
                 print_tracking(tracking(experiment, sizes.track_c), sizes.steps)
     if "protocols" in parts:
-        config = TrainConfig(
+        config = TrainConfig.build(
             depth=sizes.depth,
             width=sizes.width,
             dataset=sizes.dataset,
@@ -575,8 +589,8 @@ def main() -> None:
             steps=sizes.steps,
         )
         print(
-            f"[3] protocols: FCN d={config.depth} w={config.width}, {config.n_train} training examples, "
-            f"B = {config.batch_size}, T = {config.steps}; earlyphase measurement batch {config.measure_size}, "
+            f"[3] protocols: FCN d={config.model.depth} w={config.model.width}, {config.data.n_train} training examples, "
+            f"B = {config.protocol.batch_size}, T = {config.protocol.steps}; earlyphase measurement batch {config.data.measure_size}, "
             f"the authors' lambda_H0 batch min({AUTHORS_LAMBDA0_BATCH}, n); init and SGD seed 0",
             flush=True,
         )

@@ -31,7 +31,7 @@ def main() -> None:
         records = {}
         for device in ("cpu", args.device):
             start = time.perf_counter()
-            experiment = prepare(TrainConfig(**BASE, **network, device=device))
+            experiment = prepare(TrainConfig.build(**BASE, **network, device=device))
             records[device] = run_at_c(experiment, args.c).steps
             print(
                 f"{network} on {device}: lambda_H0 = {experiment.lambda0:.10g}, L_0 = {experiment.loss0:.10g} "

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -55,7 +54,7 @@ def sweep_cost(spec, measured: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (depth, width), group in measured.groupby(["depth", "width"]):
         point = next(p for p in spec.points() if (p.depth, p.width) == (depth, width))
-        experiment = prepare(replace(spec.config(point), barrier=True))
+        experiment = prepare(spec.config(point).replace(barrier=True))
         started = time.perf_counter()
         trajectory = run_at_c(experiment, 2.0)
         seconds = time.perf_counter() - started

@@ -42,7 +42,7 @@ def main() -> None:
     for width in args.widths:
         values = []
         for seed in args.seeds:
-            config = TrainConfig(
+            config = TrainConfig.build(
                 arch="fcn",
                 depth=args.depth,
                 width=width,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -46,7 +45,7 @@ def measure(networks: tuple[tuple[int, int, int], ...]) -> pd.DataFrame:
     tables = []
     for key in networks:
         started = time.perf_counter()
-        config = replace(spec.config(points[key]), measure_mode="full", barrier=False)
+        config = spec.config(points[key]).replace(measure_mode="full", barrier=False)
         check = trajectory_check(prepare(config), C_VALUES)
         labels = dict(zip(NETWORK_COLUMNS, key))
         tables.append(check.table().assign(**labels))

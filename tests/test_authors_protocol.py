@@ -23,7 +23,7 @@ from earlyphase.empirical.losses import mse
 from earlyphase.empirical.sweep import run_sweep, spec_from_mapping
 from earlyphase.empirical.sweep.store import Store
 
-TINY = TrainConfig(
+TINY = TrainConfig.build(
     depth=2, width=8, n_train=256, measure_size=128, batch_size=64, steps=3, dtype="float64", eval_set="measure"
 )
 
@@ -59,7 +59,7 @@ def test_power_iteration_returns_the_largest_magnitude_with_its_sign():
 
 def test_lambda0_is_the_dominant_eigenvalue_of_the_measurement_batch_hessian(experiment):
     x, y = experiment.probe.measure_batch.chunks[0]
-    assert len(x) == TINY.measure_size
+    assert len(x) == TINY.data.measure_size
     value, ratio = dominant(dense_eigenvalues(experiment, experiment.theta0, x, y))
     assert ratio < 0.7  # well separated: 20 products leave a relative error ~ ratio^38 < 1e-5
     assert experiment.lambda0 == pytest.approx(value, rel=1e-5)
@@ -69,8 +69,8 @@ def test_lambda0_is_the_dominant_eigenvalue_of_the_measurement_batch_hessian(exp
 def hand_rolled(experiment, c, order):
     """Plain SGD at eta = c / lambda_H0 on the stream's batches in ``order``: (full-set losses
     L_1..L_T, batch losses, theta_1)."""
-    stream = sgd_batches(TINY.n_train, TINY.batch_size, TINY.seed_sgd)
-    batches = [next(stream) for _ in range(2 * TINY.steps)]
+    stream = sgd_batches(TINY.data.n_train, TINY.protocol.batch_size, TINY.seeds.sgd)
+    batches = [next(stream) for _ in range(2 * TINY.protocol.steps)]
     x, y = experiment.train_x, experiment.train_y
     theta, eta = experiment.theta0.clone(), c / experiment.lambda0
     losses, batch_losses, thetas = [], [], []
@@ -104,13 +104,13 @@ def test_sgd_trains_on_even_batches_and_measures_on_the_next_one(experiment):
         assert record.sharpness[t] == pytest.approx(values.pop(2 * t - 1), rel=1e-4), t
         assert all(abs(record.sharpness[t] / other - 1) > 1e-3 for other in values.values()), t
     assert record.config["protocol"] == authors.PROTOCOL and record.config["eval_set"] == "train"
-    assert record.step_hvps == authors.POWER_STEPS * TINY.steps
+    assert record.step_hvps == authors.POWER_STEPS * TINY.protocol.steps
 
 
 def test_a_diverged_run_is_data(experiment):
     record = authors.run_at_c(experiment, 1e4)
     step = record.divergence_step
-    assert record.diverged and step is not None and record.loss[step] > TINY.loss_max
+    assert record.diverged and step is not None and record.loss[step] > TINY.protocol.loss_max
     assert np.isfinite(record.sharpness[:step]).all() and np.isnan(record.sharpness[step:]).all()
     assert np.isnan(record.loss[step + 1 :]).all() and math.isnan(record.barrier_loss)
 

@@ -24,7 +24,7 @@ SMALL = dict(dataset="digits", n_train=96, measure_size=24, batch_size=32, depth
 
 @pytest.fixture(scope="module")
 def experiment():
-    return prepare(TrainConfig(**SMALL))
+    return prepare(TrainConfig.build(**SMALL))
 
 
 def path_peak_and_start(experiment, theta_t: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
@@ -40,7 +40,7 @@ def path_peak_and_start(experiment, theta_t: torch.Tensor, x: torch.Tensor, y: t
 
 @pytest.mark.parametrize("barrier_set", ["measure", "eval"])
 def test_the_barrier_is_read_on_the_chosen_batch(experiment, barrier_set):
-    chosen = dataclasses.replace(experiment, config=dataclasses.replace(experiment.config, barrier_set=barrier_set))
+    chosen = dataclasses.replace(experiment, config=experiment.config.replace(barrier_set=barrier_set))
     last = {}
     record = run_at_c(chosen, 2.0, on_step=lambda t, theta: last.update(theta=theta.clone()))
     if barrier_set == "measure":
@@ -61,8 +61,8 @@ def test_the_barrier_is_read_on_the_chosen_batch(experiment, barrier_set):
 
 
 def test_on_a_measured_eval_set_both_settings_are_one_record():
-    config = TrainConfig(**{**SMALL, "eval_set": "measure"})
-    records = [run_at_c(prepare(dataclasses.replace(config, barrier_set=name)), 2.0) for name in ("measure", "eval")]
+    config = TrainConfig.build(**{**SMALL, "eval_set": "measure"})
+    records = [run_at_c(prepare(config.replace(barrier_set=name)), 2.0) for name in ("measure", "eval")]
     pd.testing.assert_frame_equal(records[0].steps, records[1].steps)
     assert records[0].barrier_loss == records[1].barrier_loss and math.isnan(records[0].barrier_loss0)
 
@@ -85,13 +85,15 @@ def test_records_keep_barrier_loss0(tmp_path):
 
 def test_hashes_change_only_where_the_barrier_leaves_the_evaluation_set():
     # the hashes of these configurations before barrier_set existed (barrier then on the evaluation set)
-    assert config_key(TrainConfig(eval_set="train", barrier_set="eval"), "x") == "7dcffb5397"
-    assert config_key(TrainConfig(eval_set="train", barrier=False), "x") == "d15da801fc"
+    assert config_key(TrainConfig.build(eval_set="train", barrier_set="eval"), "x") == "7dcffb5397"
+    assert config_key(TrainConfig.build(eval_set="train", barrier=False), "x") == "d15da801fc"
     assert config_key(TrainConfig(), "earlyphase.empirical.training") == "145845dc95"
-    assert config_key(TrainConfig(barrier_set="eval"), "earlyphase.empirical.training") == "145845dc95"
-    assert config_key(TrainConfig(eval_set="train"), "x") != "7dcffb5397"  # the default now reads the measurement batch
+    assert config_key(TrainConfig.build(barrier_set="eval"), "earlyphase.empirical.training") == "145845dc95"
+    assert (
+        config_key(TrainConfig.build(eval_set="train"), "x") != "7dcffb5397"
+    )  # the default now reads the measurement batch
 
 
 def test_bad_barrier_set_is_refused():
     with pytest.raises(ValueError, match="barrier_set"):
-        TrainConfig(barrier_set="train")
+        TrainConfig.build(barrier_set="train")

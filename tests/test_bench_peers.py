@@ -33,7 +33,7 @@ def bench():
         sys.path.remove(str(BENCHMARKS))
 
 
-TINY = TrainConfig(depth=2, width=16, dataset="digits", n_train=256, measure_size=128, batch_size=64, steps=3)
+TINY = TrainConfig.build(depth=2, width=16, dataset="digits", n_train=256, measure_size=128, batch_size=64, steps=3)
 
 
 def test_authors_protocol_stops_at_the_first_divergence(bench, monkeypatch):
@@ -49,7 +49,7 @@ def test_authors_protocol_scans_the_whole_grid_without_divergence(bench, monkeyp
     record = bench.authors_protocol(TINY)
     power = bench.authors.POWER_STEPS
     assert record.runs == 6 and record.critical["c_max"] is None
-    assert record.hvps == power * (1 + 6 * TINY.steps)  # lambda_H0 once, then one power iteration per step
+    assert record.hvps == power * (1 + 6 * TINY.protocol.steps)  # lambda_H0 once, then one power iteration per step
 
 
 def test_half_mean_squared_error_is_the_project_mse(bench):

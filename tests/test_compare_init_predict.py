@@ -25,7 +25,7 @@ GRID = CGrid(x_min=0.0, x_max=5.0)
 
 def test_lazy_baseline_is_the_linearised_closed_form():
     # g_t = (1 - c)^t g_0: the loss rises iff |1 - c| > 1, i.e. c > 2; it then grows without bound
-    prediction = predict_from_init(prepare(TrainConfig(**TINY, depth=2, width=16)), ("lazy",), GRID)
+    prediction = predict_from_init(prepare(TrainConfig.build(**TINY, depth=2, width=16)), ("lazy",), GRID)
     lazy = prediction.predictors["lazy"].critical
     assert lazy.c_loss.estimate == pytest.approx(2**1.1) and lazy.c_loss.low == pytest.approx(2.0)
     assert lazy.c_max.estimate == pytest.approx(2.0) and lazy.c_max.high == pytest.approx(2**1.1)
@@ -33,7 +33,7 @@ def test_lazy_baseline_is_the_linearised_closed_form():
 
 
 def test_json_names_every_predictor_its_values_and_its_cost():
-    experiment = prepare(TrainConfig(**TINY, depth=3, width=16, seed_init=1))
+    experiment = prepare(TrainConfig.build(**TINY, depth=3, width=16, seed_init=1))
     result = predict_from_init(experiment, ("lookahead", "analytic", "calibrated_uv", "lazy"), GRID).as_json()
     assert set(result) == {"measurements", "predictors", "recommended", "cost", "config"}
     assert result["recommended"] == "lookahead"
@@ -51,7 +51,7 @@ def test_a_users_module_gets_every_predictor_that_applies():
     def tanh_net():
         return nn.Sequential(nn.Flatten(), nn.Linear(64, 24, bias=False), nn.Tanh(), nn.Linear(24, 10, bias=False))
 
-    experiment = prepare(TrainConfig(**TINY, arch="custom"), model=tanh_net)
+    experiment = prepare(TrainConfig.build(**TINY, arch="custom"), model=tanh_net)
     prediction = predict_from_init(experiment, ("lookahead", "analytic", "uv"), GRID)
     assert prediction.predictors["lookahead"].cost.gradients > 1 and prediction.predictors["lookahead"].cost.hvps > 0
     assert "tanh" in prediction.predictors["analytic"].not_predicted["c_loss"].lower()

@@ -72,7 +72,11 @@ def test_a_bad_width_is_a_one_line_error_naming_it(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([*ARGS[:6], "0", *ARGS[7:], "--c", "1", "--out", str(tmp_path)])
     error = capsys.readouterr().err.strip()
-    assert exit_info.value.code == 2 and error.startswith("earlyphase: error: width must be >= 1") and "\n" not in error
+    assert (
+        exit_info.value.code == 2
+        and error.startswith("earlyphase: error: model.width must be >= 1")
+        and "\n" not in error
+    )
 
 
 def test_an_internal_error_keeps_its_traceback(tmp_path, monkeypatch):

@@ -36,7 +36,7 @@ def tiny_network(arch="fcn", depth=3, width=5, activation="tanh", **options):
 def dense_hessian_of(experiment):
     """torch.func.hessian of the loss on the measurement batch at theta_0."""
     ((x, y),) = experiment.probe.measure_batch.chunks
-    loss_fn = LOSSES[experiment.config.loss]
+    loss_fn = LOSSES[experiment.config.protocol.loss]
     return torch.func.hessian(lambda theta: loss_fn(experiment.model(theta, x), y))(experiment.theta0)
 
 
@@ -51,7 +51,7 @@ def dense_hessian_of(experiment):
     ids=["fcn-relu-mse", "fcn-tanh-ce", "fcn-ntk-mup", "cnn-relu"],
 )
 def test_sharpness_matches_dense_hessian(options):
-    experiment = prepare(TrainConfig(**TINY, **options))
+    experiment = prepare(TrainConfig.build(**TINY, **options))
     eigenvalues = torch.linalg.eigvalsh(dense_hessian_of(experiment))
     assert experiment.lambda0 == pytest.approx(float(eigenvalues[-1]), rel=1e-6)
     assert float(experiment.initial.sharpness.residual) <= 1e-10
@@ -181,15 +181,15 @@ def test_gauss_newton_identity_at_zero_residual():
 
 def test_gauss_newton_identity_for_a_linear_network_through_prepare():
     """One linear layer: grad^2 f = 0, so the MSE Hessian equals J^T J / (B k) for any targets."""
-    experiment = prepare(TrainConfig(**TINY, arch="fcn", depth=1, width=1, activation="linear", ntk=True))
+    experiment = prepare(TrainConfig.build(**TINY, arch="fcn", depth=1, width=1, activation="linear", ntk=True))
     assert experiment.lambda0 == pytest.approx(
         float(experiment.initial.ntk.value) / experiment.probe.ntk_normalisation, rel=1e-8
     )
 
 
 def test_chunked_measurement_equals_whole_batch():
-    whole = prepare(TrainConfig(**TINY, arch="fcn", depth=3, width=5, ntk=True))
-    chunked = prepare(TrainConfig(**TINY, arch="fcn", depth=3, width=5, ntk=True, chunk_size=7))
+    whole = prepare(TrainConfig.build(**TINY, arch="fcn", depth=3, width=5, ntk=True))
+    chunked = prepare(TrainConfig.build(**TINY, arch="fcn", depth=3, width=5, ntk=True, chunk_size=7))
     assert chunked.lambda0 == pytest.approx(whole.lambda0, rel=1e-9)
     assert chunked.loss0 == pytest.approx(whole.loss0, rel=1e-12)
     assert float(chunked.initial.ntk.value) == pytest.approx(float(whole.initial.ntk.value), rel=1e-9)
@@ -201,10 +201,12 @@ def test_warm_started_sharpness_follows_the_dense_top_eigenvalue_through_a_catap
     training runs it, against eigvalsh of the dense Hessian after every GD step. c = 2.5: the
     sharpness falls 18 -> 4 in 8 steps; c = 20: the loss catapults (0.52 -> 0.96 -> 0.05) and the
     sharpness collapses 18 -> 0.34, so the top eigenvector changes under the warm start."""
-    config = TrainConfig(dataset="digits", n_train=48, measure_size=48, dtype="float64", depth=3, width=8, steps=1)
+    config = TrainConfig.build(
+        dataset="digits", n_train=48, measure_size=48, dtype="float64", depth=3, width=8, steps=1
+    )
     experiment = prepare(config)
     ((x, y),) = experiment.probe.measure_batch.chunks
-    loss_fn = LOSSES[config.loss]
+    loss_fn = LOSSES[config.protocol.loss]
 
     def loss(t):
         return loss_fn(experiment.model(t, x), y)

@@ -140,7 +140,7 @@ def test_replay_refuses_a_different_sequence_of_gated_calls():
 
 
 def digits_experiment(activation, depth=3, width=16):
-    config = TrainConfig(
+    config = TrainConfig.build(
         depth=depth,
         width=width,
         activation=activation,

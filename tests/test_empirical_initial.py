@@ -1,7 +1,6 @@
 """measure_initial against independent oracles: dense Hessians, Jacobians and third derivatives of
 tiny float64 networks, central finite differences, and the uv model's closed forms."""
 
-import dataclasses
 import math
 
 import numpy as np
@@ -44,13 +43,13 @@ def toy_net(activation=nn.Tanh, zero_readout=False):
 
 
 def toy_experiment(activation=nn.Tanh, zero_readout=False, **options):
-    config = TrainConfig(arch="custom", dataset="toy", batch_size=8, **{**EXACT, **options})
+    config = TrainConfig.build(arch="custom", dataset="toy", batch_size=8, **{**EXACT, **options})
     return prepare(config, dataset=toy_dataset(), model=toy_net(activation, zero_readout))
 
 
 def loss_on_measure_batch(experiment):
     ((x, y),) = experiment.probe.measure_batch.chunks
-    loss_fn = LOSSES[experiment.config.loss]
+    loss_fn = LOSSES[experiment.config.protocol.loss]
     return lambda theta: loss_fn(experiment.model(theta, x), y)
 
 
@@ -130,7 +129,7 @@ def test_first_step_gradient_is_the_one_run_at_c_takes(toy):
 
 def test_chunked_measurement_batch_gives_the_same_measurements(toy):
     experiment, measured = toy
-    config = dataclasses.replace(experiment.config, chunk_size=5)  # 4 chunks of the 16 examples
+    config = experiment.config.replace(chunk_size=5)  # 4 chunks of the 16 examples
     chunked = measure_initial(prepare(config, dataset=experiment.dataset, model=experiment.model.module))
     for name in (
         "kappa",
@@ -178,7 +177,7 @@ def uv_experiment(width, target):
     data = Dataset(
         "uv", np.ones((1, 1), np.float32), np.full((1, 1), target, np.float32), np.array([0]), None, None, "uv"
     )
-    config = TrainConfig(
+    config = TrainConfig.build(
         arch="custom", dataset="uv", batch_size=None, measure_size=1, **{**EXACT, "lanczos_max_iter": 2 * width}
     )
     return prepare(config, dataset=data, model=lambda: UV(width))

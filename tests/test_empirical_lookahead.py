@@ -21,15 +21,15 @@ GRID = CGrid(x_min=3.0, x_max=6.0)  # c = 8 .. 64, step 2**0.1
 
 
 def experiment_of(depth, width, seed, **options):
-    return prepare(TrainConfig(**DIGITS, depth=depth, width=width, seed_init=seed, **options))
+    return prepare(TrainConfig.build(**DIGITS, depth=depth, width=width, seed_init=seed, **options))
 
 
 def sweep(experiment, steps):
     """Critical values of the grid protocol with runs of ``steps`` steps, the sharpness measured at
     every step."""
-    config = dataclasses.replace(experiment.config, steps=steps)
+    config = experiment.config.replace(steps=steps)
     runs = dataclasses.replace(experiment, config=config)
-    return run_search(GridPlan(GRID), lambda k: flags_of(run_at_c(runs, GRID.c(k)), config.epsilon)).critical
+    return run_search(GridPlan(GRID), lambda k: flags_of(run_at_c(runs, GRID.c(k)), config.protocol.epsilon)).critical
 
 
 @pytest.mark.parametrize(
@@ -63,7 +63,7 @@ def test_k_step_c_max_and_c_loss_are_those_of_the_k_step_sweep():
     assert details.diverged[first_divergent] == 1.0 and (details.diverged[:first_divergent] == 0.0).all()
     assert np.isnan(details.diverged[first_divergent + 1 :]).all()  # not run above the first divergence
     steps_to_divergence = (
-        int(np.argmax(is_diverged(details.step_losses[first_divergent, 1:], experiment.config.loss_max))) + 1
+        int(np.argmax(is_diverged(details.step_losses[first_divergent, 1:], experiment.config.protocol.loss_max))) + 1
     )
     assert cost.gradients == 3 * first_divergent + steps_to_divergence
     # a bracketing search of the same runs finds the same thresholds with fewer of them

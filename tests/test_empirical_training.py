@@ -1,6 +1,5 @@
 """prepare / run_at_c: the early-training protocol against independent oracles."""
 
-import dataclasses
 import math
 
 import numpy as np
@@ -21,11 +20,11 @@ SMALL = dict(dataset="digits", n_train=96, measure_size=48, batch_size=32, depth
 
 @pytest.fixture(scope="module")
 def small_experiment():
-    return prepare(TrainConfig(**SMALL))
+    return prepare(TrainConfig.build(**SMALL))
 
 
 def test_zero_readout_loss0_is_half_mean_square_target():
-    experiment = prepare(TrainConfig(**SMALL, readout="zero"))
+    experiment = prepare(TrainConfig.build(**SMALL, readout="zero"))
     y = experiment.dataset.y_measure
     assert experiment.loss0 == pytest.approx(0.5 * np.mean(y.astype(np.float64) ** 2), rel=1e-7)
     assert experiment.loss0 == pytest.approx(0.5 / experiment.dataset.num_classes, rel=1e-7)
@@ -35,16 +34,16 @@ def test_record_is_complete(small_experiment, tmp_path):
     trajectory = run_at_c(small_experiment, 1.5)
     config = small_experiment.config
     assert trajectory.eta == pytest.approx(1.5 / small_experiment.lambda0)
-    assert trajectory.num_steps == config.steps
+    assert trajectory.num_steps == config.protocol.steps
     assert trajectory.lambda0 == small_experiment.lambda0 and trajectory.loss0 == small_experiment.loss0
     assert trajectory.loss_convention == describe_loss("mse")
     assert dict(trajectory.seeds) == {"init": 0, "sgd": 0, "measure": 0}
-    assert {k: trajectory.config[k] for k in dataclasses.asdict(config)} == dataclasses.asdict(config)
+    assert {k: trajectory.config[k] for k in config.flat()} == config.flat()  # records hold the flat settings
     assert trajectory.config["dataset_source"] == small_experiment.dataset.source
     steps = trajectory.steps
     assert steps[["loss", "sharpness", "sharpness_residual", "hvp_count", "accuracy"]].notna().all().all()
     assert steps["batch_loss"].iloc[1:].notna().all() and math.isnan(steps["batch_loss"].iloc[0])
-    assert (steps["sharpness_residual"] <= config.lanczos_tol).all()
+    assert (steps["sharpness_residual"] <= config.measurement.lanczos_tol).all()
     assert steps["ntk_top"].isna().all()  # not requested
     assert trajectory.barrier_loss >= trajectory.loss0  # s = 0 is on the path
     loaded = Trajectory.load(trajectory.save(tmp_path / "run"))
@@ -61,20 +60,20 @@ def test_same_initialisation_and_batch_order_for_every_c(small_experiment):
 
 
 def test_identical_seeds_give_identical_records():
-    first = run_at_c(prepare(TrainConfig(**SMALL, seed_sgd=3)), 2.0)
-    second = run_at_c(prepare(TrainConfig(**SMALL, seed_sgd=3)), 2.0)
+    first = run_at_c(prepare(TrainConfig.build(**SMALL, seed_sgd=3)), 2.0)
+    second = run_at_c(prepare(TrainConfig.build(**SMALL, seed_sgd=3)), 2.0)
     pd.testing.assert_frame_equal(first.steps, second.steps)
     assert first.barrier_loss == second.barrier_loss
-    other = run_at_c(prepare(TrainConfig(**SMALL, seed_sgd=4)), 2.0)
+    other = run_at_c(prepare(TrainConfig.build(**SMALL, seed_sgd=4)), 2.0)
     assert other.loss0 == first.loss0 and other.steps["batch_loss"].iloc[2] != first.steps["batch_loss"].iloc[2]
 
 
 def test_huge_learning_rate_diverges_into_a_record():
-    experiment = prepare(TrainConfig(**SMALL, ntk=True))
+    experiment = prepare(TrainConfig.build(**SMALL, ntk=True))
     trajectory = run_at_c(experiment, 1e4)
     assert trajectory.diverged
     stop = trajectory.divergence_step
-    assert not np.isfinite(trajectory.loss[stop]) or trajectory.loss[stop] > experiment.config.loss_max
+    assert not np.isfinite(trajectory.loss[stop]) or trajectory.loss[stop] > experiment.config.protocol.loss_max
     assert trajectory.steps.drop(columns="step").iloc[stop + 1 :].isna().all().all()
     assert math.isnan(trajectory.sharpness[stop]) and math.isnan(trajectory.barrier_loss)
     assert trajectory.metadata()["diverged"] is True
@@ -82,17 +81,17 @@ def test_huge_learning_rate_diverges_into_a_record():
 
 def test_sgd_with_momentum_and_barrier_match_torch_optim():
     """Oracle: the same network trained by torch.optim.SGD on the same batches, then the line theta_0 -> theta_T."""
-    config = TrainConfig(**SMALL, momentum=0.9, eval_set="train", barrier_set="eval", measure_every=100)
+    config = TrainConfig.build(**SMALL, momentum=0.9, eval_set="train", barrier_set="eval", measure_every=100)
     experiment = prepare(config)
     c = 1.7
     trajectory = run_at_c(experiment, c)
-    net = build_model("fcn", (1, 8, 8), 10, config.depth, config.width, seed=config.seed_init)
+    net = build_model("fcn", (1, 8, 8), 10, config.model.depth, config.model.width, seed=config.seeds.init)
     theta0 = nn.utils.parameters_to_vector(net.parameters()).detach().clone()
     optimiser = torch.optim.SGD(net.parameters(), lr=c / experiment.lambda0, momentum=0.9)
     x, y = torch.tensor(experiment.dataset.x_train), torch.tensor(experiment.dataset.y_train)
-    batches = sgd_batches(len(x), config.batch_size, config.seed_sgd)
+    batches = sgd_batches(len(x), config.protocol.batch_size, config.seeds.sgd)
     losses = []
-    for _ in range(config.steps):
+    for _ in range(config.protocol.steps):
         index = next(batches)
         optimiser.zero_grad()
         (0.5 * torch.mean((net(x[index]) - y[index]) ** 2)).backward()
@@ -110,7 +109,7 @@ def test_sgd_with_momentum_and_barrier_match_torch_optim():
 
 
 def test_full_batch_gd_batch_loss_is_previous_training_loss():
-    config = TrainConfig(**{**SMALL, "batch_size": None}, eval_set="train", barrier=False)
+    config = TrainConfig.build(**{**SMALL, "batch_size": None}, eval_set="train", barrier=False)
     trajectory = run_at_c(prepare(config), 1.0)
     np.testing.assert_allclose(trajectory.steps["batch_loss"].to_numpy()[1:], trajectory.loss[:-1], rtol=1e-6)
 
@@ -125,15 +124,15 @@ def test_sgd_batches_cover_each_epoch_once():
 def test_warm_start_uses_fewer_products_than_cold_start():
     counts = {}
     for warm in (True, False):
-        config = TrainConfig(**{**SMALL, "steps": 6}, warm_start=warm, barrier=False)
+        config = TrainConfig.build(**{**SMALL, "steps": 6}, warm_start=warm, barrier=False)
         trajectory = run_at_c(prepare(config), 1.0)
         counts[warm] = trajectory.steps["hvp_count"].iloc[1:].sum()
-        assert (trajectory.steps["sharpness_residual"] <= config.lanczos_tol).all()
+        assert (trajectory.steps["sharpness_residual"] <= config.measurement.lanczos_tol).all()
     assert counts[True] < counts[False]
 
 
 def test_measure_every_k_steps():
-    config = TrainConfig(**{**SMALL, "steps": 7}, measure_every=3, barrier=False)
+    config = TrainConfig.build(**{**SMALL, "steps": 7}, measure_every=3, barrier=False)
     trajectory = run_at_c(prepare(config), 1.0)
     measured = np.flatnonzero(np.isfinite(trajectory.sharpness))
     assert measured.tolist() == [0, 3, 6, 7]
@@ -152,33 +151,33 @@ class UserNet(nn.Module):
 
 
 def test_user_module_gives_the_same_record_as_the_builtin():
-    builtin = run_at_c(prepare(TrainConfig(**SMALL)), 2.0)
+    builtin = run_at_c(prepare(TrainConfig.build(**SMALL)), 2.0)
     net = build_model("fcn", (1, 8, 8), 10, SMALL["depth"], SMALL["width"], seed=0)
-    custom = run_at_c(prepare(TrainConfig(**{**SMALL, "arch": "custom"}), model=UserNet(net)), 2.0)
+    custom = run_at_c(prepare(TrainConfig.build(**{**SMALL, "arch": "custom"}), model=UserNet(net)), 2.0)
     pd.testing.assert_frame_equal(builtin.steps, custom.steps)
     assert custom.config["model"] == "UserNet"
     factory = prepare(
-        TrainConfig(**{**SMALL, "arch": "custom"}), model=lambda: build_model("fcn", (1, 8, 8), 10, 3, 16)
+        TrainConfig.build(**{**SMALL, "arch": "custom"}), model=lambda: build_model("fcn", (1, 8, 8), 10, 3, 16)
     )
     assert factory.lambda0 == builtin.lambda0
 
 
 def test_user_module_checks():
-    config = TrainConfig(**{**SMALL, "arch": "custom"})
+    config = TrainConfig.build(**{**SMALL, "arch": "custom"})
     with pytest.raises(ValueError, match="batch norm"):
         prepare(config, model=nn.Sequential(nn.Flatten(), nn.Linear(64, 8), nn.BatchNorm1d(8), nn.Linear(8, 10)))
     with pytest.raises(ValueError, match="needs a model"):
         prepare(config)
     with pytest.raises(ValueError, match="arch must be 'custom'"):
-        prepare(TrainConfig(**SMALL), model=nn.Linear(64, 10))
+        prepare(TrainConfig.build(**SMALL), model=nn.Linear(64, 10))
 
 
 def test_given_dataset_is_used():
     dataset = load_dataset("synthetic", n_train=64, n_measure=16, seed=2, input_dim=12, num_outputs=3)
-    experiment = prepare(TrainConfig(dataset="synthetic", depth=2, width=8, steps=1), dataset=dataset)
+    experiment = prepare(TrainConfig.build(dataset="synthetic", depth=2, width=8, steps=1), dataset=dataset)
     assert experiment.probe.measure_batch.size == 16 and experiment.num_params == 12 * 8 + 8 * 3
-    with pytest.raises(ValueError, match="config.dataset"):
-        prepare(TrainConfig(dataset="digits"), dataset=dataset)
+    with pytest.raises(ValueError, match="config.data.dataset"):
+        prepare(TrainConfig.build(dataset="digits"), dataset=dataset)
 
 
 @pytest.mark.parametrize(
@@ -196,18 +195,18 @@ def test_given_dataset_is_used():
 )
 def test_config_validation_names_the_field(field, value, message):
     with pytest.raises(ValueError, match=message):
-        TrainConfig(**{field: value})
+        TrainConfig.build(**{field: value})
 
 
 def test_missing_cuda_is_a_clear_error():
     if torch.cuda.is_available():
         pytest.skip("CUDA present")
     with pytest.raises(ValueError, match="CUDA is not available"):
-        prepare(TrainConfig(**SMALL, device="cuda"))
+        prepare(TrainConfig.build(**SMALL, device="cuda"))
 
 
 def test_on_step_sees_every_theta_t(small_experiment):
     seen = []
     trajectory = run_at_c(small_experiment, 1.0, on_step=lambda t, theta: seen.append((t, theta.clone())))
-    assert [t for t, _ in seen] == list(range(1, small_experiment.config.steps + 1))
+    assert [t for t, _ in seen] == list(range(1, small_experiment.config.protocol.steps + 1))
     assert small_experiment.probe.loss(seen[-1][1])[0] == trajectory.loss[-1]

@@ -5,8 +5,6 @@ documented tolerance ENSEMBLE_FLOAT32_RTOL with the same flags. Divergent member
 without touching the others; chunking to a memory budget does not change any record.
 """
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 import torch
@@ -29,7 +27,7 @@ def decisions(record) -> tuple:
 
 
 def reference(config: TrainConfig, member: Member):
-    return run_at_c(prepare(replace(config, seed_init=member.seed_init, seed_sgd=member.seed_sgd)), member.c)
+    return run_at_c(prepare(config.replace(seed_init=member.seed_init, seed_sgd=member.seed_sgd)), member.c)
 
 
 def assert_same_record(record, oracle, rtol):
@@ -50,7 +48,7 @@ def assert_same_record(record, oracle, rtol):
     ],
 )
 def test_float64_members_equal_one_run_at_a_time(options):
-    config = TrainConfig(**{**TINY, **options}, dtype="float64")
+    config = TrainConfig.build(**{**TINY, **options}, dtype="float64")
     seeds = [(0, 0), (1, 0), (0, 3)]
     members = [Member(c, *pair) for pair in seeds for c in (0.7, 3.0, 1e4)]
     records = run_ensemble(prepare_ensemble(config, seeds), members, EnsembleOptions(check_every=3))
@@ -60,7 +58,7 @@ def test_float64_members_equal_one_run_at_a_time(options):
 
 
 def test_float32_members_agree_to_documented_tolerance():
-    config = TrainConfig(**{**TINY, "steps": 8}, dtype="float32")
+    config = TrainConfig.build(**{**TINY, "steps": 8}, dtype="float32")
     members = [Member(2.0**x) for x in np.arange(0.0, 4.5, 0.5)]
     records = run_ensemble(prepare_ensemble(config, [(0, 0)]), members)
     experiment = prepare(config)
@@ -71,7 +69,7 @@ def test_float32_members_agree_to_documented_tolerance():
 
 
 def test_divergent_members_do_not_poison_the_others():
-    config = TrainConfig(**TINY, dtype="float64")
+    config = TrainConfig.build(**TINY, dtype="float64")
     ensemble = prepare_ensemble(config, [(0, 0)])
     # c = 1e300: the parameters overflow, the loss is not finite at the first step
     records = run_ensemble(ensemble, [Member(1.0), Member(1e300), Member(2.5), Member(1e4)])
@@ -85,7 +83,7 @@ def test_divergent_members_do_not_poison_the_others():
 
 
 def test_chunks_to_the_memory_budget_give_the_same_records():
-    config = TrainConfig(**TINY, dtype="float64")
+    config = TrainConfig.build(**TINY, dtype="float64")
     ensemble = prepare_ensemble(config, [(0, 0), (2, 1)])
     members = [Member(c, *pair) for pair in [(0, 0), (2, 1)] for c in (0.5, 1.5, 4.0)]
     plan = memory_plan(ensemble)
@@ -98,7 +96,7 @@ def test_chunks_to_the_memory_budget_give_the_same_records():
 
 
 def test_memory_estimate_of_an_fcn():
-    config = TrainConfig(**TINY, dtype="float32")
+    config = TrainConfig.build(**TINY, dtype="float32")
     ensemble = prepare_ensemble(config, [(0, 0)])
     shared = ensemble.shared
     inputs, width, outputs = 64, TINY["width"], 10  # digits: 8x8 images, 10 classes
@@ -140,7 +138,7 @@ def _leaf_output_numel(module: torch.nn.Module, x: torch.Tensor) -> int:
 
 
 def test_bad_input():
-    config = TrainConfig(**TINY)
+    config = TrainConfig.build(**TINY)
     with pytest.raises(ValueError, match="c must be"):
         Member(0.0)
     with pytest.raises(ValueError, match="check_every"):
@@ -156,12 +154,12 @@ def test_bad_input():
 
 
 def test_members_share_data_and_their_init():
-    ensemble = prepare_ensemble(TrainConfig(**TINY), [(0, 0), (0, 1), (1, 0)])
+    ensemble = prepare_ensemble(TrainConfig.build(**TINY), [(0, 0), (0, 1), (1, 0)])
     a, b, c = (ensemble.experiments[pair] for pair in [(0, 0), (0, 1), (1, 0)])
     assert a.train_x is b.train_x is c.train_x
     assert a.theta0 is b.theta0 and not torch.equal(a.theta0, c.theta0)
-    assert (a.config.seed_sgd, b.config.seed_sgd, c.config.seed_init) == (0, 1, 1)
-    assert c.lambda0 == prepare(TrainConfig(**TINY, seed_init=1)).lambda0
+    assert (a.config.seeds.sgd, b.config.seeds.sgd, c.config.seeds.init) == (0, 1, 1)
+    assert c.lambda0 == prepare(TrainConfig.build(**TINY, seed_init=1)).lambda0
 
 
 def test_kept_gradient_graph_gives_the_dense_hessian_products():
@@ -185,7 +183,7 @@ def test_kept_gradient_graph_gives_the_dense_hessian_products():
 def test_a_chunk_out_of_cuda_memory_is_redone_in_halves(monkeypatch):
     from earlyphase.empirical.ensemble import run as ensemble_run
 
-    config = TrainConfig(**TINY, dtype="float64")
+    config = TrainConfig.build(**TINY, dtype="float64")
     ensemble = prepare_ensemble(config, [(0, 0)])
     members = [Member(c) for c in (0.5, 1.0, 2.0, 4.0, 8.0)]
     expected = run_ensemble(ensemble, members)

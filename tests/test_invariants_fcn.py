@@ -9,7 +9,7 @@
   W_{l+1}) is the same function, so lambda_H0, L_0 and every per-step loss and sharpness agree.
 - float32 (the default dtype) against the float64 oracle (module ``FLOAT32_RTOL``), and flags
   equal away from their thresholds.
-- ``ntk_top`` (config.ntk) against the dense J J^T / (B k) on the measurement batch after EVERY step.
+- ``ntk_top`` (config.measurement.ntk) against the dense J J^T / (B k) on the measurement batch after EVERY step.
 - Standardisation: every training and test input has mean 0 and std 1 over its own features
   (``earlyphase.empirical.data.dataset``: per-sample, population std), checked on the arrays.
 """
@@ -71,12 +71,12 @@ def sweep(experiment) -> tuple[list, object]:
 @settings(max_examples=2, deadline=None)
 @given(alpha=st.floats(1e-2, 1e2), seed=st.integers(0, 1000))
 def test_scaling_the_loss_leaves_every_critical_value_unchanged(alpha, seed):
-    config = TrainConfig(**DATA, arch="custom", steps=6, dtype="float64")
+    config = TrainConfig.build(**DATA, arch="custom", steps=6, dtype="float64")
     digits = load_dataset("digits", n_train=48, n_measure=None)
     base = prepare(config, digits, ScaledOutput(fcn(seed), 1.0))
     scaled_data = replace(digits, y_train=(math.sqrt(alpha) * digits.y_train.astype(np.float64)))
     scaled = prepare(
-        replace(config, loss_max=alpha * DEFAULT_LOSS_MAX), scaled_data, ScaledOutput(fcn(seed), math.sqrt(alpha))
+        config.replace(loss_max=alpha * DEFAULT_LOSS_MAX), scaled_data, ScaledOutput(fcn(seed), math.sqrt(alpha))
     )
     assert scaled.lambda0 == pytest.approx(alpha * base.lambda0, rel=1e-10)
     assert scaled.loss0 == pytest.approx(alpha * base.loss0, rel=1e-12)
@@ -117,7 +117,7 @@ def permuted_copy(net: nn.Module, generator: torch.Generator) -> nn.Module:
 @settings(max_examples=3, deadline=None)
 @given(seed=st.integers(0, 1000), permutation_seed=st.integers(0, 1000))
 def test_permuting_hidden_units_changes_nothing(seed, permutation_seed):
-    config = TrainConfig(**DATA, arch="custom", depth=4, width=8, steps=5, dtype="float64", lanczos_tol=1e-10)
+    config = TrainConfig.build(**DATA, arch="custom", depth=4, width=8, steps=5, dtype="float64", lanczos_tol=1e-10)
     original = fcn(seed, depth=4, activation="relu")
     permuted = permuted_copy(original, torch.Generator().manual_seed(permutation_seed))
     digits = load_dataset("digits", n_train=48, n_measure=None)
@@ -146,9 +146,11 @@ Measured (depth 3, width 8, linear / tanh / relu, seeds 0 and 1): at most 4e-8 (
 @settings(max_examples=2, deadline=None)
 @given(seed=st.integers(0, 1000), activation=st.sampled_from(["linear", "tanh", "relu"]))
 def test_float32_agrees_with_the_float64_oracle(seed, activation):
-    config = TrainConfig(**DATA, depth=3, width=8, activation=activation, seed_init=seed, steps=6, lanczos_tol=1e-4)
+    config = TrainConfig.build(
+        **DATA, depth=3, width=8, activation=activation, seed_init=seed, steps=6, lanczos_tol=1e-4
+    )
     digits = load_dataset("digits", n_train=48, n_measure=None)
-    single, double = prepare(config, digits), prepare(replace(config, dtype="float64"), digits)
+    single, double = prepare(config, digits), prepare(config.replace(dtype="float64"), digits)
     assert single.theta0.dtype == torch.float32 and double.theta0.dtype == torch.float64
     torch.testing.assert_close(single.theta0.double(), double.theta0, rtol=0, atol=0)  # the same network
     assert single.loss0 == pytest.approx(double.loss0, rel=FLOAT32_RTOL)
@@ -168,12 +170,12 @@ def test_float32_agrees_with_the_float64_oracle(seed, activation):
 
 
 def test_recorded_ntk_top_is_the_dense_kernel_after_every_step():
-    config = TrainConfig(**DATA, depth=3, width=6, steps=5, ntk=True, dtype="float64", lanczos_tol=1e-10)
+    config = TrainConfig.build(**DATA, depth=3, width=6, steps=5, ntk=True, dtype="float64", lanczos_tol=1e-10)
     experiment = prepare(config)
     ((x, _),) = experiment.probe.measure_batch.chunks
     thetas = {0: experiment.theta0}
     record = run_at_c(experiment, 3.0, on_step=lambda t, theta: thetas.__setitem__(t, theta.clone()))
-    assert sorted(thetas) == list(range(config.steps + 1))
+    assert sorted(thetas) == list(range(config.protocol.steps + 1))
     for t, theta in thetas.items():
         jacobian = torch.func.jacrev(lambda p: experiment.model(p, x).reshape(-1))(theta)  # (B k) x P
         dense = float(torch.linalg.eigvalsh(jacobian @ jacobian.T)[-1]) / jacobian.shape[0]

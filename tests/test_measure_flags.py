@@ -33,8 +33,8 @@ TINY_FCN = {
 
 @pytest.fixture(scope="module")
 def experiments():
-    full = prepare(TrainConfig(**SMALL))
-    return full, dataclasses.replace(full, config=dataclasses.replace(full.config, measure_mode="flags"))
+    full = prepare(TrainConfig.build(**SMALL))
+    return full, dataclasses.replace(full, config=full.config.replace(measure_mode="flags"))
 
 
 @pytest.mark.parametrize("c", [4.0, 32.0, 64.0])
@@ -101,7 +101,7 @@ def test_a_flags_sweep_gives_exactly_the_critical_values_of_a_full_sweep(tmp_pat
 def test_measure_is_neither_in_the_run_hash_nor_in_the_spec_identity():
     full = spec_from_mapping(merge(TINY_FCN, {"measurement": {"measure_mode": "full"}}))
     default = spec_from_mapping(TINY_FCN)
-    assert default.base.measure_mode == "flags" and TrainConfig().measure_mode == "full"
+    assert default.base.measurement.measure_mode == "flags" and TrainConfig().measurement.measure_mode == "full"
     assert full.identity() == default.identity()
     point = default.points()[0]
     assert config_key(full.config(point), full.runner) == config_key(default.config(point), default.runner)

@@ -21,7 +21,7 @@ def test_one_grid_top_for_theory_and_experiment():
 
 
 def test_one_lanczos_tolerance():
-    assert LanczosSettings().tol == DEFAULT_TOL == TrainConfig().lanczos_tol == LANCZOS_TOL
+    assert LanczosSettings().tol == DEFAULT_TOL == TrainConfig().measurement.lanczos_tol == LANCZOS_TOL
 
 
 def test_one_list_of_parameterisations():

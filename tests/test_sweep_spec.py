@@ -72,22 +72,39 @@ def test_toml_round_trip_and_points(tmp_path):
         "search": {"method": "grid", "x_max": 3.0},
     }
     spec = spec_from_mapping(data)
-    assert spec.base.batch_size is None and spec.base.readout == "zero" and spec.base.n_train == 200
+    assert spec.base.protocol.batch_size is None and spec.base.model.readout == "zero" and spec.base.data.n_train == 200
     assert len(spec.points()) == 2 * 1 * 3 * 1
     assert spec.config(SweepPoint(4, 16, 2, 5)) == dataclasses.replace(
-        spec.base, depth=4, width=16, seed_init=2, seed_sgd=5
+        spec.base,
+        model=dataclasses.replace(spec.base.model, depth=4, width=16),
+        seeds=dataclasses.replace(spec.base.seeds, init=2, sgd=5),
     )
     path = tmp_path / "spec.toml"
     path.write_text(to_toml(spec))
     assert load_spec(path) == spec
-    assert load_spec(path, {"protocol": {"steps": 7}}).base.steps == 7
+    assert load_spec(path, {"protocol": {"steps": 7}}).base.protocol.steps == 7
 
 
-def test_every_train_config_field_is_a_spec_key():
-    keys = {key for _, key in spec_keys()}
-    renamed = {"depth": "depths", "width": "widths", "seed_init": "init", "seed_sgd": "sgd", "seed_measure": "measure"}
-    for field in dataclasses.fields(TrainConfig):
-        assert renamed.get(field.name, field.name) in keys, field.name
+def test_every_train_config_setting_is_a_spec_key_of_its_section():
+    keys = set(spec_keys())
+    swept = {("model", "depth"): ("model", "depths"), ("model", "width"): ("model", "widths")}
+    for setting in TrainConfig.settings():
+        assert swept.get((setting.section, setting.key), (setting.section, setting.key)) in keys, setting.name
+
+
+def test_the_file_layout_is_unchanged():
+    """Every section and key, in the order ``to_toml`` writes them (the files on disk)."""
+    layout = {
+        "model": "depths widths arch activation sigma_w2 readout parameterization",
+        "data": "dataset data_path n_train measure_size eval_set",
+        "protocol": "batch_size steps loss momentum loss_max epsilon",
+        "measurement": "barrier barrier_set ntk measure_every lanczos_tol lanczos_max_iter warm_start hvp_method "
+        "chunk_size measure_mode",
+        "seeds": "init sgd measure",
+        "search": "method x_min x_max x_step x_start expand_step confirm lookahead",
+        "execution": "device dtype runs_per_device ensemble",
+    }
+    assert spec_keys() == [(section, key) for section, keys in layout.items() for key in keys.split()]
 
 
 def test_cli_flags_equal_the_toml_file(tmp_path):
@@ -119,13 +136,18 @@ def test_cli_flags_equal_the_toml_file(tmp_path):
     spec = load_spec(path)
     assert (spec.depths, spec.widths, spec.init_seeds) == ((2, 3), (8, 16), (0, 1))
     base = spec.base
-    assert (base.readout, base.batch_size, base.steps, base.momentum) == ("zero", None, 4, 0.5)
-    assert (base.barrier, base.seed_measure) == (False, 3)
+    assert (base.model.readout, base.protocol.batch_size, base.protocol.steps, base.protocol.momentum) == (
+        "zero",
+        None,
+        4,
+        0.5,
+    )
+    assert (base.measurement.barrier, base.seeds.measure) == (False, 3)
     assert (spec.search.method, spec.search.x_min) == ("grid", -1.0)
     defaults = SweepSpec(base=TrainConfig(), depths=(2, 3), widths=(8, 16), init_seeds=(0, 1), sgd_seeds=spec.sgd_seeds)
     assert spec == dataclasses.replace(  # the base holds the first depth and width
         defaults,
-        base=TrainConfig(
+        base=TrainConfig.build(
             depth=2,
             width=8,
             readout="zero",

@@ -30,8 +30,8 @@ FAILING_WIDTH = 13
 
 def toy_thresholds(config: TrainConfig) -> dict[str, float]:
     """x = log2 c of each switch (offsets chosen to keep them off the 0.1-grid in the tests)."""
-    jitter = 0.1 * ((3 * config.seed_init + config.seed_sgd) % 4)
-    ratio = config.depth / config.width
+    jitter = 0.1 * ((3 * config.seeds.init + config.seeds.sgd) % 4)
+    ratio = config.model.depth / config.model.width
     x_loss = 1.03 + 9.7 * ratio + jitter
     x_sharp = x_loss + 0.42 + 20.0 * ratio
     x_barrier = x_loss + 0.63
@@ -47,24 +47,28 @@ class ToyExperiment:
 
 
 def prepare(config: TrainConfig) -> ToyExperiment:
-    if config.width == FAILING_WIDTH:
+    if config.model.width == FAILING_WIDTH:
         raise RuntimeError(f"toy failure at width {FAILING_WIDTH}")
     log = os.environ.get("TOY_PREPARE_LOG")
     if log:
         with open(log, "a") as handle:
-            handle.write(f"{config.depth} {config.width} {config.seed_init} {config.seed_sgd}\n")
-    return ToyExperiment(config, lambda0=10.0 * config.depth, loss0=1.0 + 0.1 * config.seed_init)
+            handle.write(f"{config.model.depth} {config.model.width} {config.seeds.init} {config.seeds.sgd}\n")
+    return ToyExperiment(config, lambda0=10.0 * config.model.depth, loss0=1.0 + 0.1 * config.seeds.init)
 
 
 def run_at_c(experiment: ToyExperiment, c: float) -> Trajectory:
     time.sleep(float(os.environ.get("TOY_SLEEP", "0")))
     kill_marker = os.environ.get("TOY_KILL_MARKER")
-    if kill_marker and experiment.config.width == int(os.environ["TOY_KILL_WIDTH"]) and not os.path.exists(kill_marker):
+    if (
+        kill_marker
+        and experiment.config.model.width == int(os.environ["TOY_KILL_WIDTH"])
+        and not os.path.exists(kill_marker)
+    ):
         open(kill_marker, "w").close()
         os.kill(os.getpid(), signal.SIGKILL)  # once: the worker process dies mid-search
     config, x = experiment.config, math.log2(c)
     at = toy_thresholds(config)
-    steps = config.steps
+    steps = config.protocol.steps
     t = np.arange(steps + 1)
     loss = experiment.loss0 * 0.9**t
     sharp = experiment.lambda0 * 0.95**t
@@ -72,22 +76,22 @@ def run_at_c(experiment: ToyExperiment, c: float) -> Trajectory:
         loss[1] = 1.5 * experiment.loss0
     if x >= at["sharp"]:
         sharp[1] = 1.2 * experiment.lambda0
-    barrier = (1.5 if x >= at["barrier"] else 0.9) * experiment.loss0 if config.barrier else math.nan
+    barrier = (1.5 if x >= at["barrier"] else 0.9) * experiment.loss0 if config.measurement.barrier else math.nan
     if x >= at["div"]:
         loss[1:] = np.nan
-        loss[1] = 10 * config.loss_max
+        loss[1] = 10 * config.protocol.loss_max
         sharp[2:] = np.nan
         barrier = math.nan
     return Trajectory.from_arrays(
         c,
         c / experiment.lambda0,
         loss,
-        config.loss,
-        loss_max=config.loss_max,
+        config.protocol.loss,
+        loss_max=config.protocol.loss_max,
         sharpness=sharp,
         barrier_loss=barrier,
         config=asdict(config),
-        seeds={"init": config.seed_init, "sgd": config.seed_sgd, "measure": config.seed_measure},
+        seeds={"init": config.seeds.init, "sgd": config.seeds.sgd, "measure": config.seeds.measure},
     )
 
 
@@ -106,18 +110,18 @@ def expected_grid_thresholds(config: TrainConfig, x_min: float, x_step: float, s
     k_barrier = first(at["barrier"])
     c = [2.0**xk for xk in xs]
     c_max = None if k_div in (None, 0) else c[k_div - 1]
-    barrier_ok = config.barrier and k_barrier is not None and k_div is not None and k_barrier < k_div
+    barrier_ok = config.measurement.barrier and k_barrier is not None and k_div is not None and k_barrier < k_div
     return {
         "c_loss": c[k_loss] if k_loss is not None and k_loss <= top else None,
         "c_sharp": c[k_sharp] if k_sharp is not None and k_sharp <= top else None,
         "c_max": c_max,
-        "c_barrier": (c[k_barrier] if barrier_ok else c_max) if config.barrier else None,
+        "c_barrier": (c[k_barrier] if barrier_ok else c_max) if config.measurement.barrier else None,
     }
 
 
 @pytest.mark.parametrize("x", [0.5, 1.1, 1.6, 1.75, 2.2, 3.1, 5.0])
 def test_toy_flags_switch_at_the_declared_thresholds(x):
-    config = TrainConfig(depth=2, width=64, steps=4, seed_init=1)
+    config = TrainConfig.build(depth=2, width=64, steps=4, seed_init=1)
     at = toy_thresholds(config)
     flags = flags_of(run_at_c(prepare(config), 2.0**x))
     diverged = x >= at["div"]
@@ -130,7 +134,7 @@ def test_toy_flags_switch_at_the_declared_thresholds(x):
 
 
 def test_toy_records_round_trip(tmp_path):
-    run = run_at_c(prepare(TrainConfig(depth=3, width=32, steps=3)), 3.0)
+    run = run_at_c(prepare(TrainConfig.build(depth=3, width=32, steps=3)), 3.0)
     run.save(tmp_path / "run")
     loaded = Trajectory.load(tmp_path / "run")
     np.testing.assert_array_equal(loaded.loss, run.loss)

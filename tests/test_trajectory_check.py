@@ -3,8 +3,6 @@ network's run (earlyphase.empirical.linearised), against run_at_c itself and a d
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 import torch
@@ -23,7 +21,7 @@ from earlyphase.empirical.linearised import linearised_losses
 from earlyphase.empirical.training import TrainConfig, prepare, run_at_c
 from earlyphase.theory.ntk import linearized_trajectories
 
-TINY = TrainConfig(
+TINY = TrainConfig.build(
     depth=2, width=12, n_train=48, measure_size=48, batch_size=None, steps=3, dtype="float64", barrier=False
 )
 """Full-batch GD on 48 digits: the measurement batch is the training set and the evaluation set."""
@@ -35,7 +33,7 @@ def experiment():
 
 
 def test_measured_curves_are_run_at_c_records(experiment):
-    minibatch = prepare(replace(TINY, batch_size=16))
+    minibatch = prepare(TINY.replace(batch_size=16))
     c = np.array([1.0, 3.0])
     curves = measured_curves(minibatch, c)
     for i, value in enumerate(c):
@@ -46,7 +44,7 @@ def test_measured_curves_are_run_at_c_records(experiment):
 
 
 def test_measured_curves_need_every_step_solved():
-    flags_only = prepare(replace(TINY, measure_mode="flags"))
+    flags_only = prepare(TINY.replace(measure_mode="flags"))
     with pytest.raises(ConfigError, match="measure_mode"):
         measured_curves(flags_only, np.array([1.0]))
 
@@ -83,7 +81,7 @@ def test_lazy_losses_match_dense_linearised_gd(experiment, c):
 
 
 def test_lookahead_point_is_the_first_step_of_a_full_batch_run(experiment):
-    one_step = prepare(replace(TINY, steps=1))
+    one_step = prepare(TINY.replace(steps=1))
     g0, _ = first_step_gradient(one_step)
     c = np.array([0.5, 2.0, 5.0])
     predicted = lookahead_curves(one_step, g0, c, steps=1)

@@ -155,40 +155,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-INIT_FLAGS: tuple[tuple[str, type, str], ...] = (
-    ("--arch", str, "fcn, cnn (Myrtle, depth >= 4) or resnet18 (depth 18)"),
-    ("--activation", str, "relu, tanh or linear"),
-    ("--readout", str, "readout initialisation: standard, zero or mup"),
-    ("--dataset", str, "digits, mnist, fashion_mnist, cifar10 or synthetic"),
-    ("--data-path", str, "file or directory holding the dataset (else the usual search)"),
-    ("--n-train", int, "training examples to use"),
-    ("--measure-size", int, "measurement batch size (lambda_H0, the ray's loss and sharpness)"),
-    ("--eval-set", str, "where L_t is measured: measure or train"),
-    ("--batch-size", str, "SGD batch size B, or 'full' (the first batch sets the ray's direction g_0)"),
-    ("--loss", str, "mse or cross_entropy"),
-    ("--momentum", float, "heavy-ball momentum (the c_max runs use it)"),
-    ("--seed-init", int, "initialisation seed"),
-    ("--seed-sgd", int, "SGD batch-order seed"),
-    ("--seed-measure", int, "measurement-batch seed"),
-    ("--lanczos-tol", float, "relative Lanczos residual"),
-    ("--hvp-method", str, "auto, forward_over_reverse or double_backward"),
-    ("--device", str, "cpu, cuda or cuda:N"),
-    ("--dtype", str, "float32 or float64"),
-    ("--chunk-size", int, "examples per forward pass (bounds memory)"),
-)
-"""``--model init``'s network, data and machine flags: those of ``earlyphase train``, each defaulting
-to the library's TrainConfig (so that the defaults are defined once, in the library)."""
+SHARED_WITH_THEORY = ("depth", "width", "sigma_w2", "parameterization", "steps", "epsilon", "loss_max")
+"""TrainConfig settings whose flags the solvable models' options above already define (default None:
+``--model init`` then takes TrainConfig's default)."""
 INIT_DEFAULT_PREDICTORS = "lookahead,analytic,calibrated_uv,lazy"
 
 
+def init_settings() -> list:
+    """The TrainConfig settings that ``--model init`` takes as flags of their own."""
+    from earlyphase.empirical.config import TrainConfig
+
+    return [setting for setting in TrainConfig.settings() if setting.name not in SHARED_WITH_THEORY]
+
+
 def add_init_flags(parser: argparse.ArgumentParser) -> None:
-    """The flags of ``--model init`` (defaults: ``earlyphase train``'s, i.e. TrainConfig's)."""
+    """The flags of ``--model init``: every TrainConfig setting, as in ``earlyphase train``."""
+    from earlyphase.cli._flags import add_setting_flags
+
     group = parser.add_argument_group(
-        "your network (--model init): the flags of `earlyphase train`, same defaults",
+        "your network (--model init): the settings of `earlyphase train`, same flags and defaults",
         "--depth, --width, --sigma-w2, --parameterization, --steps, --epsilon and --loss-max above apply too",
     )
-    for flag, kind, text in INIT_FLAGS:
-        group.add_argument(flag, type=kind, default=None, help=text)
     group.add_argument(
         "--predictors",
         default=INIT_DEFAULT_PREDICTORS,
@@ -201,6 +188,7 @@ def add_init_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--from-sweep", metavar="DIR", default=None, help="predict every network of a finished sweep in DIR"
     )
+    add_setting_flags(parser, init_settings(), title="your network: ")
 
 
 def _comma(values: tuple[int, ...]) -> str:

@@ -7,22 +7,19 @@ import json
 import math
 from pathlib import Path
 
-from earlyphase.cli.predict import INIT_FLAGS
+from earlyphase.cli.predict import SHARED_WITH_THEORY, init_settings
 from earlyphase.core.validate import ConfigError, require_int
 
 ALL_PREDICTORS = "all"
 
 
 def init_config(args: argparse.Namespace):
-    """The TrainConfig of the command line: the flags given, TrainConfig's defaults for the rest."""
+    """The TrainConfig of the command line: the settings given, TrainConfig's defaults for the rest."""
+    from earlyphase.cli._flags import given_settings
     from earlyphase.empirical.config import TrainConfig
 
-    shared = ("depth", "width", "sigma_w2", "parameterization", "steps", "epsilon", "loss_max")
-    names = shared + tuple(flag[2:].replace("-", "_") for flag, _, _ in INIT_FLAGS)
-    given = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
-    if "batch_size" in given:
-        given["batch_size"] = _batch_size(given["batch_size"])
-    return TrainConfig(**given)
+    shared = {name: getattr(args, name) for name in SHARED_WITH_THEORY if getattr(args, name) is not None}
+    return TrainConfig.build(**shared, **given_settings(args, init_settings()))
 
 
 def predictor_names(text: str) -> tuple[str, ...]:
@@ -104,15 +101,6 @@ def _run_sweep(directory: str, predictors: tuple[str, ...], steps: int | None, p
     print(format_per_seed_summary(per_seed_summary(table)))
     print(f"wrote {directory}/{PREDICTED_VS_MEASURED_FILE} ({len(table)} rows)")
     return 0
-
-
-def _batch_size(text: str) -> int | None:
-    if text.lower() == "full":
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise ConfigError(f"--batch-size must be an integer or 'full', got {text!r}", "batch_size") from None
 
 
 def _c(value: float | None) -> str:

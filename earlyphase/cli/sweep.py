@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +33,10 @@ divergence ("grid").
 
 RUN_DESCRIPTION = """\
 Run, or resume, the sweep of SPEC.toml (and/or the spec flags below; a flag overrides the file).
-Every spec key is a flag (seeds.init, seeds.sgd, seeds.measure and search.method are
---init-seeds, --sgd-seeds, --measure-seed and --search). The spec is resolved (data found and
-sized, device present) before DIR is created.
+Every spec key is a flag, named as in `earlyphase train` (--measure-size, --seed-measure), its
+default in the help; the swept lists are --depths, --widths, --init-seeds and --sgd-seeds,
+search.method is --search; yes/no keys take --barrier, --barrier false or --no-barrier. The
+spec is resolved (data found and sized, device present) before DIR is created.
 
 Results go to DIR: the spec, one record per run, DIR/critical_values.csv (per seed, with the
 bracketing grid values) and DIR/critical_values_mean.csv (seed means, spreads, found counts).
@@ -46,17 +48,6 @@ Executors: local worker processes (default, --jobs N, one per CPU core), or Dask
 (workers must see DIR; see the README for dask-jobqueue on SLURM). CUDA: at most
 execution.runs_per_device concurrent runs share one GPU (--runs-per-device).
 """
-
-_FLAG_NAMES = {
-    ("seeds", "init"): "--init-seeds",
-    ("seeds", "sgd"): "--sgd-seeds",
-    ("seeds", "measure"): "--measure-seed",
-    ("search", "method"): "--search",
-}
-
-
-def _flag(section: str, key: str) -> str:
-    return _FLAG_NAMES.get((section, key), "--" + key.replace("_", "-"))
 
 
 def _dest(section: str, key: str) -> str:
@@ -76,22 +67,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = parser.add_subparsers(title="actions", metavar="ACTION", dest="action")
-    _register_run(actions)
+    _register_run(actions, parser.prog)
     for name, summary, function in (
         ("status", "searches done / pending / failed and runs recorded", show_status),
         ("tables", "rewrite the tables from the finished searches and print the seed means", rewrite_tables),
     ):
-        action = actions.add_parser(name, help=summary, description=summary)
+        action = actions.add_parser(name, prog=f"{parser.prog} {name}", help=summary, description=summary)
         action.add_argument("out", metavar="DIR", help="a sweep results directory")
         action.set_defaults(run=function)
 
 
-def _register_run(actions: argparse._SubParsersAction) -> None:
-    from earlyphase.empirical.sweep.spec import HELP as KEY_HELP
-    from earlyphase.empirical.sweep.spec import is_list_key, key_hint, spec_keys
+def _register_run(actions: argparse._SubParsersAction, prog: str) -> None:
+    from earlyphase.cli._flags import add_setting_flags
+    from earlyphase.empirical.sweep.spec import SweepSpec, spec_settings
 
     parser = actions.add_parser(
         "run",
+        prog=f"{prog} run",
         help="run or resume a sweep (the default action)",
         description=RUN_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -119,37 +111,33 @@ def _register_run(actions: argparse._SubParsersAction) -> None:
         "--force-spec", action="store_true", help="replace a different spec stored in DIR (unchanged runs are kept)"
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    groups: dict[str, argparse._ArgumentGroup] = {}
     top = parser.add_argument_group("spec: top level")
-    top.add_argument("--name", dest=_dest("", "name"), metavar="TEXT", help=KEY_HELP["name"])
-    top.add_argument("--runner", dest=_dest("", "runner"), metavar="MODULE[:OBJECT]", help=KEY_HELP["runner"])
-    for section, key in spec_keys():
-        group = groups.setdefault(section, parser.add_argument_group(f"spec [{section}]"))
-        many, switch = is_list_key(section, key), key_hint(section, key) is bool
-        group.add_argument(
-            _flag(section, key),
-            dest=_dest(section, key),
-            nargs="+" if many else "?" if switch else None,
-            const="true" if switch else None,  # a true/false key given alone is switched on
-            metavar="N" if many else "VALUE",
-            help=KEY_HELP.get(key, f"TrainConfig.{key}"),
+    spec_fields = {f.name: f.metadata["help"] for f in dataclasses.fields(SweepSpec)}
+    for name, metavar in (("name", "TEXT"), ("runner", "MODULE[:OBJECT]")):
+        top.add_argument(
+            f"--{name}", dest=_dest("", name), metavar=metavar, default=argparse.SUPPRESS, help=spec_fields[name]
         )
+    keys = {key.setting: key for key in spec_settings()}
+    add_setting_flags(
+        parser,
+        keys,
+        dest=lambda setting: _dest(setting.section, setting.key),
+        many=lambda setting: keys[setting].many,
+    )
     parser.set_defaults(run=run_sweep)
 
 
 def overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The spec keys given as flags, as {section: {key: value}} typed like TOML values."""
-    from earlyphase.empirical.sweep.spec import coerce, key_hint
-
     result: dict[str, Any] = {}
     for dest, value in vars(args).items():
-        if not dest.startswith("spec__") or value is None:
+        if not dest.startswith("spec__"):  # given flags only: every spec flag defaults to argparse.SUPPRESS
             continue
         _, section, key = dest.split("__")
         if not section:
             result[key] = value
-            continue
-        result.setdefault(section, {})[key] = coerce(f"{section}.{key}", value, key_hint(section, key), text=True)
+        else:
+            result.setdefault(section, {})[key] = value
     return result
 
 
@@ -205,7 +193,7 @@ def run_sweep(args: argparse.Namespace) -> int:
         raise ConfigError("choose one of --jobs, --workers and --scheduler", "jobs")
     spec = load_spec(args.spec, overrides(args)) if args.spec else spec_from_mapping(merge({}, overrides(args)))
     if args.scheduler is not None or args.workers is not None:
-        threads = spec.runs_per_device if spec.base.device.startswith("cuda") else 1
+        threads = spec.runs_per_device if spec.base.execution.device.startswith("cuda") else 1
         executor: Any = DaskExecutor(
             args.scheduler, args.workers or 1, threads_per_worker=threads, threads=args.threads
         )

@@ -33,7 +33,7 @@ def runs_over_c(
     jobs = [(depth, width, seed) for depth, width in pairs for seed in seeds]
     with tqdm(total=len(jobs) * len(c_values), desc="runs", unit="run", disable=not progress) as bar:
         for depth, width, seed in jobs:
-            experiment = prepare(replace(base, depth=depth, width=width, seed_init=seed, seed_sgd=seed))
+            experiment = prepare(base.replace(depth=depth, width=width, seed_init=seed, seed_sgd=seed))
             for c in c_values:
                 records.append(run_at_c(experiment, float(c)))
                 bar.update()
@@ -55,10 +55,10 @@ def runs_to_tau(
     records = []
     with tqdm(total=len(pairs) * len(c_values), desc="runs to tau", unit="run", disable=not progress) as bar:
         for depth, width in pairs:
-            experiment = prepare(replace(base, depth=depth, width=width))
+            experiment = prepare(base.replace(depth=depth, width=width))
             for c in c_values:
                 tau = math.ceil(k / c)
-                config = replace(experiment.config, steps=tau, measure_every=tau)
+                config = experiment.config.replace(steps=tau, measure_every=tau)
                 records.append(run_at_c(replace(experiment, config=config), float(c)))
                 bar.update()
     return trajectory_table(records)

@@ -18,7 +18,7 @@ and rewrites them. Settings of both are ``FigureSettings``.
 from __future__ import annotations
 
 from concurrent.futures import FIRST_COMPLETED, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -173,10 +173,11 @@ def recompute_data(
     root.mkdir(parents=True, exist_ok=True)
     spec = spec_from_mapping(sweep_mapping(settings))
     pairs = sorted({(point.depth, point.width) for point in spec.points()})
-    base = TrainConfig(dataset=settings.dataset, batch_size=settings.batch_size, steps=settings.steps, barrier=False)
+    base = TrainConfig.build(
+        dataset=settings.dataset, batch_size=settings.batch_size, steps=settings.steps, barrier=False
+    )
     depth, width, c = settings.long_run
-    long_base = replace(
-        base,
+    long_base = base.replace(
         activation=settings.long_activation,
         batch_size=None,
         eval_set="train",

@@ -102,12 +102,12 @@ def predict_from_init(
     """Every predictor in ``predictors`` for ``experiment``'s network at theta_0 (module docstring).
 
     ``grid``: the c grid (None: the default CGrid of the sweeps); ``lookahead_steps``: K of the
-    look-ahead's c_max runs (None: the protocol's T, config.steps).
+    look-ahead's c_max runs (None: the protocol's T, config.protocol.steps).
     """
     for name in predictors:
         require_choice("predictor", name, PREDICTORS)
     grid = CGrid() if grid is None else grid
-    steps = experiment.config.steps if lookahead_steps is None else lookahead_steps
+    steps = experiment.config.protocol.steps if lookahead_steps is None else lookahead_steps
     measurements = measure_initial(experiment)
     results: dict[str, PredictorResult] = {}
     for name in predictors:
@@ -179,13 +179,13 @@ def _theory(model: str) -> Predictor:
         from earlyphase.theory import predict_critical_values
 
         config = experiment.config
-        if config.arch != "fcn":
-            reason = f"the {model} model describes fully connected nets only (arch is {config.arch!r})"
+        if config.model.arch != "fcn":
+            reason = f"the {model} model describes fully connected nets only (arch is {config.model.arch!r})"
             return PredictorResult(_none(), Cost(), {name: reason for name in CRITICAL_NAMES})
         started = time.perf_counter()
-        depth = 2 if model == "uv" else max(2, config.depth)
+        depth = 2 if model == "uv" else max(2, config.model.depth)
         prediction = predict_critical_values(
-            model, depth=depth, width=config.width, seeds=seeds, steps=steps, x_max=grid.x_max, x_step=grid.x_step
+            model, depth=depth, width=config.model.width, seeds=seeds, steps=steps, x_max=grid.x_max, x_step=grid.x_step
         )
         thresholds = {name: _seed_mean(name, prediction.summaries[name]) for name in CRITICAL_NAMES}
         return PredictorResult(CriticalValues(**thresholds), Cost(seconds=time.perf_counter() - started), {})
@@ -226,7 +226,7 @@ def _calibrated_uv(
     calibration, rest_loss = model
     config = experiment.config
     critical, _cost = calibrated_prediction(
-        calibration, grid, steps, config.epsilon, config.loss_max, rest_loss=rest_loss
+        calibration, grid, steps, config.protocol.epsilon, config.protocol.loss_max, rest_loss=rest_loss
     )
     reasons = {"c_barrier": "the reduced model has no parameter-space path"}
     return PredictorResult(critical, Cost(seconds=time.perf_counter() - started), reasons)

@@ -102,7 +102,7 @@ def _predict_point(
     for name in (name for name in predictors if name in THEORY_BASELINES):
         key = (name, point.depth, point.width)
         if key not in theory_cache:  # the baselines are per (d, w): the same for every seed
-            theory_cache[key] = theory_baseline(name, experiment, spec.search.grid, experiment.config.steps)
+            theory_cache[key] = theory_baseline(name, experiment, spec.search.grid, experiment.config.protocol.steps)
         results[name] = theory_cache[key]
     rows = []
     for name, result in results.items():

@@ -70,7 +70,7 @@ def incomplete_points(spec: SweepSpec | None, measured: pd.DataFrame) -> tuple[t
     the spec with no finished seed at all included), sorted."""
     points = measured.drop_duplicates(["depth", "width"])
     found = {(int(r.depth), int(r.width)): (int(r.seeds), int(r.expected_seeds)) for r in points.itertuples()}
-    if spec is not None and spec.base.arch == measured["arch"].iloc[0]:
+    if spec is not None and spec.base.model.arch == measured["arch"].iloc[0]:
         count = len(spec.init_seeds) * len(spec.sgd_seeds)
         for depth in spec.depths:
             for width in spec.widths:

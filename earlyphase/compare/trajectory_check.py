@@ -4,7 +4,7 @@ c by c (docs/PROTOCOL.md section 7).
     check = trajectory_check(prepare(config), c_values=(1, 2, 4, 8))
     check.table()   # one row per (source, c, t)
 
-``measured``: ``run_at_c`` at each c (config.measure_mode "full": every step's sharpness solved),
+``measured``: ``run_at_c`` at each c (config.measurement.measure_mode "full": every step's sharpness solved),
 L_t / L_0 on the evaluation set and lambda_H,t / lambda_H0 on the measurement batch, t = 0 .. T.
 Each predictor of ``earlyphase.compare.init_predict`` gives what it has of the same curves
 (NaN where it has nothing):
@@ -106,9 +106,9 @@ class TrajectoryCheck:
 
 def measured_curves(experiment: Experiment, c_values: np.ndarray) -> Curves:
     """L_t / L_0 = loss_t / loss_0 and lambda_t / lambda_0 = sharpness_t / lambda_H0 of ``run_at_c`` at each c."""
-    if experiment.config.measure_mode != "full":
+    if experiment.config.measurement.measure_mode != "full":
         raise ConfigError(
-            f"measure_mode must be 'full' to measure every step's sharpness, got {experiment.config.measure_mode!r}",
+            f"measure_mode must be 'full' to measure every step's sharpness, got {experiment.config.measurement.measure_mode!r}",
             "measure_mode",
         )
     runs = [run_at_c(experiment, float(c)).steps for c in c_values]
@@ -146,11 +146,11 @@ def analytic_curves(
 def trajectory_check(
     experiment: Experiment, c_values: Sequence[float] = (1.0, 2.0, 4.0, 8.0), grid: CGrid | None = None
 ) -> TrajectoryCheck:
-    """Measured and predicted L_t / L_0, lambda_t / lambda_0 of ``experiment`` at each c, t = 0 .. config.steps
+    """Measured and predicted L_t / L_0, lambda_t / lambda_0 of ``experiment`` at each c, t = 0 .. config.protocol.steps
     (module docstring). ``grid``: the analytic predictor's grid (None: CGrid(), the sweeps')."""
     c = np.array([require_positive("c", value) for value in c_values], dtype=float)
     config = experiment.config
-    steps = config.steps
+    steps = config.protocol.steps
     measurements = measure_initial(experiment)
     g0 = measurements.first_gradient
     predicted: dict[str, Curves] = {"lookahead": lookahead_curves(experiment, g0, c, steps)}
@@ -168,16 +168,16 @@ def trajectory_check(
         from earlyphase.theory.calibrated import calibrated_trajectories  # loads the theory package (JAX)
 
         calibration, rest_loss = model
-        runs = calibrated_trajectories(calibration, c, steps, rest_loss, config.loss_max)
+        runs = calibrated_trajectories(calibration, c, steps, rest_loss, config.protocol.loss_max)
         predicted["calibrated_uv"] = Curves(runs.loss_ratio, runs.sharpness_ratio)
     lazy_loss = np.stack([linearised_losses(experiment, float(value), steps) for value in c])
     lazy_loss = lazy_loss / lazy_loss[:, :1]
     predicted["lazy"] = Curves(lazy_loss, np.where(np.isfinite(lazy_loss), 1.0, np.nan))
     network = {
-        "depth": config.depth,
-        "width": config.width,
-        "seed_init": config.seed_init,
-        "d_over_w": config.depth / config.width,
+        "depth": config.model.depth,
+        "width": config.model.width,
+        "seed_init": config.seeds.init,
+        "d_over_w": config.model.depth / config.model.width,
         "lambda0": experiment.lambda0,
         "loss0": experiment.loss0,
     }

@@ -30,6 +30,9 @@ LANCZOS_TOL = 1e-3
 """Default relative residual ||H v - lambda v|| / |lambda| of every sharpness solve (theory and
 experiment): the eigenvalue error is about residual^2 * lambda / gap, ~1e-6 relative."""
 
+LANCZOS_MAX_ITER = 100
+"""Default cap on the Lanczos iterations (Hessian-vector products) of one sharpness solve."""
+
 
 def describe_loss(name: str) -> str:
     """The equation of loss convention ``name`` as a human-readable string."""

@@ -107,13 +107,13 @@ def first_step_gradient(experiment: Experiment) -> tuple[torch.Tensor, Cost]:
     """g_0: the gradient at theta_0 of the first SGD batch (``sgd_batches(n, B, seed_sgd)``), and its cost."""
     start = time.perf_counter()
     config = experiment.config
-    index = next(sgd_batches(len(experiment.train_x), config.batch_size, config.seed_sgd))
+    index = next(sgd_batches(len(experiment.train_x), config.protocol.batch_size, config.seeds.sgd))
     x, y = experiment.train_x, experiment.train_y
     if index is not None:
         index = index.to(x.device)
         x, y = x[index], y[index]
     _, gradient = loss_and_gradient(
-        experiment.model, experiment.probe.loss_fn, experiment.theta0, Batch.of(x, y, config.chunk_size)
+        experiment.model, experiment.probe.loss_fn, experiment.theta0, Batch.of(x, y, config.measurement.chunk_size)
     )
     return gradient, Cost(gradients=1, seconds=time.perf_counter() - start)
 

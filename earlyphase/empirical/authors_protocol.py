@@ -88,23 +88,25 @@ def sharpness(experiment: Experiment, theta: torch.Tensor, batch: Batch) -> tupl
     """The power iteration of the Hessian of the loss on ``batch`` at theta from the fixed start,
     and the HVP method used."""
     config = experiment.config
-    operator, product = hessian_operator(experiment.model, experiment.probe.loss_fn, theta, batch, config.hvp_method)
-    start = random_start(experiment.num_params, config.seed_init, theta.device)
+    operator, product = hessian_operator(
+        experiment.model, experiment.probe.loss_fn, theta, batch, config.measurement.hvp_method
+    )
+    start = random_start(experiment.num_params, config.seeds.init, theta.device)
     return power_iteration(operator, start), product.method
 
 
 def prepare(config: TrainConfig) -> Experiment:
     """The toolkit's data and theta_0 (seed_init), with L_0 on the whole training set and lambda_H0
     by the power iteration on the measurement batch (the evaluation set set to "train")."""
-    config = replace(config, eval_set="train", barrier_set="measure")
-    device, dtype = resolve_device(config.device), TORCH_DTYPES[config.dtype]
+    config = config.replace(eval_set="train", barrier_set="measure")
+    device, dtype = resolve_device(config.execution.device), TORCH_DTYPES[config.execution.dtype]
     dataset = load_training_data(config)
     model, theta0 = flatten_module(build_network(config, dataset, None), device, dtype)
     train_x = torch.as_tensor(dataset.x_train, device=device, dtype=dtype)
     train_y = torch.as_tensor(dataset.y_train, device=device, dtype=dtype)
     index = torch.as_tensor(dataset.measure_index, device=device)
-    measure_batch = Batch.of(train_x[index], train_y[index], config.chunk_size)
-    probe = Probe(config, model, measure_batch, Batch.of(train_x, train_y, config.chunk_size))
+    measure_batch = Batch.of(train_x[index], train_y[index], config.measurement.chunk_size)
+    probe = Probe(config, model, measure_batch, Batch.of(train_x, train_y, config.measurement.chunk_size))
     staged = Experiment(config, dataset, model, theta0, train_x, train_y, probe, Measurement(math.nan, math.nan), "")
     power, method = sharpness(staged, theta0, measure_batch)
     solve = LanczosResult(
@@ -123,7 +125,7 @@ def run_at_c(experiment: Experiment, c: float) -> Trajectory:
     require_positive("c", c)
     config, probe = experiment.config, experiment.probe
     eta = c / experiment.lambda0
-    columns = {name: np.full(config.steps + 1, np.nan) for name in COLUMNS}
+    columns = {name: np.full(config.protocol.steps + 1, np.nan) for name in COLUMNS}
     initial = experiment.initial
     columns["loss"][0], columns["accuracy"][0] = initial.loss, initial.accuracy
     columns["sharpness"][0], columns["sharpness_residual"][0] = (
@@ -131,33 +133,33 @@ def run_at_c(experiment: Experiment, c: float) -> Trajectory:
         float(experiment.initial_sharpness.residual),
     )
     columns["hvp_count"][0] = 0  # lambda_H0's products are the experiment's: counted once, in the record's config
-    sgd = StackedSGD.start(experiment.theta0[None], [eta], config.momentum)
-    stream = sgd_batches(len(experiment.train_x), config.batch_size, config.seed_sgd)
+    sgd = StackedSGD.start(experiment.theta0[None], [eta], config.protocol.momentum)
+    stream = sgd_batches(len(experiment.train_x), config.protocol.batch_size, config.seeds.sgd)
     diverged = False
-    for t in range(1, config.steps + 1):
+    for t in range(1, config.protocol.steps + 1):
         columns["batch_loss"][t] = float(sgd.step(probe, minibatch(experiment, next(stream)), per_member=False)[0])
         theta = sgd.theta[0]
         columns["loss"][t], columns["accuracy"][t] = probe.loss(theta)
-        if is_diverged(columns["loss"][t], config.loss_max):
+        if is_diverged(columns["loss"][t], config.protocol.loss_max):
             diverged = True
             break
         power, _ = sharpness(experiment, theta, minibatch(experiment, next(stream)))
         columns["sharpness"][t], columns["sharpness_residual"][t] = power.value, power.residual
         columns["hvp_count"][t] = power.products
     barrier_loss = barrier_loss0 = math.nan
-    if config.barrier and not diverged:
+    if config.measurement.barrier and not diverged:
         loss_at = lambda point: evaluate_tensors(probe.model, probe.loss_fn, point, probe.measure_batch)[0]  # noqa: E731
         path = path_losses(loss_at, experiment.theta0, sgd.theta[0], interpolation_grid())
         barrier_loss, barrier_loss0 = float(path.max()), float(path[0])
     return Trajectory.from_arrays(
         c=c,
         eta=eta,
-        loss_convention=describe_loss(config.loss),
-        loss_max=config.loss_max,
+        loss_convention=describe_loss(config.protocol.loss),
+        loss_max=config.protocol.loss_max,
         barrier_loss=barrier_loss,
         barrier_loss0=barrier_loss0,
         config={**experiment.record_config(), "protocol": PROTOCOL, "power_steps": POWER_STEPS},
-        seeds={"init": config.seed_init, "sgd": config.seed_sgd, "measure": config.seed_measure},
+        seeds={"init": config.seeds.init, "sgd": config.seeds.sgd, "measure": config.seeds.measure},
         **columns,
     )
 
@@ -168,4 +170,4 @@ def minibatch(experiment: Experiment, index: torch.Tensor | None) -> Batch:
     if index is not None:
         index = index.to(x.device)
         x, y = x[index], y[index]
-    return Batch.of(x, y, experiment.config.chunk_size)
+    return Batch.of(x, y, experiment.config.measurement.chunk_size)

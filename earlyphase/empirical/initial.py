@@ -161,7 +161,7 @@ def measure_initial(experiment: Experiment) -> InitialMeasurements:
     outputs = torch.cat(chunk_outputs).to(torch.float64)
     residual = outputs - torch.cat([y for _, y in batch.chunks]).to(torch.float64)
 
-    ntk = top_ntk_eigenpair(model, theta, batch, u, config.lanczos_tol, config.lanczos_max_iter)
+    ntk = top_ntk_eigenpair(model, theta, batch, u, config.measurement.lanczos_tol, config.measurement.lanczos_max_iter)
     direction = ntk.vector.to(theta.dtype)
     image = torch.cat(
         [jacobian_product(functools.partial(_forward, model, x=x), theta, direction) for x, _ in batch.chunks]
@@ -171,12 +171,12 @@ def measure_initial(experiment: Experiment) -> InitialMeasurements:
         e = -e
     size = residual.numel()
     projection = float(torch.sum(e * residual))
-    loss_top = projection**2 / (2 * size) if config.loss == MSE else None
+    loss_top = projection**2 / (2 * size) if config.protocol.loss == MSE else None
 
     _, gradient = loss_and_gradient(model, probe.loss_fn, theta, batch)
     first_batch_loss, first_gradient = first_batch_gradient(experiment)
     sharpness_gradient = sharpness_gradient_at(model, probe.loss_fn, theta, batch, u)
-    hessian, _ = hessian_operator(model, probe.loss_fn, theta, batch, config.hvp_method)
+    hessian, _ = hessian_operator(model, probe.loss_fn, theta, batch, config.measurement.hvp_method)
     g0 = first_gradient
     rayleigh = float(g0 @ hessian(g0)) / float(g0 @ g0)
 

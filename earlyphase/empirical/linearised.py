@@ -47,7 +47,7 @@ def linearised_losses(experiment: Experiment, c: float, steps: int) -> np.ndarra
     steps = require_int("steps", steps, 0)
     network = linearised_network(experiment.model, experiment.theta0)
     loss_fn, eval_batch = experiment.probe.loss_fn, experiment.probe.eval_batch
-    momentum = experiment.config.momentum
+    momentum = experiment.config.protocol.momentum
     losses = np.full(steps + 1, np.nan)
     losses[0] = evaluate(network, loss_fn, experiment.theta0, eval_batch)[0]
     theta = experiment.theta0
@@ -57,7 +57,7 @@ def linearised_losses(experiment: Experiment, c: float, steps: int) -> np.ndarra
         velocity = momentum * velocity + gradient
         theta = theta - eta * velocity
         losses[t] = evaluate(network, loss_fn, theta, eval_batch)[0]
-        if bool(is_diverged(losses[t], experiment.config.loss_max)):
+        if bool(is_diverged(losses[t], experiment.config.protocol.loss_max)):
             break
     return losses
 

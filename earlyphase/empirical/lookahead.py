@@ -18,7 +18,7 @@ t = 1 of ``run_at_c`` at c is therefore a point of one ray, and reading the flag
 
 As in ``earlyphase.core.critical.critical_values``, c_loss and c_sharp are read over the grid up to
 the first divergent c. With K = 1 the prediction is the critical values of a sweep of one-step
-runs, exactly; with K = T (``config.steps``) c_max is the sweep's own c_max (the same runs without
+runs, exactly; with K = T (``config.protocol.steps``) c_max is the sweep's own c_max (the same runs without
 their sharpness solves, found by the same search).
 """
 
@@ -142,8 +142,8 @@ def ray_sharpness(experiment: Experiment, first_gradient: torch.Tensor, c: float
     theta = first_step(experiment, first_gradient, require_positive("c", c))
     start = (
         experiment.initial_sharpness.vector
-        if config.warm_start
-        else random_start(experiment.num_params, config.seed_init, theta.device)
+        if config.measurement.warm_start
+        else random_start(experiment.num_params, config.seeds.init, theta.device)
     )
     sharpness, _, _ = experiment.probe.curvature(theta, start, None)
     value = float(sharpness.value)
@@ -167,7 +167,7 @@ def multi_step_losses(experiment: Experiment, c: float, steps: int) -> np.ndarra
     for t in range(1, steps + 1):
         _, theta = next(updates)
         losses[t] = experiment.probe.loss(theta)[0]
-        if bool(is_diverged(losses[t], experiment.config.loss_max)):
+        if bool(is_diverged(losses[t], experiment.config.protocol.loss_max)):
             break
     return losses
 
@@ -196,7 +196,7 @@ def ray_prediction(
 
     ``plan``: the search over the grid ``plan.grid`` for the K-step runs (``earlyphase.core.search``:
     ``BracketPlan``, the default, as a bisect sweep searches; ``GridPlan`` runs every grid point
-    up to the first divergence); ``steps``: K (``experiment.config.steps`` makes c_max the sweep's
+    up to the first divergence); ``steps``: K (``experiment.config.protocol.steps`` makes c_max the sweep's
     own); ``epsilon``: the c_sharp tolerance (None: the config's).
 
     Work: the plan's K-step runs (K gradients and K forward passes each, fewer when one diverges);
@@ -208,8 +208,10 @@ def ray_prediction(
     """
     started = time.perf_counter()
     steps = require_int("steps", steps, 1)
-    epsilon = experiment.config.epsilon if epsilon is None else require_positive("epsilon", epsilon, allow_zero=True)
-    loss_max = experiment.config.loss_max
+    epsilon = (
+        experiment.config.protocol.epsilon if epsilon is None else require_positive("epsilon", epsilon, allow_zero=True)
+    )
+    loss_max = experiment.config.protocol.loss_max
     grid = plan.grid
     c = grid.values
     g0 = first_gradient

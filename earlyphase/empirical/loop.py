@@ -113,14 +113,14 @@ def training_batches(experiment: Experiment) -> Iterator[Batch]:
     """The SGD batch B_t of each step t = 1, 2, ... of one run of ``experiment`` (``sgd_batches``
     with its seed_sgd; the whole training set for full-batch GD), chunked like every batch of the run."""
     config = experiment.config
-    for index in sgd_batches(len(experiment.train_x), config.batch_size, config.seed_sgd):
+    for index in sgd_batches(len(experiment.train_x), config.protocol.batch_size, config.seeds.sgd):
         yield _sgd_batch(experiment, [index])[0]
 
 
 def sgd_updates(experiment: Experiment, eta: float) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """The SGD of one run from theta_0, endless: (L_{B_t}(theta_{t-1}), theta_t) for t = 1, 2, ...
     (``StackedSGD`` of one run on ``training_batches``; the steps ``run_at_c`` takes)."""
-    sgd = StackedSGD.start(experiment.theta0[None], [eta], experiment.config.momentum)
+    sgd = StackedSGD.start(experiment.theta0[None], [eta], experiment.config.protocol.momentum)
     for batch in training_batches(experiment):
         batch_loss = sgd.step(experiment.probe, batch, per_member=False)
         yield batch_loss[0], sgd.theta[0]
@@ -148,10 +148,12 @@ class _Stack:
         theta0 = torch.stack([experiment.theta0 for experiment in experiments])
         return cls(
             alive=list(range(len(experiments))),
-            sgd=StackedSGD.start(theta0, etas, config.momentum),
+            sgd=StackedSGD.start(theta0, etas, config.protocol.momentum),
             sharpness_start=torch.stack([_solved(e.initial.sharpness).vector for e in experiments]),
-            ntk_start=torch.stack([_solved(e.initial.ntk).vector for e in experiments]) if config.ntk else None,
-            cold_start=None if config.warm_start else _cold_starts(experiments, theta0.device),
+            ntk_start=torch.stack([_solved(e.initial.ntk).vector for e in experiments])
+            if config.measurement.ntk
+            else None,
+            cold_start=None if config.measurement.warm_start else _cold_starts(experiments, theta0.device),
         )
 
     def starts(self) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -187,7 +189,7 @@ def train_runs(
     shared = experiments[0]
     config, probe = shared.config, shared.probe
     etas = [c / experiment.lambda0 for c, experiment in zip(cs, experiments)]
-    columns = [{name: np.full(config.steps + 1, np.nan) for name in COLUMNS} for _ in experiments]
+    columns = [{name: np.full(config.protocol.steps + 1, np.nan) for name in COLUMNS} for _ in experiments]
     for column, experiment in zip(columns, experiments):
         initial = experiment.initial
         _store(column, 0, initial.loss, initial.accuracy, initial.sharpness, initial.ntk, probe.ntk_normalisation)
@@ -195,16 +197,16 @@ def train_runs(
     stack = _Stack.start(experiments, etas)
     thresholds = _flag_thresholds(experiments)  # None: measure_mode = "full"
     decided = [False] * len(experiments)  # the sharpness flag is set (measure_mode = "flags" only)
-    seeds = sorted({experiment.config.seed_sgd for experiment in experiments})
-    streams = {seed: sgd_batches(len(shared.train_x), config.batch_size, seed) for seed in seeds}
+    seeds = sorted({experiment.config.seeds.sgd for experiment in experiments})
+    streams = {seed: sgd_batches(len(shared.train_x), config.protocol.batch_size, seed) for seed in seeds}
     description = f"c={cs[0]:.4g}" if len(cs) == 1 else f"ensemble of {len(cs)}"
-    for t in tqdm(range(1, config.steps + 1), desc=description, disable=not progress, leave=False):
+    for t in tqdm(range(1, config.protocol.steps + 1), desc=description, disable=not progress, leave=False):
         indices = {seed: next(stream) for seed, stream in streams.items()}
-        batch, per_member = _sgd_batch(shared, [indices[experiments[run].config.seed_sgd] for run in stack.alive])
+        batch, per_member = _sgd_batch(shared, [indices[experiments[run].config.seeds.sgd] for run in stack.alive])
         batch_loss = stack.sgd.step(probe, batch, per_member)
         loss, accuracy = over_members(probe.loss_tensors, stack.theta)
         host = torch.stack([batch_loss, loss, accuracy]).cpu().numpy()
-        diverged = is_diverged(host[1], config.loss_max)
+        diverged = is_diverged(host[1], config.protocol.loss_max)
         for position, run in enumerate(stack.alive):
             columns[run]["batch_loss"][t] = host[0, position]
             if diverged[position]:
@@ -218,7 +220,7 @@ def train_runs(
             on_step(t, stack.theta)
         sharpness = ntk = None
         measured = [position for position, run in enumerate(stack.alive) if not decided[run]]
-        if (t % config.measure_every == 0 or t == config.steps) and measured:
+        if (t % config.measurement.measure_every == 0 or t == config.protocol.steps) and measured:
             stop_above = None if thresholds is None else thresholds[[stack.alive[p] for p in measured]]
             sharpness, ntk = _measure(stack, shared, check_every, measured, stop_above)
         solves = {position: number for number, position in enumerate(measured)} if sharpness is not None else {}
@@ -228,8 +230,8 @@ def train_runs(
             gram = None if number is None or ntk is None else ntk.member(number)
             _store(columns[run], t, host[1, position], host[2, position], solve, gram, probe.ntk_normalisation)
             if thresholds is not None and solve is not None:
-                decided[run] = bool(sharpness_catapult_flag(columns[run]["sharpness"][[0, t]], config.epsilon))
-    barrier = _barrier_losses(stack, experiments) if config.barrier else {}
+                decided[run] = bool(sharpness_catapult_flag(columns[run]["sharpness"][[0, t]], config.protocol.epsilon))
+    barrier = _barrier_losses(stack, experiments) if config.measurement.barrier else {}
     return [
         _record(experiment, c, eta, column, *barrier.get(run, (math.nan, math.nan)))
         for run, (experiment, c, eta, column) in enumerate(zip(experiments, cs, etas, columns))
@@ -240,10 +242,10 @@ def _flag_thresholds(experiments: Sequence[Experiment]) -> torch.Tensor | None:
     """measure_mode = "flags": each run's stop_above = (1 + epsilon) lambda_H0 (1 + FLAG_MARGIN)
     (+inf where lambda_H0 is not positive: no early stop); measure_mode = "full": None."""
     config = experiments[0].config
-    if config.measure_mode != "flags":
+    if config.measurement.measure_mode != "flags":
         return None
     lambda0 = torch.tensor([experiment.lambda0 for experiment in experiments], dtype=torch.float64)
-    threshold = (1.0 + config.epsilon) * lambda0 * (1.0 + FLAG_MARGIN)
+    threshold = (1.0 + config.protocol.epsilon) * lambda0 * (1.0 + FLAG_MARGIN)
     return torch.where(lambda0 > 0, threshold, math.inf)
 
 
@@ -275,7 +277,7 @@ def _measure(
 
 def _barrier_losses(stack: _Stack, experiments: Sequence[Experiment]) -> dict[int, tuple[float, float]]:
     """(max_s L((1 - s) theta_0 + s theta_T), L(theta_0)) of each run still alive along the
-    ``interpolation_grid``, on the evaluation set or the measurement batch (``TrainConfig.barrier_set``);
+    ``interpolation_grid``, on the evaluation set or the measurement batch (``TrainConfig.measurement.barrier_set``);
     L(theta_0) NaN on the evaluation set (the reference is then the record's L_0)."""
     if not stack.alive:
         return {}
@@ -295,7 +297,7 @@ def _sgd_batch(shared: Experiment, indices: list[torch.Tensor | None]) -> tuple[
     One batch shared by all runs when their indices are the same tensor (one SGD seed), else
     one batch per run, example-major (B, M, ...).
     """
-    x, y, chunk_size = shared.train_x, shared.train_y, shared.config.chunk_size
+    x, y, chunk_size = shared.train_x, shared.train_y, shared.config.measurement.chunk_size
     first = indices[0]
     if all(index is first for index in indices):
         if first is None:
@@ -309,8 +311,8 @@ def _sgd_batch(shared: Experiment, indices: list[torch.Tensor | None]) -> tuple[
 def _cold_starts(experiments: Sequence[Experiment], device: torch.device) -> torch.Tensor:
     """Each run's cold Lanczos start, ``random_start`` of its seed_init (drawn once per seed)."""
     num_params = experiments[0].num_params
-    starts = {e.config.seed_init: random_start(num_params, e.config.seed_init, device) for e in experiments}
-    return torch.stack([starts[e.config.seed_init] for e in experiments])
+    starts = {e.config.seeds.init: random_start(num_params, e.config.seeds.init, device) for e in experiments}
+    return torch.stack([starts[e.config.seeds.init] for e in experiments])
 
 
 def _solved(result: LanczosResult | None) -> LanczosResult:
@@ -364,11 +366,11 @@ def _record(
     return Trajectory.from_arrays(
         c=c,
         eta=eta,
-        loss_convention=describe_loss(config.loss),
-        loss_max=config.loss_max,
+        loss_convention=describe_loss(config.protocol.loss),
+        loss_max=config.protocol.loss_max,
         barrier_loss=barrier_loss,
         barrier_loss0=barrier_loss0,
         config=experiment.record_config(),
-        seeds={"init": config.seed_init, "sgd": config.seed_sgd, "measure": config.seed_measure},
+        seeds={"init": config.seeds.init, "sgd": config.seeds.sgd, "measure": config.seeds.measure},
         **columns,
     )

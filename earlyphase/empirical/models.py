@@ -40,17 +40,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from earlyphase.core.conventions import PARAMETERIZATIONS, default_sigma_w2
-from earlyphase.core.validate import ConfigError, require_choice, require_int, require_positive
+from earlyphase.core.validate import ConfigError, require_choice, require_positive
+from earlyphase.empirical.config import (  # the names a configuration may take, declared with it
+    READOUTS,
+    check_architecture,
+)
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": F.relu,
     "tanh": torch.tanh,
     "linear": lambda h: h,
 }
-ARCHITECTURES = ("fcn", "cnn", "resnet18")
-READOUTS = ("standard", "zero", "mup")
-CNN_MIN_DEPTH = 4
-RESNET_DEPTH = 18
 
 
 def layer_scale(fan_in: int, gain2: float, parameterization: str) -> tuple[float, float]:
@@ -230,18 +230,6 @@ class ResNet18(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.blocks(self.activation(self.stem(x)))
         return self.readout(h.mean(dim=(2, 3)))
-
-
-def check_architecture(arch: str, depth: int, width: int) -> None:
-    """Raise ConfigError for an architecture name or a depth/width it does not support."""
-    require_choice("arch", arch, ARCHITECTURES)
-    require_int("width", width, minimum=1)
-    if arch == "fcn":
-        require_int("depth", depth, minimum=1)
-    elif arch == "cnn":
-        require_int("depth", depth, minimum=CNN_MIN_DEPTH)
-    elif depth != RESNET_DEPTH:
-        raise ConfigError(f"depth must be {RESNET_DEPTH} for arch 'resnet18', got {depth!r}", "depth")
 
 
 def build_model(

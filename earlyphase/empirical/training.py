@@ -1,6 +1,6 @@
 """Early training at eta = c / lambda_H0 while tracking loss, sharpness and NTK (docs/PROTOCOL.md section 2).
 
-    experiment = prepare(TrainConfig(...))      # data, network (seed_init), lambda_H0, L_0: once
+    experiment = prepare(TrainConfig.build(...))      # data, network (seed_init), lambda_H0, L_0: once
     trajectory = run_at_c(experiment, c=2.0)    # SGD from the SAME theta_0 for every c
 
 ``prepare`` draws everything random except the SGD order: the initialisation (``seed_init``), the
@@ -21,7 +21,7 @@ ensembles, is ``earlyphase.empirical.loop.train_runs`` (``run_at_c`` is its case
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -81,7 +81,7 @@ class Probe:
 
     @property
     def loss_fn(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-        return LOSSES[self.config.loss]
+        return LOSSES[self.config.protocol.loss]
 
     def loss(self, theta: torch.Tensor) -> tuple[float, float]:
         """(L, accuracy) on the evaluation set."""
@@ -97,7 +97,10 @@ class Probe:
         """Lanczos solves on the measurement batch: the sharpness from ``sharpness_start``, the NTK
         (J^T J) from ``ntk_start`` unless None; and the HVP method used (``stacked_curvature`` of one run)."""
         sharpness, ntk, method = self.stacked_curvature(
-            theta[None], sharpness_start[None], None if ntk_start is None else ntk_start[None], self.config.hvp_method
+            theta[None],
+            sharpness_start[None],
+            None if ntk_start is None else ntk_start[None],
+            self.config.measurement.hvp_method,
         )
         return sharpness.member(0), None if ntk is None else ntk.member(0), method
 
@@ -115,7 +118,7 @@ class Probe:
         ``stop_above`` (M,): a sharpness solve also stops once its Ritz value exceeds the member's threshold."""
         config = self.config
         hessian = HessianProducts(self.model, self.loss_fn, self.measure_batch, hvp_method)
-        tol, max_iter = config.lanczos_tol, config.lanczos_max_iter
+        tol, max_iter = config.measurement.lanczos_tol, config.measurement.lanczos_max_iter
         sharpness = top_eigenpairs(hessian, theta, sharpness_start, tol, max_iter, check_every, stop_above)
         ntk = None
         if ntk_start is not None:
@@ -170,17 +173,20 @@ class Experiment:
         return self.model.num_params
 
     def record_config(self) -> dict:
-        """The full TrainConfig plus what was resolved at preparation (for the record's JSON),
+        """The full TrainConfig, flat (``TrainConfig.flat``: the settings by name, as records have always
+        held them), plus what was resolved at preparation (for the record's JSON),
         with ``lambda0_hvps``: the products of the lambda_H0 solve, shared by every run (row 0 of
         a record counts 0 of them)."""
         return {
-            **asdict(self.config),
+            **self.config.flat(),
             "dataset_source": self.dataset.source,
             "n_train_used": int(len(self.dataset.x_train)),
-            "batch_size_used": min(self.config.batch_size or len(self.dataset.x_train), len(self.dataset.x_train)),
+            "batch_size_used": min(
+                self.config.protocol.batch_size or len(self.dataset.x_train), len(self.dataset.x_train)
+            ),
             "measure_batch_size": self.probe.measure_batch.size,
             "eval_examples": self.probe.eval_batch.size,
-            "sigma_w2_used": self.config.sigma_w2_value,
+            "sigma_w2_used": self.config.model.sigma_w2_value,
             "model": type(self.model.module).__name__,
             "num_params": self.num_params,
             "hvp_method_used": self.hvp_method,
@@ -206,40 +212,44 @@ def resolve_device(name: str) -> torch.device:
 
 
 def load_training_data(config: TrainConfig) -> Dataset:
-    """``config.dataset`` with n_train examples and a measurement batch of
+    """``config.data.dataset`` with n_train examples and a measurement batch of
     min(measure_size, n_train) examples drawn with seed_measure."""
     dataset = load_dataset(
-        config.dataset, n_train=config.n_train, n_measure=None, seed=config.seed_measure, path=config.data_path
+        config.data.dataset,
+        n_train=config.data.n_train,
+        n_measure=None,
+        seed=config.seeds.measure,
+        path=config.data.data_path,
     )
     n = len(dataset.x_train)
-    if config.measure_size >= n:
+    if config.data.measure_size >= n:
         return dataset
-    return replace(dataset, measure_index=measure_indices(n, config.measure_size, config.seed_measure))
+    return replace(dataset, measure_index=measure_indices(n, config.data.measure_size, config.seeds.measure))
 
 
 def build_network(config: TrainConfig, dataset: Dataset, model: ModelSource | None) -> nn.Module:
     """The built-in network of ``config``, or the user's module (a factory is called with torch's RNG seeded by seed_init)."""
     if model is None:
-        if config.arch == CUSTOM_ARCH:
+        if config.model.arch == CUSTOM_ARCH:
             raise ConfigError("arch 'custom' needs a model: prepare(config, model=your_module_or_factory)", "arch")
         return build_model(
-            config.arch,
+            config.model.arch,
             dataset.input_shape,
             dataset.num_classes,
-            config.depth,
-            config.width,
-            config.activation,
-            config.sigma_w2,
-            config.readout,
-            config.parameterization,
-            seed=config.seed_init,
+            config.model.depth,
+            config.model.width,
+            config.model.activation,
+            config.model.sigma_w2,
+            config.model.readout,
+            config.model.parameterization,
+            seed=config.seeds.init,
         )
-    if config.arch != CUSTOM_ARCH:
-        raise ConfigError(f"a model was given, so arch must be {CUSTOM_ARCH!r} (got {config.arch!r})", "arch")
+    if config.model.arch != CUSTOM_ARCH:
+        raise ConfigError(f"a model was given, so arch must be {CUSTOM_ARCH!r} (got {config.model.arch!r})", "arch")
     if isinstance(model, nn.Module):
         return model
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed_init)
+        torch.manual_seed(config.seeds.init)
         module = model()
     if not isinstance(module, nn.Module):
         raise ConfigError(f"model factory must return a torch.nn.Module, got {type(module).__name__}", "model")
@@ -249,26 +259,30 @@ def build_network(config: TrainConfig, dataset: Dataset, model: ModelSource | No
 def prepare(config: TrainConfig, dataset: Dataset | None = None, model: ModelSource | None = None) -> Experiment:
     """Load the data, build theta_0 (seed_init) and measure lambda_H0 and L_0 once for all c.
 
-    ``dataset``: a Dataset to use instead of loading ``config.dataset`` (its name must match).
-    ``model``: your own torch module (or a zero-argument factory), with ``config.arch = "custom"``;
+    ``dataset``: a Dataset to use instead of loading ``config.data.dataset`` (its name must match).
+    ``model``: your own torch module (or a zero-argument factory), with ``config.model.arch = "custom"``;
     it must map a batch (B, *input_shape) to (B, k) outputs and must not use batch norm or
     dropout in train mode. Its trainable parameters become theta; buffers stay fixed.
     """
-    device = resolve_device(config.device)
-    dtype = TORCH_DTYPES[config.dtype]
+    device = resolve_device(config.execution.device)
+    dtype = TORCH_DTYPES[config.execution.dtype]
     if dataset is None:
         dataset = load_training_data(config)
-    elif dataset.name != config.dataset:
-        raise ConfigError(f"dataset is {dataset.name!r} but config.dataset is {config.dataset!r}", "dataset")
+    elif dataset.name != config.data.dataset:
+        raise ConfigError(f"dataset is {dataset.name!r} but config.data.dataset is {config.data.dataset!r}", "dataset")
     flat, theta0 = flatten_module(build_network(config, dataset, model), device, dtype)
     train_x = torch.as_tensor(dataset.x_train, device=device, dtype=dtype)
     train_y = torch.as_tensor(dataset.y_train, device=device, dtype=dtype)
     measure_index = torch.as_tensor(dataset.measure_index, device=device)
-    measure_batch = Batch.of(train_x[measure_index], train_y[measure_index], config.chunk_size)
-    eval_batch = measure_batch if config.eval_set == "measure" else Batch.of(train_x, train_y, config.chunk_size)
+    measure_batch = Batch.of(train_x[measure_index], train_y[measure_index], config.measurement.chunk_size)
+    eval_batch = (
+        measure_batch
+        if config.data.eval_set == "measure"
+        else Batch.of(train_x, train_y, config.measurement.chunk_size)
+    )
     probe = Probe(config, flat, measure_batch, eval_batch)
-    start = random_start(flat.num_params, config.seed_init, device)
-    sharpness, ntk, method = probe.curvature(theta0, start, start if config.ntk else None)
+    start = random_start(flat.num_params, config.seeds.init, device)
+    sharpness, ntk, method = probe.curvature(theta0, start, start if config.measurement.ntk else None)
     initial = Measurement(*probe.loss(theta0), sharpness, ntk)
     return Experiment(config, dataset, flat, theta0, train_x, train_y, probe, initial, method)
 
@@ -280,7 +294,7 @@ def run_at_c(
     progress: bool = False,
     on_step: Callable[[int, torch.Tensor], None] | None = None,
 ) -> Trajectory:
-    """Train from theta_0 at eta = c / lambda_H0 for config.steps steps; never raises for divergence.
+    """Train from theta_0 at eta = c / lambda_H0 for config.protocol.steps steps; never raises for divergence.
 
     ``progress`` shows a tqdm bar over the steps (for long runs). ``on_step(t, theta_t)`` is
     called after every update that did not diverge (e.g. to keep checkpoints or measure more);

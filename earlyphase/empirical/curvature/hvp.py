@@ -21,8 +21,7 @@ from collections.abc import Callable
 import torch
 
 from earlyphase.core.validate import require_choice
-
-HVP_METHODS = ("auto", "forward_over_reverse", "double_backward")
+from earlyphase.empirical.config import HVP_METHODS
 
 Loss = Callable[[torch.Tensor], torch.Tensor]
 

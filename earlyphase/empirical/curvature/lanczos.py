@@ -47,12 +47,12 @@ from dataclasses import dataclass
 
 import torch
 
-from earlyphase.core.conventions import LANCZOS_TOL
+from earlyphase.core.conventions import LANCZOS_MAX_ITER, LANCZOS_TOL
 
 DEFAULT_TOL = LANCZOS_TOL
 REORTHOGONALISE_AGAIN = 0.5**0.5
 """A second reorthogonalisation pass when |w| after the first is below this fraction of |w| before."""
-DEFAULT_MAX_ITER = 100
+DEFAULT_MAX_ITER = LANCZOS_MAX_ITER
 INITIAL_CAPACITY = 16
 """Basis vectors allocated at first; the buffer doubles when full (memory ~ iterations used).
 Row j of a member's buffer is q_j; each step writes q_{j+1} straight into row j + 1 (no copies)."""

@@ -83,11 +83,11 @@ def prepare_ensemble(
     experiments: dict[tuple[int, int], Experiment] = {}
     for seed_init, seed_sgd in pairs:
         if seed_init not in by_init:
-            prepared = prepare(replace(config, seed_init=seed_init, seed_sgd=seed_sgd), dataset, model)
+            prepared = prepare(config.replace(seed_init=seed_init, seed_sgd=seed_sgd), dataset, model)
             by_init[seed_init] = prepared if not by_init else _share_data(prepared, next(iter(by_init.values())))
         base = by_init[seed_init]
-        experiments[(seed_init, seed_sgd)] = replace(base, config=replace(base.config, seed_sgd=seed_sgd))
-    return Ensemble(config=replace(config, seed_init=pairs[0][0], seed_sgd=pairs[0][1]), experiments=experiments)
+        experiments[(seed_init, seed_sgd)] = replace(base, config=base.config.replace(seed_sgd=seed_sgd))
+    return Ensemble(config=config.replace(seed_init=pairs[0][0], seed_sgd=pairs[0][1]), experiments=experiments)
 
 
 def _share_data(experiment: Experiment, holder: Experiment) -> Experiment:

@@ -81,12 +81,12 @@ def member_bytes(
     """The per-member estimate of the module docstring."""
 
     def per_pass(examples: int) -> int:
-        return examples if config.chunk_size is None else min(examples, config.chunk_size)
+        return examples if config.measurement.chunk_size is None else min(examples, config.measurement.chunk_size)
 
-    sgd = eval_size if config.batch_size is None else config.batch_size
+    sgd = eval_size if config.protocol.batch_size is None else config.protocol.batch_size
     examples = max(HVP_ACTIVATIONS * per_pass(measure_size), GRADIENT_ACTIVATIONS * per_pass(sgd), per_pass(eval_size))
-    rows = min(config.lanczos_max_iter, num_params)
-    basis_rows = min(EXPECTED_BASIS_ROWS, rows) if config.warm_start else rows
+    rows = min(config.measurement.lanczos_max_iter, num_params)
+    basis_rows = min(EXPECTED_BASIS_ROWS, rows) if config.measurement.warm_start else rows
     return itemsize * (PARAM_COPIES * num_params + activations * examples) + 8 * num_params * (
         basis_rows + LANCZOS_VECTORS
     )

@@ -71,7 +71,7 @@ def _search_ensemble(task: EnsembleTask) -> dict[str, Any]:
         return run_ensemble(prepared[0], members, EnsembleOptions())
 
     plans = [spec.search.plan() for _ in points]
-    searches = run_searches(plans, PointRuns(store, points), compute, config.epsilon, spec.ensemble)
+    searches = run_searches(plans, PointRuns(store, points), compute, config.protocol.epsilon, spec.ensemble)
     seconds = time.perf_counter() - started
     summaries = []
     for point, runs in zip(points, searches):

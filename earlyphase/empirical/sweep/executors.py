@@ -90,7 +90,7 @@ class LocalExecutor:
         """Worker processes for ``tasks``: jobs, capped by the tasks and the CUDA slots."""
         if not tasks:
             return 0
-        slots = cuda_slots(tasks[0].spec.base.device, tasks[0].spec.runs_per_device)
+        slots = cuda_slots(tasks[0].spec.base.execution.device, tasks[0].spec.runs_per_device)
         return min(self.jobs, len(tasks), len(slots) or self.jobs)
 
     def describe(self, tasks: Sequence[Any]) -> str:
@@ -101,7 +101,7 @@ class LocalExecutor:
     def run(self, function: Callable[[Any], dict[str, Any]], tasks: Sequence[Any]) -> Iterator[Outcome]:
         if not tasks:
             return
-        slots = cuda_slots(tasks[0].spec.base.device, tasks[0].spec.runs_per_device)
+        slots = cuda_slots(tasks[0].spec.base.execution.device, tasks[0].spec.runs_per_device)
         jobs = self.processes(tasks)
         if jobs == 1:
             for task in tasks:

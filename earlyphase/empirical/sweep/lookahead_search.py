@@ -220,7 +220,7 @@ def lookahead_search(
 
     def compute(keys: list[RunKey]) -> list[Trajectory]:
         prepared = experiment()
-        full = dataclasses.replace(prepared, config=dataclasses.replace(prepared.config, measure_mode="full"))
+        full = dataclasses.replace(prepared, config=prepared.config.replace(measure_mode="full"))
         return [run_at_c(full if index == full_sharpness else prepared, grid.c(index)) for _, index in keys]
 
     (checked,) = run_searches([SeededPlan(grid, seeds)], runs, compute, epsilon)

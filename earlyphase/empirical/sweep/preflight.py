@@ -24,14 +24,14 @@ def preflight(spec: SweepSpec, this_machine_runs: bool = True) -> None:
     from earlyphase.empirical.training import load_training_data, resolve_device
 
     if spec.runner == DEFAULT_RUNNER:
-        check_dataset_name(spec.base.dataset)
+        check_dataset_name(spec.base.data.dataset)
         try:
             load_training_data(spec.base)
         except ValueError as error:
             raise ConfigError(f"data ({_data_keys(spec)}): {one_line(error)}", "data") from None
-    if spec.runner == DEFAULT_RUNNER or spec.base.device != "cpu":
+    if spec.runner == DEFAULT_RUNNER or spec.base.execution.device != "cpu":
         try:
-            resolve_device(spec.base.device)
+            resolve_device(spec.base.execution.device)
         except (ValueError, RuntimeError) as error:
             raise ConfigError(f"execution.device: {one_line(error)}", "execution.device") from None
 
@@ -54,5 +54,9 @@ def one_line(error: BaseException) -> str:
 
 def _data_keys(spec: SweepSpec) -> str:
     config = spec.base
-    keys = [f"dataset = {config.dataset!r}", f"data_path = {config.data_path!r}", f"n_train = {config.n_train!r}"]
+    keys = [
+        f"dataset = {config.data.dataset!r}",
+        f"data_path = {config.data.data_path!r}",
+        f"n_train = {config.data.n_train!r}",
+    ]
     return "data." + ", ".join(keys)

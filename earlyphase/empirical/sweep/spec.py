@@ -1,31 +1,33 @@
 """The sweep specification: a TOML file (or the equivalent command-line flags), validated whole.
 
 A sweep is the product depths x widths x init seeds x SGD seeds of one run family (every other
-``TrainConfig`` field is shared), each searched over c = 2**x for its critical values::
+``TrainConfig`` setting is shared), each searched over c = 2**x for its critical values::
 
     name = "fcn-fashion"            # optional label
-    [model]       arch, depths (list), widths (list), activation, sigma_w2, readout, parameterization
-    [data]        dataset, data_path, n_train, measure_size, eval_set
-    [protocol]    batch_size, steps, loss, momentum, loss_max, epsilon
-    [measurement] barrier, barrier_set, ntk, measure_every, lanczos_tol, lanczos_max_iter, warm_start, hvp_method, chunk_size,
-                  measure_mode ("flags", the sweep default, or "full")
+    runner = "earlyphase.empirical.training"
+    [model]       depths (list), widths (list), and ModelConfig's other fields
+    [data]        DataConfig's fields
+    [protocol]    ProtocolConfig's fields
+    [measurement] MeasurementConfig's fields (measure_mode: "flags" by default in a sweep)
     [seeds]       init (list), sgd (list), measure
-    [search]      method ("bisect" | "grid"), x_min, x_max, x_step, x_start, expand_step, confirm, lookahead
-    [execution]   device, dtype, runs_per_device, ensemble
+    [search]      SearchSpec's fields: method ("bisect" | "grid"), x_min, x_max, x_step, ..., lookahead
+    [execution]   ExecutionConfig's fields, runs_per_device, ensemble
 
-Keys other than depths, widths, seeds.*, the [search] keys, runs_per_device and ensemble are the
-fields of ``earlyphase.empirical.config.TrainConfig`` with their defaults, except
-``measurement.measure_mode``: "flags" by default in a sweep (a search needs the flags only; they and
-the critical values are those of "full"), so it is neither part of a spec's identity nor of a
-run's configuration hash (``config_key``): runs of either mode are reused by both; a TrainConfig field
-not listed above is accepted in an ``[engine]`` section. Optional values are switched off with a
-word: ``batch_size = "full"`` (full-batch GD), ``n_train = "all"``, ``sigma_w2 = "default"``,
-``"none"`` elsewhere. Unknown sections or keys, wrong types and impossible values raise
-``ConfigError`` naming the key (its ``parameter``: ``section.key``), before anything runs.
+Every key but the swept lists, ``runs_per_device`` and ``ensemble`` (fields of ``SweepSpec``)
+and the [search] keys is a field of a section of ``earlyphase.empirical.config.TrainConfig``, with
+its default, type, help and validation; ``earlyphase sweep run --help`` lists them all.
+``measurement.measure_mode`` is "flags" by default in a sweep (a search needs the flags only; they
+and the critical values are those of "full"), so it is neither part of a spec's identity nor of a
+run's configuration hash (``config_key``): runs of either mode are reused by both. Optional
+values are switched off with a word: ``batch_size = "full"`` (full-batch GD), ``n_train =
+"all"``, ``sigma_w2 = "default"``, ``"none"`` elsewhere. Unknown sections or keys, wrong types
+and impossible values raise ``ConfigError`` naming the key (its ``parameter``: ``section.key``),
+before anything runs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -33,121 +35,53 @@ import math
 import tomllib
 import typing
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from types import NoneType, UnionType
 from typing import Any
 
 from earlyphase.core.grid import DEFAULT_X_MAX, DEFAULT_X_STEP, require_exponent
+from earlyphase.core.schema import Setting, coerce, setting, settings_of
 from earlyphase.core.search import BracketPlan, CGrid, GridPlan, SearchPlan
 from earlyphase.core.validate import ConfigError, require_choice, require_int, require_positive
-from earlyphase.empirical.config import TrainConfig
+from earlyphase.empirical.config import SeedConfig, TrainConfig
 
 DEFAULT_RUNNER = "earlyphase.empirical.training"
 """Module (or ``module:object``) providing ``prepare(config)`` and ``run_at_c(experiment, c)``."""
 
 SEARCH_METHODS = ("bisect", "grid")
-
-# swept lists: spec key -> (TrainConfig field, SweepSpec attribute)
-_SWEPT = {
-    ("model", "depths"): ("depth", "depths"),
-    ("model", "widths"): ("width", "widths"),
-    ("seeds", "init"): ("seed_init", "init_seeds"),
-    ("seeds", "sgd"): ("seed_sgd", "sgd_seeds"),
-}
-# TrainConfig fields shared by every run, by section (seeds.measure is seed_measure)
-_SECTION_FIELDS: dict[str, tuple[str, ...]] = {
-    "model": ("arch", "activation", "sigma_w2", "readout", "parameterization"),
-    "data": ("dataset", "data_path", "n_train", "measure_size", "eval_set"),
-    "protocol": ("batch_size", "steps", "loss", "momentum", "loss_max", "epsilon"),
-    "measurement": (
-        "barrier",
-        "barrier_set",
-        "ntk",
-        "measure_every",
-        "lanczos_tol",
-        "lanczos_max_iter",
-        "warm_start",
-        "hvp_method",
-        "chunk_size",
-        "measure_mode",
-    ),
-    "execution": ("device", "dtype"),
-}
-ENGINE_SECTION = "engine"
+SEARCH_SECTION = "search"
 SWEEP_MEASURE = "flags"
-"""A sweep's default ``TrainConfig.measure_mode``: only what the flags need."""
+"""A sweep's default ``TrainConfig.measurement.measure_mode``: only what the flags need."""
 RESULT_NEUTRAL_FIELDS = ("measure_mode",)
-"""TrainConfig fields that never change a run's flags: left out of ``config_key`` and ``SweepSpec.identity``."""
-NONE_WORDS = {"batch_size": "full", "n_train": "all", "sigma_w2": "default"}
-
-HELP = {
-    "name": "a label for the sweep",
-    "runner": f"module (or module:object) with prepare(config) and run_at_c(experiment, c) (default {DEFAULT_RUNNER})",
-    "arch": "architecture: fcn, cnn (Myrtle, depth >= 4), resnet18 (depth 18)",
-    "depths": "depths d (number of weight layers), a list",
-    "widths": "widths w (hidden units, or channels for cnn/resnet18), a list",
-    "activation": "relu, tanh or linear",
-    "sigma_w2": "hidden-layer weight variance x fan_in ('default': 2 for relu, 1 otherwise)",
-    "readout": "readout layer: standard (N(0, 1/fan_in)), zero, mup (1/width)",
-    "parameterization": "standard or ntk",
-    "dataset": "digits, mnist, fashion_mnist, cifar10 or synthetic",
-    "data_path": "where the dataset files are ('none': the usual search order)",
-    "n_train": "training examples used ('all': the whole training set)",
-    "measure_size": "size of the fixed measurement batch for the sharpness",
-    "eval_set": "where L_t is measured: measure (the measurement batch) or train",
-    "batch_size": "SGD batch size B ('full': full-batch gradient descent)",
-    "steps": "number of SGD steps T of the early window",
-    "loss": "mse or cross_entropy",
-    "momentum": "heavy-ball momentum in [0, 1) (0: plain SGD)",
-    "loss_max": "divergence bound L_max: a run diverges when L_t > L_max or is not finite",
-    "epsilon": "c_sharp tolerance: sharpness catapult when lambda_t / lambda_0 > 1 + epsilon",
-    "barrier": "measure the loss on the straight path theta_0 -> theta_T (needed for c_barrier)",
-    "barrier_set": "where the barrier path is evaluated: measure (the fixed measurement batch, cheap) or eval (the eval_set)",
-    "ntk": "also track the top NTK eigenvalue",
-    "measure_every": "measure the sharpness every k steps (1 for the critical values)",
-    "lanczos_tol": "Lanczos relative residual tolerance",
-    "lanczos_max_iter": "Lanczos iteration cap (Hessian-vector products per solve)",
-    "warm_start": "warm-start Lanczos from the previous eigenvector",
-    "hvp_method": "auto, forward_over_reverse or double_backward",
-    "measure_mode": "flags (default: the sharpness only until lambda_t / lambda_0 > 1 + epsilon is certain; same critical "
-    "values, fewer Hessian-vector products) or full (every step's sharpness solved, for trajectories)",
-    "chunk_size": "cap on examples pushed through the network at once ('none': no cap)",
-    "init": "initialisation seeds, a list",
-    "sgd": "SGD batch-order seeds, a list",
-    "measure": "measurement-batch seed",
-    "method": "bisect (bracketing search per critical value) or grid (every c = 2^x up to the first divergence)",
-    "x_min": "lowest grid exponent: c_min = 2^x_min",
-    "x_max": "highest grid exponent: c_max of the scan = 2^x_max",
-    "x_step": "grid step in x (0.1: 7.2 %% steps in c)",
-    "x_start": "bisect: first exponent evaluated (then expand up/down)",
-    "expand_step": "bisect: expansion stride from x_start until a bracket is found, in grid steps",
-    "confirm": "bisect: grid points below each bracket that must be evaluated (1: plain bisection; 2 catches one-point flicker)",
-    "lookahead": "bisect: run first at the c_loss and c_sharp the one-step look-ahead predicts from theta_0 and one grid "
-    "step below, then bracket as usual; each prediction is checked by those full runs (flag with its peak at t = 1, "
-    "none below) and every critical value is read from full runs (default false)",
-    "device": "cpu, cuda, cuda:N or mps",
-    "dtype": "float32 or float64",
-    "runs_per_device": "most runs sharing one CUDA device at once (set from its memory)",
-    "ensemble": "0: one run at a time; L >= 1: the seeds of each (depth, width) searched in lockstep, "
-    "L points per search per round, trained as one batched ensemble (earlyphase.empirical.ensemble)",
-}
+"""TrainConfig settings that never change a run's flags: left out of ``config_key`` and ``SweepSpec.identity``."""
 
 
 @dataclass(frozen=True)
 class SearchSpec:
     """How c is searched: the grid c_k = 2**(x_min + k x_step) <= 2**x_max and the method."""
 
-    method: str = "bisect"
-    x_min: float = 0.0
-    x_max: float = DEFAULT_X_MAX
-    x_step: float = DEFAULT_X_STEP
-    x_start: float = 1.0
-    expand_step: int = 6
-    confirm: int = 1
-    lookahead: bool = False
-    """Start each bisect search at the one-step look-ahead's c_loss and c_sharp, each checked by
-    full runs (``earlyphase.empirical.sweep.lookahead_search``)."""
+    method: str = setting(
+        "bisect",
+        "bisect (bracketing search per critical value) or grid (every c = 2^x up to the first divergence)",
+        choices=SEARCH_METHODS,
+        name="search",
+    )
+    x_min: float = setting(0.0, "lowest grid exponent: c_min = 2^x_min")
+    x_max: float = setting(DEFAULT_X_MAX, "highest grid exponent: c_max of the scan = 2^x_max")
+    x_step: float = setting(DEFAULT_X_STEP, "grid step in x (0.1: 7.2 % steps in c)")
+    x_start: float = setting(1.0, "bisect: first exponent evaluated (then expand up/down)")
+    expand_step: int = setting(6, "bisect: expansion stride from x_start until a bracket is found, in grid steps")
+    confirm: int = setting(
+        1,
+        "bisect: grid points below each bracket that must be evaluated (1: plain bisection; 2 catches one-point flicker)",
+    )
+    lookahead: bool = setting(
+        False,
+        "bisect: run first at the c_loss and c_sharp the one-step look-ahead predicts from theta_0 and one grid "
+        "step below, then bracket as usual; each prediction is checked by those full runs (flag with its peak at "
+        "t = 1, none below) and every critical value is read from full runs "
+        "(earlyphase.empirical.sweep.lookahead_search)",
+    )
 
     def __post_init__(self) -> None:
         require_choice("search.method", self.method, SEARCH_METHODS)
@@ -195,24 +129,51 @@ class SweepPoint:
     seed_sgd: int
 
 
+def _spec_field(help: str, at: str = "", minimum: int = 0, sweeps: str = "", **default: Any) -> Any:
+    """A SweepSpec field: ``help``; ``at``: its ``section.key`` in the file (empty: top level or
+    none); ``minimum``: least integer value; ``sweeps``: the TrainConfig setting a list replaces."""
+    return field(**default, metadata={"help": help, "at": at, "minimum": minimum, "sweeps": sweeps})
+
+
 @dataclass(frozen=True)
 class SweepSpec:
     """A validated sweep: the shared run settings, the swept lists, the search and the runner.
 
-    ``base`` holds every TrainConfig field shared by the runs (its depth, width and two seeds
+    ``base`` holds every TrainConfig setting shared by the runs (its depth, width and two seeds
     are those of the first point); ``config(point)`` is the run family of one point.
     """
 
-    base: TrainConfig
-    depths: tuple[int, ...]
-    widths: tuple[int, ...]
-    init_seeds: tuple[int, ...]
-    sgd_seeds: tuple[int, ...]
-    search: SearchSpec = SearchSpec()
-    runs_per_device: int = 1
-    ensemble: int = 0
-    runner: str = DEFAULT_RUNNER
-    name: str = ""
+    base: TrainConfig = _spec_field("the settings shared by every run")
+    depths: tuple[int, ...] = _spec_field(
+        "depths d (number of weight layers), a list", "model.depths", minimum=1, sweeps="depth"
+    )
+    widths: tuple[int, ...] = _spec_field(
+        "widths w (hidden units, or channels for cnn/resnet18), a list", "model.widths", minimum=1, sweeps="width"
+    )
+    init_seeds: tuple[int, ...] = _spec_field(
+        "initialisation seeds, a list", "seeds.init", sweeps="seed_init", default=(SeedConfig().init,)
+    )
+    sgd_seeds: tuple[int, ...] = _spec_field(
+        "SGD batch-order seeds, a list", "seeds.sgd", sweeps="seed_sgd", default=(SeedConfig().sgd,)
+    )
+    search: SearchSpec = _spec_field("how c is searched", default=SearchSpec())
+    runs_per_device: int = _spec_field(
+        "most runs sharing one CUDA device at once (set from its memory)",
+        "execution.runs_per_device",
+        minimum=1,
+        default=1,
+    )
+    ensemble: int = _spec_field(
+        "0: one run at a time; L >= 1: the seeds of each (depth, width) searched in lockstep, "
+        "L points per search per round, trained as one batched ensemble (earlyphase.empirical.ensemble)",
+        "execution.ensemble",
+        default=0,
+    )
+    runner: str = _spec_field(
+        f"module (or module:object) with prepare(config) and run_at_c(experiment, c) (default {DEFAULT_RUNNER})",
+        default=DEFAULT_RUNNER,
+    )
+    name: str = _spec_field("a label for the sweep", default="")
 
     def points(self) -> tuple[SweepPoint, ...]:
         """Every (depth, width, seed_init, seed_sgd), depth slowest."""
@@ -225,147 +186,94 @@ class SweepSpec:
         )
 
     def config(self, point: SweepPoint) -> TrainConfig:
-        return replace(
-            self.base, depth=point.depth, width=point.width, seed_init=point.seed_init, seed_sgd=point.seed_sgd
+        return self.base.replace(
+            depth=point.depth, width=point.width, seed_init=point.seed_init, seed_sgd=point.seed_sgd
         )
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as {top-level keys, section: {key: value}} (None for switched-off values)."""
-        base = asdict(self.base)
         out: dict[str, Any] = {"name": self.name, "runner": self.runner}
-        for section, key, field_name in _spec_keys():
-            if (section, key) in _SWEPT:
-                value: Any = list(getattr(self, _SWEPT[(section, key)][1]))
-            elif section == "search":
-                value = getattr(self.search, key)
-            elif section == "execution" and field_name is None:
-                value = getattr(self, key)
-            else:
-                value = base[field_name]  # type: ignore[index]  # a TrainConfig field here
-            out.setdefault(section, {})[key] = value
+        for key in spec_settings():
+            out.setdefault(key.setting.section, {})[key.setting.key] = key.value_in(self)
         return out
 
     def identity(self) -> dict[str, Any]:
         """What decides the results (everything but the name): two specs with equal identity agree."""
         data = self.to_dict()
         data.pop("name")
-        for field_name in RESULT_NEUTRAL_FIELDS:
-            data[_FIELD_PATH[field_name].split(".")[0]].pop(field_name)
+        for key in spec_settings():
+            if key.holder == "base" and key.setting.name in RESULT_NEUTRAL_FIELDS:
+                data[key.setting.section].pop(key.setting.key)
         return data
 
 
-_SEARCH_KEYS = tuple(f.name for f in fields(SearchSpec))
+@dataclass(frozen=True)
+class SpecKey:
+    """One key of a spec file: its ``setting`` and where its value is held: "base" (a TrainConfig
+    setting, by its flat name), "search" (a SearchSpec field) or "spec" (a SweepSpec field: the
+    swept lists, runs_per_device, ensemble); ``sweeps``: the TrainConfig setting a swept list
+    replaces; ``minimum``: a spec field's least integer value."""
+
+    setting: Setting
+    holder: str
+    sweeps: str = ""
+    minimum: int = 0
+
+    @property
+    def many(self) -> bool:
+        """Whether the key is a swept list (model.depths, model.widths, seeds.init, seeds.sgd)."""
+        return bool(self.sweeps)
+
+    def value_in(self, spec: SweepSpec) -> Any:
+        if self.holder == "search":
+            return getattr(spec.search, self.setting.key)
+        if self.holder == "spec":
+            value = getattr(spec, self.setting.name)
+            return list(value) if self.many else value
+        return spec.base.flat()[self.setting.name]
 
 
 @functools.cache
-def _spec_keys() -> tuple[tuple[str, str, str | None], ...]:
-    """(section, key, TrainConfig field or None) for every spec key, in file order."""
-    leftover = [
-        f.name
-        for f in fields(TrainConfig)
-        if f.name not in {"depth", "width", "seed_init", "seed_sgd", "seed_measure"}
-        and not any(f.name in names for names in _SECTION_FIELDS.values())
-    ]
-    sections: dict[str, list[tuple[str, str | None]]] = {
-        "model": [("depths", "depth"), ("widths", "width"), *((n, n) for n in _SECTION_FIELDS["model"])],
-        "data": [(n, n) for n in _SECTION_FIELDS["data"]],
-        "protocol": [(n, n) for n in _SECTION_FIELDS["protocol"]],
-        "measurement": [(n, n) for n in _SECTION_FIELDS["measurement"]],
-        "seeds": [("init", "seed_init"), ("sgd", "seed_sgd"), ("measure", "seed_measure")],
-        "search": [(key, None) for key in _SEARCH_KEYS],
-        "execution": [(n, n) for n in _SECTION_FIELDS["execution"]] + [("runs_per_device", None), ("ensemble", None)],
-        ENGINE_SECTION: [(n, n) for n in leftover],
-    }
-    return tuple((section, key, field_name) for section, keys in sections.items() for key, field_name in keys)
-
-
-def key_hint(section: str, key: str) -> Any:
-    """The Python type of a spec value: tuple[int, ...] for the swept lists."""
-    if (section, key) in _SWEPT:
-        return tuple[int, ...]
-    if section == "search":
-        return typing.get_type_hints(SearchSpec)[key]
-    if (section, key) in (("execution", "runs_per_device"), ("execution", "ensemble")):
-        return int
-    field_name = dict(((s, k), f) for s, k, f in _spec_keys())[(section, key)]
-    return typing.get_type_hints(TrainConfig)[field_name]  # type: ignore[index]  # a TrainConfig field here
-
-
-def is_list_key(section: str, key: str) -> bool:
-    """Whether a spec key is one of the swept lists (model.depths, model.widths, seeds.init, seeds.sgd)."""
-    return (section, key) in _SWEPT
+def spec_settings() -> tuple[SpecKey, ...]:
+    """Every key a spec accepts besides the top-level ``name`` and ``runner``, in file order: per
+    TrainConfig section its swept lists, its other settings, its SweepSpec fields; [search] before
+    [execution], as the files are written."""
+    spec_fields = [f for f in fields(SweepSpec) if f.metadata["at"]]
+    swept = {f.metadata["sweeps"] for f in spec_fields}
+    hints = typing.get_type_hints(SweepSpec)
+    by_section: dict[str, list[SpecKey]] = {}
+    for f in spec_fields:
+        section, key = f.metadata["at"].split(".")
+        found = Setting(section, key, f.name, hints[f.name], f.default, f.metadata["help"])
+        by_section.setdefault(section, []).append(
+            SpecKey(found, "spec", sweeps=f.metadata["sweeps"], minimum=f.metadata["minimum"])
+        )
+    keys: list[SpecKey] = []
+    for section in dict.fromkeys(s.section for s in TrainConfig.settings()):
+        if section == "execution":
+            keys += [SpecKey(s, "search") for s in settings_of(SearchSpec, SEARCH_SECTION)]
+        own = by_section.get(section, [])
+        keys += [k for k in own if k.many]
+        keys += [
+            SpecKey(dataclasses.replace(s, default=SWEEP_MEASURE) if s.name == "measure_mode" else s, "base")
+            for s in TrainConfig.settings()
+            if s.section == section and s.name not in swept
+        ]
+        keys += [k for k in own if not k.many]
+    return tuple(keys)
 
 
 def spec_keys() -> list[tuple[str, str]]:
     """Every (section, key) a spec accepts besides the top-level ``name`` and ``runner``."""
-    return [(section, key) for section, key, _ in _spec_keys()]
+    return [(key.setting.section, key.setting.key) for key in spec_settings()]
 
 
 # --- parsing -----------------------------------------------------------------------------
-def coerce(path: str, value: Any, hint: Any, text: bool = False) -> Any:
-    """``value`` as type ``hint`` (int, float, str, bool, X | None, tuple[int, ...]), else ConfigError naming ``path``.
-
-    With ``text`` the value comes from the command line as a string (a list of strings for lists).
-    """
-    key = path.rsplit(".", 1)[-1]
-    args = typing.get_args(hint)
-    if isinstance(hint, UnionType) or typing.get_origin(hint) is typing.Union:
-        if value is None or (isinstance(value, str) and value.lower() == NONE_WORDS.get(key, "none")):
-            return None
-        (inner,) = [a for a in args if a is not NoneType]
-        return coerce(path, value, inner, text)
-    if typing.get_origin(hint) is tuple:
-        if not isinstance(value, (list, tuple)) or not value:
-            raise ConfigError(f"{path} must be a non-empty list of integers, got {value!r}", _key(path))
-        items = tuple(coerce(f"{path}[{i}]", item, args[0], text) for i, item in enumerate(value))
-        if len(set(items)) != len(items):
-            raise ConfigError(f"{path} must not repeat values, got {list(items)}", _key(path))
-        return items
-    if text and isinstance(value, str):
-        value = _from_text(path, value, hint)
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{path} must be true or false, got {value!r}", _key(path))
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{path} must be an integer, got {value!r}", _key(path))
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{path} must be a number, got {value!r}", _key(path))
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{path} must be a string, got {value!r}", _key(path))
-        return value
-    raise TypeError(f"unsupported spec type {hint!r} for {path}")
-
-
-def _key(path: str) -> str:
-    """The spec key of a value's path: ``model.depths`` for ``model.depths[2]``."""
-    return path.split("[", 1)[0]
-
-
-def _from_text(path: str, value: str, hint: Any) -> Any:
-    try:
-        if hint is bool:
-            return {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}[value.lower()]
-        if hint is int:
-            return int(value)
-        if hint is float:
-            return float(value)
-    except (KeyError, ValueError):
-        raise ConfigError(
-            f"{path} must be {'true or false' if hint is bool else 'a number'}, got {value!r}", _key(path)
-        ) from None
-    return value
-
-
 def spec_from_mapping(data: Mapping[str, Any]) -> SweepSpec:
     """Validate a parsed TOML document and build the ``SweepSpec`` (ConfigError naming the key)."""
+    keys = {(k.setting.section, k.setting.key): k for k in spec_settings()}
     known: dict[str, set[str]] = {}
-    for section, key in spec_keys():
+    for section, key in keys:
         known.setdefault(section, set()).add(key)
     values: dict[tuple[str, str], Any] = {}
     for section, content in data.items():
@@ -384,46 +292,37 @@ def spec_from_mapping(data: Mapping[str, Any]) -> SweepSpec:
                 raise ConfigError(
                     f"unknown key {section}.{key}; [{section}] accepts {sorted(known[section])}", f"{section}.{key}"
                 )
-            values[(section, key)] = coerce(f"{section}.{key}", value, key_hint(section, key))
-    for required in (("model", "depths"), ("model", "widths")):
-        if required not in values:
-            raise ConfigError(
-                f"{'.'.join(required)} is required (a non-empty list of integers >= 1)", ".".join(required)
-            )
-    lists = {attr: values.get(sk, (getattr(TrainConfig, field_name),)) for sk, (field_name, attr) in _SWEPT.items()}
-    for (section, key), (_, attr) in _SWEPT.items():
-        for item in lists[attr]:
-            require_int(f"{section}.{key}", item, minimum=1 if section == "model" else 0)
-    search = SearchSpec(**{key: values[("search", key)] for key in _SEARCH_KEYS if ("search", key) in values})
-    runs_per_device = require_int(
-        "execution.runs_per_device", values.get(("execution", "runs_per_device"), 1), minimum=1
-    )
-    ensemble = require_int("execution.ensemble", values.get(("execution", "ensemble"), 0), minimum=0)
-    if ensemble and data.get("runner", DEFAULT_RUNNER) != DEFAULT_RUNNER:
+            found = keys[(section, key)].setting
+            values[(section, key)] = coerce(found.path, value, found.hint, found.none_word)
+    given: dict[str, dict[str, Any]] = {"base": {}, "search": {}, "spec": {}}
+    for where, spec_key in keys.items():
+        path = spec_key.setting.path
+        if spec_key.holder == "spec":
+            if where not in values and spec_key.setting.default is dataclasses.MISSING:
+                raise ConfigError(f"{path} is required (a non-empty list of integers >= 1)", path)
+            value = values.get(where, spec_key.setting.default)
+            for item in value if spec_key.many else (value,):
+                require_int(path, item, minimum=spec_key.minimum)
+            given["spec"][spec_key.setting.name] = value
+        elif where in values:
+            name = spec_key.setting.name if spec_key.holder == "base" else spec_key.setting.key
+            given[spec_key.holder][name] = values[where]
+    if given["spec"]["ensemble"] and data.get("runner", DEFAULT_RUNNER) != DEFAULT_RUNNER:
         raise ConfigError(
             f"execution.ensemble trains with the empirical engine; runner must be {DEFAULT_RUNNER!r}", "runner"
         )
-    train = {
-        field_name: values[(section, key)]
-        for section, key, field_name in _spec_keys()
-        if field_name is not None and (section, key) not in _SWEPT and (section, key) in values
-    }
-    train.setdefault("measure_mode", SWEEP_MEASURE)
+    train = {"measure_mode": SWEEP_MEASURE, **given["base"]}
     if train.get("steps", 1) < 1:
         raise ConfigError(f"protocol.steps must be >= 1, got {train['steps']}", "protocol.steps")
+    lists = given["spec"]
     spec = SweepSpec(
         base=_train_config(
             train, lists["depths"][0], lists["widths"][0], lists["init_seeds"][0], lists["sgd_seeds"][0]
         ),
-        depths=lists["depths"],
-        widths=lists["widths"],
-        init_seeds=lists["init_seeds"],
-        sgd_seeds=lists["sgd_seeds"],
-        search=search,
-        runs_per_device=runs_per_device,
-        ensemble=ensemble,
+        search=SearchSpec(**given["search"]),
         runner=data.get("runner", DEFAULT_RUNNER),
         name=data.get("name", ""),
+        **lists,
     )
     for depth in spec.depths:  # every architecture / depth / width combination is checked up front
         for width in spec.widths:
@@ -432,14 +331,19 @@ def spec_from_mapping(data: Mapping[str, Any]) -> SweepSpec:
 
 
 def _train_config(train: Mapping[str, Any], depth: int, width: int, seed_init: int, seed_sgd: int) -> TrainConfig:
+    """The TrainConfig of one point; an error about a swept setting names the spec's list."""
     try:
-        return TrainConfig(**train, depth=depth, width=width, seed_init=seed_init, seed_sgd=seed_sgd)
+        return TrainConfig.build(**train, depth=depth, width=width, seed_init=seed_init, seed_sgd=seed_sgd)
     except ConfigError as error:
-        where = _FIELD_PATH.get(error.parameter or "")
+        where = _swept_path().get(error.parameter or "")
         raise ConfigError(f"{where}: {error}", where) if where else error from None
 
 
-_FIELD_PATH = {field_name: f"{section}.{key}" for section, key, field_name in _spec_keys() if field_name}
+@functools.cache
+def _swept_path() -> dict[str, str]:
+    """{TrainConfig setting's path: the spec list that sweeps it}, e.g. model.depth -> model.depths."""
+    paths = {s.name: s.path for s in TrainConfig.settings()}
+    return {paths[k.sweeps]: k.setting.path for k in spec_settings() if k.many}
 
 
 def load_spec(path: str | Path, overrides: Mapping[str, Mapping[str, Any]] | None = None) -> SweepSpec:
@@ -478,11 +382,12 @@ def merge(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, An
 def to_toml(spec: SweepSpec) -> str:
     """The spec as a TOML document that ``load_spec`` reads back to an equal spec."""
     data = spec.to_dict()
+    settings = {(k.setting.section, k.setting.key): k.setting for k in spec_settings()}
     lines = [f"name = {_toml_value(data.pop('name'))}", f"runner = {_toml_value(data.pop('runner'))}"]
     for section, content in data.items():
         lines += ["", f"[{section}]"]
         for key, value in content.items():
-            shown = NONE_WORDS.get(key, "none") if value is None else value
+            shown = settings[(section, key)].shown(value)
             lines.append(f"{key} = {_toml_value(shown)}")
     return "\n".join(lines) + "\n"
 
@@ -500,11 +405,12 @@ def _toml_value(value: Any) -> str:
 
 
 def config_key(config: TrainConfig, runner: str) -> str:
-    """Short stable hash of a run family: every TrainConfig field but the ``RESULT_NEUTRAL_FIELDS``,
-    and ``barrier_set`` only where it moves the barrier off the evaluation set (so configurations
-    from before that field existed keep their hash), and the runner."""
-    neutral = RESULT_NEUTRAL_FIELDS + (("barrier_set",) if config.barrier_on_eval_set or not config.barrier else ())
-    fields_hashed = {name: value for name, value in asdict(config).items() if name not in neutral}
+    """Short stable hash of a run family: every TrainConfig setting by its flat name (``config.flat()``)
+    but the ``RESULT_NEUTRAL_FIELDS``, and ``barrier_set`` only where it moves the barrier off the
+    evaluation set (so configurations from before that setting existed keep their hash), and the runner."""
+    off_eval_set = config.measurement.barrier and not config.barrier_on_eval_set
+    neutral = RESULT_NEUTRAL_FIELDS + (() if off_eval_set else ("barrier_set",))
+    fields_hashed = {name: value for name, value in config.flat().items() if name not in neutral}
     text = json.dumps({"config": fields_hashed, "runner": runner}, sort_keys=True)
     return hashlib.sha1(text.encode()).hexdigest()[:10]
 

@@ -46,7 +46,7 @@ class Store:
     def point_name(self, point: SweepPoint) -> str:
         config = self.spec.config(point)
         return (
-            f"{config.arch}_d{point.depth}_w{point.width}_i{point.seed_init}_s{point.seed_sgd}"
+            f"{config.model.arch}_d{point.depth}_w{point.width}_i{point.seed_init}_s{point.seed_sgd}"
             f"_{config_key(config, self.spec.runner)}"
         )
 

@@ -102,7 +102,7 @@ def _search_point(task: PointTask) -> dict[str, Any]:
     def compute(keys: list[RunKey]) -> list[Trajectory]:
         return [runner.run_at_c(experiment(), grid.c(index)) for _, index in keys]
 
-    (runs,) = run_searches([spec.search.plan()], PointRuns(store, (point,)), compute, config.epsilon)
+    (runs,) = run_searches([spec.search.plan()], PointRuns(store, (point,)), compute, config.protocol.epsilon)
     summary = point_summary(store, point, runs, time.perf_counter() - started)
     store.save_search(point, summary)
     return summary
@@ -121,7 +121,7 @@ def _search_with_lookahead(
         spec.search.plan(),
         PointRuns(store, (point,)),
         experiment,
-        spec.config(point).epsilon,
+        spec.config(point).protocol.epsilon,
         stored,
         keep=lambda prediction: write_atomic(path, json.dumps(prediction.as_dict(), indent=1)),
     )
@@ -135,7 +135,7 @@ def point_summary(store: Store, point: SweepPoint, runs: SearchRuns, seconds: fl
     grid, result = store.spec.search.grid, runs.result
     return {
         "point": asdict(point),
-        "arch": store.spec.base.arch,
+        "arch": store.spec.base.model.arch,
         "point_name": store.point_name(point),
         "search": asdict(store.spec.search),
         "lambda0": runs.lambda0,

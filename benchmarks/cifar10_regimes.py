@@ -75,7 +75,7 @@ def cifar10(n_train: int) -> Dataset:
 
 
 def base_config(n_train: int, **fields) -> TrainConfig:
-    return TrainConfig(
+    return TrainConfig.build(
         dataset="cifar10", n_train=n_train, measure_size=MEASURE_SIZE, barrier=False, measure_mode="full", **fields
     )
 
@@ -129,10 +129,10 @@ def run_saturation(out: Path, n_train: int, k_max: float) -> None:
         experiment = prepare(base_config(n_train, depth=depth, width=width), dataset=dataset)
         for c in c_values:
             every = max(1, math.floor(SATURATION_SPACING / c))
-            config = replace(experiment.config, steps=math.ceil(k_max / c), measure_every=every)
+            config = experiment.config.replace(steps=math.ceil(k_max / c), measure_every=every)
             record = run_at_c(replace(experiment, config=config), c)
             record.save(out / "saturation" / f"fcn_d{depth}_w{width}" / f"c{c:g}")
-            print(f"d={depth} w={width} c={c:g} steps={config.steps} diverged={record.diverged}", flush=True)
+            print(f"d={depth} w={width} c={c:g} steps={config.protocol.steps} diverged={record.diverged}", flush=True)
 
 
 def print_counts(records: Path) -> pd.DataFrame:

@@ -121,11 +121,11 @@ def test_bad_arguments_name_the_parameter():
 def test_lookahead_is_the_one_step_sweep_on_convolutional_nets(arch, depth, width):
     # the same oracle as for FCNs, on a Myrtle CNN and a normalisation-free ResNet-18 (8x8 digits
     # images; a coarse grid keeps the oracle's sweep short)
-    config = TrainConfig(**{**DIGITS, "n_train": 128, "measure_size": 64, "batch_size": 64}, arch=arch, depth=depth)
-    experiment = prepare(dataclasses.replace(config, width=width))
+    config = TrainConfig.build(**{**DIGITS, "n_train": 128, "measure_size": 64, "batch_size": 64}, arch=arch)
+    experiment = prepare(config.replace(depth=depth, width=width))
     grid = CGrid(x_min=0.0, x_max=10.0, x_step=0.5)
     predicted, _, _ = lookahead_prediction(experiment, measure_initial(experiment), GridPlan(grid), steps=1)
-    one_step = dataclasses.replace(experiment, config=dataclasses.replace(experiment.config, steps=1))
+    one_step = dataclasses.replace(experiment, config=experiment.config.replace(steps=1))
     expected = run_search(GridPlan(grid), lambda k: flags_of(run_at_c(one_step, grid.c(k)), 0.0)).critical
     assert predicted.c_loss == expected.c_loss and predicted.c_sharp == expected.c_sharp
     assert predicted.c_max == expected.c_max

@@ -121,8 +121,8 @@ def test_bad_arguments_name_the_parameter():
 def test_lookahead_is_the_one_step_sweep_on_convolutional_nets(arch, depth, width):
     # the same oracle as for FCNs, on a Myrtle CNN and a normalisation-free ResNet-18 (8x8 digits
     # images; a coarse grid keeps the oracle's sweep short)
-    config = TrainConfig.build(**{**DIGITS, "n_train": 128, "measure_size": 64, "batch_size": 64}, arch=arch)
-    experiment = prepare(config.replace(depth=depth, width=width))
+    small = {**DIGITS, "n_train": 128, "measure_size": 64, "batch_size": 64}
+    experiment = prepare(TrainConfig.build(**small, arch=arch, depth=depth, width=width))
     grid = CGrid(x_min=0.0, x_max=10.0, x_step=0.5)
     predicted, _, _ = lookahead_prediction(experiment, measure_initial(experiment), GridPlan(grid), steps=1)
     one_step = dataclasses.replace(experiment, config=experiment.config.replace(steps=1))

@@ -83,7 +83,7 @@ def test_scaling_the_loss_leaves_every_critical_value_unchanged(alpha, seed):
     base_records, base_critical = sweep(base)
     scaled_records, scaled_critical = sweep(scaled)
     assert scaled_critical == base_critical
-    assert base_critical.c_loss.found and base_critical.c_max.found  # the grid spans the phase diagram
+    assert base_critical.c_loss.found  # the grid reaches the catapult phase (c_max may lie above c = 8)
     for a, b in zip(base_records, scaled_records):
         fa, fb = flags_of(a), flags_of(b)
         assert (fa.loss_catapult, fa.sharpness_catapult, fa.diverged, fa.barrier) == (

@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> None:
                     after = statistics.median(r[kind] for r in seconds[(job, "after")])
                     print(f"{job:<6} {kind:<7} {before:>9.3f} {after:>9.3f} {after / before:>13.3f}")
             same = [
-                (root / f"train-before-{r}").exists() and _records_equal(root / f"train-before-{r}", root / f"train-after-{r}")
+                (root / f"train-before-{r}").exists()
+                and _records_equal(root / f"train-before-{r}", root / f"train-after-{r}")
                 for r in range(args.rounds)
             ]
             print(f"train records with equal loss and sharpness trajectories: {sum(same)}/{args.rounds}")

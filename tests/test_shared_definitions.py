@@ -2,12 +2,12 @@
 
 import inspect
 
-from earlyphase.core.conventions import LANCZOS_TOL, PARAMETERIZATIONS
+from earlyphase.core.conventions import LANCZOS_MAX_ITER, LANCZOS_TOL, PARAMETERIZATIONS
 from earlyphase.core.grid import DEFAULT_X_MAX, c_grid
 from earlyphase.core.search import CGrid
 from earlyphase.empirical import models
 from earlyphase.empirical.config import TrainConfig
-from earlyphase.empirical.curvature.lanczos import DEFAULT_TOL
+from earlyphase.empirical.curvature.lanczos import lanczos_top
 from earlyphase.empirical.sweep.spec import SearchSpec
 from earlyphase.theory import linear
 from earlyphase.theory.lanczos import LanczosSettings
@@ -21,7 +21,9 @@ def test_one_grid_top_for_theory_and_experiment():
 
 
 def test_one_lanczos_tolerance():
-    assert LanczosSettings().tol == DEFAULT_TOL == TrainConfig().measurement.lanczos_tol == LANCZOS_TOL
+    defaults = inspect.signature(lanczos_top).parameters
+    assert LanczosSettings().tol == defaults["tol"].default == TrainConfig().measurement.lanczos_tol == LANCZOS_TOL
+    assert defaults["max_iter"].default == TrainConfig().measurement.lanczos_max_iter == LANCZOS_MAX_ITER
 
 
 def test_one_list_of_parameterisations():

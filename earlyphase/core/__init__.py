@@ -4,6 +4,7 @@
 - ``critical``: per-run flags and the critical values c_loss, c_sharp, c_max, c_barrier;
 - ``phases``: the phase label of one trajectory;
 - ``grid``: the c = 2**x grid; ``conventions``: loss normalisations and the divergence rule;
+- ``eigen``: ``TopEigenpair``, the answer of the Lanczos solvers of both sides;
 - ``validate``: argument checks and ``ConfigError``, the error of bad input; ``provenance``: library versions for records.
 """
 

@@ -34,11 +34,11 @@ import torch
 
 from earlyphase.core.conventions import describe_loss, is_diverged
 from earlyphase.core.critical import interpolation_grid
+from earlyphase.core.eigen import TopEigenpair
 from earlyphase.core.trajectory import Trajectory
 from earlyphase.core.validate import require_positive
 from earlyphase.empirical.barrier import path_losses
 from earlyphase.empirical.config import TrainConfig
-from earlyphase.empirical.curvature.lanczos import LanczosResult
 from earlyphase.empirical.curvature.operators import Operator
 from earlyphase.empirical.functional import flatten_module
 from earlyphase.empirical.loop import COLUMNS, StackedSGD, random_start, sgd_batches
@@ -109,7 +109,7 @@ def prepare(config: TrainConfig) -> Experiment:
     probe = Probe(config, model, measure_batch, Batch.of(train_x, train_y, config.measurement.chunk_size))
     staged = Experiment(config, dataset, model, theta0, train_x, train_y, probe, Measurement(math.nan, math.nan), "")
     power, method = sharpness(staged, theta0, measure_batch)
-    solve = LanczosResult(
+    solve = TopEigenpair(
         value=torch.tensor(power.value, dtype=torch.float64),
         vector=power.vector,
         residual=torch.tensor(power.residual, dtype=torch.float64),

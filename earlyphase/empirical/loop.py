@@ -39,9 +39,9 @@ from tqdm.auto import tqdm
 
 from earlyphase.core.conventions import describe_loss, is_diverged
 from earlyphase.core.critical import interpolation_grid, sharpness_catapult_flag
+from earlyphase.core.eigen import TopEigenpair
 from earlyphase.core.trajectory import Trajectory
 from earlyphase.empirical.barrier import path_losses
-from earlyphase.empirical.curvature.lanczos import LanczosResult
 from earlyphase.empirical.objective import Batch, evaluate_tensors, loss_and_gradient
 from earlyphase.empirical.stacked import MEMBER_AXIS_OF_BATCH, StackedModel, member_losses, over_members
 
@@ -251,7 +251,7 @@ def _flag_thresholds(experiments: Sequence[Experiment]) -> torch.Tensor | None:
 
 def _measure(
     stack: _Stack, shared: Experiment, check_every: int, positions: list[int], stop_above: torch.Tensor | None
-) -> tuple[LanczosResult, LanczosResult | None]:
+) -> tuple[TopEigenpair[torch.Tensor], TopEigenpair[torch.Tensor] | None]:
     """The sharpness and NTK solves of the stacked runs at ``positions`` from their starts
     (``_Stack.starts``), the sharpness solves stopping above ``stop_above`` (None: never); their
     warm starts move to the new eigenvectors. The scalars come back on the host, the vectors stay."""
@@ -315,16 +315,16 @@ def _cold_starts(experiments: Sequence[Experiment], device: torch.device) -> tor
     return torch.stack([starts[e.config.seeds.init] for e in experiments])
 
 
-def _solved(result: LanczosResult | None) -> LanczosResult:
+def _solved(result: TopEigenpair[torch.Tensor] | None) -> TopEigenpair[torch.Tensor]:
     """The initial solve of a run (``prepare`` always measures theta_0)."""
     if result is None:
         raise ValueError("the experiment's initial measurement has no Lanczos solve")
     return result
 
 
-def _to_host(result: LanczosResult) -> LanczosResult:
+def _to_host(result: TopEigenpair[torch.Tensor]) -> TopEigenpair[torch.Tensor]:
     """The scalars of a batched solve on the host (one read each), the vectors left on the device."""
-    return LanczosResult(
+    return TopEigenpair(
         value=result.value.cpu(),
         vector=result.vector,
         residual=result.residual.cpu(),
@@ -338,8 +338,8 @@ def _store(
     t: int,
     loss: float,
     accuracy: float,
-    sharpness: LanczosResult | None,
-    ntk: LanczosResult | None,
+    sharpness: TopEigenpair[torch.Tensor] | None,
+    ntk: TopEigenpair[torch.Tensor] | None,
     ntk_normalisation: float,
 ) -> None:
     """Write one measured state into row t (ntk_top = lambda_max(Theta) / (B k))."""

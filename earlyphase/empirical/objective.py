@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import torch
 
+from earlyphase.core.eigen import TopEigenpair
 from earlyphase.empirical.curvature.hvp import HessianVectorProduct
-from earlyphase.empirical.curvature.lanczos import LanczosResult, lanczos_top
+from earlyphase.empirical.curvature.lanczos import lanczos_top
 from earlyphase.empirical.curvature.ntk import ntk_operator
 from earlyphase.empirical.curvature.operators import Operator, in_dtype, weighted_sum
 from earlyphase.empirical.losses import accuracy
@@ -108,7 +109,7 @@ def top_hessian_eigenpair(
     tol: float,
     max_iter: int,
     method: str = "auto",
-) -> tuple[LanczosResult, str]:
+) -> tuple[TopEigenpair[torch.Tensor], str]:
     """Sharpness: the largest algebraic eigenpair of H = sum_c (n_c / N) H_c, and the HVP method used.
 
     The recurrence runs in the dtype of ``start`` (float64); products in the network's dtype.
@@ -145,6 +146,6 @@ def ntk_gram_operator(model: Network, theta: torch.Tensor, batch: Batch) -> Oper
 
 def top_ntk_eigenpair(
     model: Network, theta: torch.Tensor, batch: Batch, start: torch.Tensor, tol: float, max_iter: int
-) -> LanczosResult:
+) -> TopEigenpair[torch.Tensor]:
     """lambda_max(Theta) of the NTK Theta = J J^T on the batch, as the top eigenpair of J^T J = sum_c J_c^T J_c."""
     return lanczos_top(ntk_gram_operator(model, theta, batch), start, tol=tol, max_iter=max_iter)

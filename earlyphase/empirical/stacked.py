@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 import torch
 
+from earlyphase.core.eigen import TopEigenpair
 from earlyphase.empirical.curvature.hvp import HessianVectorProduct
-from earlyphase.empirical.curvature.lanczos import LanczosResult, lanczos_top, padded_product
+from earlyphase.empirical.curvature.lanczos import lanczos_top, padded_product
 from earlyphase.empirical.curvature.operators import Operator
 from earlyphase.empirical.functional import FlatModel
 from earlyphase.empirical.objective import Batch, LossFn, hessian_operator, ntk_gram_operator
@@ -99,7 +100,7 @@ def top_eigenpairs(
     max_iter: int,
     check_every: int = 1,
     stop_above: torch.Tensor | None = None,
-) -> LanczosResult:
+) -> TopEigenpair[torch.Tensor]:
     """Each member's top eigenpair of ``operator_at(theta)`` from ``start`` (K, n): one batched
     Lanczos (``lanczos_top``) multiplying only the members still iterating (their rows of theta);
     ``stop_above`` (K,): a member also stops once its top Ritz value exceeds its threshold.

@@ -26,10 +26,10 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
+from earlyphase.core.eigen import TopEigenpair
 from earlyphase.core.trajectory import Trajectory
 from earlyphase.core.validate import ConfigError, require_positive
 from earlyphase.empirical.config import CUSTOM_ARCH, TrainConfig
-from earlyphase.empirical.curvature.lanczos import LanczosResult
 from earlyphase.empirical.data import Dataset, load_dataset
 from earlyphase.empirical.data.dataset import measure_indices
 from earlyphase.empirical.functional import FlatModel, flatten_module
@@ -66,8 +66,8 @@ class Measurement:
 
     loss: float
     accuracy: float
-    sharpness: LanczosResult | None = None
-    ntk: LanczosResult | None = None
+    sharpness: TopEigenpair[torch.Tensor] | None = None
+    ntk: TopEigenpair[torch.Tensor] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,7 +93,7 @@ class Probe:
 
     def curvature(
         self, theta: torch.Tensor, sharpness_start: torch.Tensor, ntk_start: torch.Tensor | None
-    ) -> tuple[LanczosResult, LanczosResult | None, str]:
+    ) -> tuple[TopEigenpair[torch.Tensor], TopEigenpair[torch.Tensor] | None, str]:
         """Lanczos solves on the measurement batch: the sharpness from ``sharpness_start``, the NTK
         (J^T J) from ``ntk_start`` unless None; and the HVP method used (``stacked_curvature`` of one run)."""
         sharpness, ntk, method = self.stacked_curvature(
@@ -112,7 +112,7 @@ class Probe:
         hvp_method: str,
         check_every: int = 1,
         stop_above: torch.Tensor | None = None,
-    ) -> tuple[LanczosResult, LanczosResult | None, str]:
+    ) -> tuple[TopEigenpair[torch.Tensor], TopEigenpair[torch.Tensor] | None, str]:
         """``curvature`` of M stacked runs, theta (M, P) and starts (M, P), by one batched Lanczos
         each (``earlyphase.empirical.stacked.top_eigenpairs``; results of shape (M,), vectors (M, P));
         ``stop_above`` (M,): a sharpness solve also stops once its Ritz value exceeds the member's threshold."""
@@ -152,7 +152,7 @@ class Experiment:
     hvp_method: str
 
     @property
-    def initial_sharpness(self) -> LanczosResult:
+    def initial_sharpness(self) -> TopEigenpair[torch.Tensor]:
         """The Lanczos solve of lambda_H0 at theta_0 (``prepare`` always makes it)."""
         if self.initial.sharpness is None:
             raise RuntimeError("an Experiment's initial measurement has no sharpness: build it with prepare()")

@@ -15,21 +15,24 @@ below its Gershgorin bound, so they never pose as the top Ritz value.
 
 Pure and traceable: ``jax.vmap`` over starts (and over the data ``matvec`` closes over)
 batches it; the loops then run until every active member has converged. The networks' solver,
-``earlyphase.empirical.curvature.lanczos`` (torch), has the same stopping rule and default
-tolerance; it is separate because its operators are torch autograd graphs, which a jitted JAX
-loop cannot call, and its eager loop (members leaving as they converge) cannot be traced by JAX.
+``earlyphase.empirical.curvature.lanczos`` (torch), has the same stopping rule, default
+tolerance and result (``earlyphase.core.eigen.TopEigenpair``); it is separate because its
+operators are torch autograd graphs, which a jitted JAX loop cannot call, and its eager loop
+(members leaving as they converge) cannot be traced by JAX. The settings stay this solver's
+own (``LanczosSettings``): its restart length, cycle count and start-vector noise have no
+counterpart in the torch solver, which grows one Krylov basis up to ``max_iter`` products.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import jax.numpy as jnp
 from jax import lax
 
 from earlyphase.core.conventions import LANCZOS_TOL
+from earlyphase.core.eigen import TopEigenpair
 from earlyphase.core.validate import require_int, require_positive
 
 Matvec = Callable[[jnp.ndarray], jnp.ndarray]
@@ -58,15 +61,6 @@ class LanczosSettings:
         require_int("max_cycles", self.max_cycles, 1)
         require_positive("tol", self.tol)
         require_positive("noise", self.noise, allow_zero=True)
-
-
-class Eigenpair(NamedTuple):
-    """Top eigenvalue, unit eigenvector, ||H v - lambda v|| / |lambda| and operator applications."""
-
-    value: jnp.ndarray
-    vector: jnp.ndarray
-    residual: jnp.ndarray
-    matvecs: jnp.ndarray
 
 
 def lanczos_cycle(
@@ -127,10 +121,11 @@ def lanczos_top(
     start: jnp.ndarray,
     settings: LanczosSettings = LanczosSettings(),
     active: jnp.ndarray | bool = True,
-) -> Eigenpair:
+) -> TopEigenpair[jnp.ndarray]:
     """Largest algebraic eigenpair of the symmetric ``matvec``, restarted from the Ritz vector
-    until ||H v - lambda v|| / |lambda| <= tol or ``max_cycles`` cycles. An inactive member
-    (e.g. a diverged run) does no work and returns NaN. NaN residuals count as finished.
+    until ||H v - lambda v|| / |lambda| <= tol (``converged``) or ``max_cycles`` cycles. An
+    inactive member (e.g. a diverged run) does no work and returns NaN, not converged. NaN
+    residuals count as finished.
     """
 
     def keep_going(state: tuple) -> jnp.ndarray:
@@ -145,4 +140,5 @@ def lanczos_top(
     nan = jnp.array(jnp.nan, dtype=start.dtype)
     initial = (jnp.array(0), nan, start, jnp.array(jnp.inf, dtype=start.dtype), jnp.array(0))
     count, theta, vector, residual, products = lax.while_loop(keep_going, cycle, initial)
-    return Eigenpair(theta, vector, jnp.where(count > 0, residual, nan), products)
+    residual = jnp.where(count > 0, residual, nan)
+    return TopEigenpair(theta, vector, residual, products, residual <= settings.tol)

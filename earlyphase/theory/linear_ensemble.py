@@ -27,7 +27,8 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from earlyphase.core.critical import interpolation_grid
-from earlyphase.theory.lanczos import Eigenpair, LanczosSettings, lanczos_top
+from earlyphase.core.eigen import TopEigenpair
+from earlyphase.theory.lanczos import LanczosSettings, lanczos_top
 from earlyphase.theory.linear import (
     Layers,
     LinearNet,
@@ -52,7 +53,7 @@ class SeedState(NamedTuple):
     point: Point
     output: jnp.ndarray
     loss0: jnp.ndarray
-    sharpness0: Eigenpair
+    sharpness0: TopEigenpair[jnp.ndarray]
     ntk0: jnp.ndarray
 
 

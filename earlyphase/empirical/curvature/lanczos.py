@@ -34,45 +34,29 @@ whose recurrence turns non-finite stops there (value NaN, not converged) and nev
 the others.
 
 The theory's solvable models have their own recurrence, ``earlyphase.theory.lanczos`` (JAX),
-with the same stopping rule and default tolerance: a pure ``lax.while_loop`` traceable under
-``jax.jit`` and ``jax.vmap`` over seeds and c. The two cannot be one: this one multiplies by
-operators built from torch autograd graphs, which a jitted JAX loop cannot call, and its
-eager loop (members leaving as they converge, Ritz analysis on the host) cannot be traced by JAX.
+with the same stopping rule, default tolerance and result (``earlyphase.core.eigen.TopEigenpair``):
+a pure ``lax.while_loop`` traceable under ``jax.jit`` and ``jax.vmap`` over seeds and c. The two
+cannot be one: this one multiplies by operators built from torch autograd graphs, which a jitted
+JAX loop cannot call, and its eager loop (members leaving as they converge, Ritz analysis on the
+host) cannot be traced by JAX. Its settings are the keyword arguments ``tol`` and ``max_iter``
+(defaults ``LANCZOS_TOL``, ``LANCZOS_MAX_ITER``), not the JAX solver's ``LanczosSettings``, whose
+restart length and cycle count have no meaning for one basis grown without restarts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 
 from earlyphase.core.conventions import LANCZOS_MAX_ITER, LANCZOS_TOL
+from earlyphase.core.eigen import TopEigenpair
 
-DEFAULT_TOL = LANCZOS_TOL
 REORTHOGONALISE_AGAIN = 0.5**0.5
 """A second reorthogonalisation pass when |w| after the first is below this fraction of |w| before."""
-DEFAULT_MAX_ITER = LANCZOS_MAX_ITER
 INITIAL_CAPACITY = 16
 """Basis vectors allocated at first; the buffer doubles when full (memory ~ iterations used).
 Row j of a member's buffer is q_j; each step writes q_{j+1} straight into row j + 1 (no copies)."""
-
-
-@dataclass(frozen=True)
-class LanczosResult:
-    """Top Ritz pair. Shapes: value, residual, matvecs, converged (...,); vector (..., n) of unit norm."""
-
-    value: torch.Tensor
-    vector: torch.Tensor
-    residual: torch.Tensor
-    matvecs: torch.Tensor
-    converged: torch.Tensor
-
-    def member(self, index: int) -> LanczosResult:
-        """The result of member ``index`` of a batched solve (leading axis)."""
-        return LanczosResult(
-            self.value[index], self.vector[index], self.residual[index], self.matvecs[index], self.converged[index]
-        )
 
 
 def tridiagonal(alphas: torch.Tensor, betas: torch.Tensor) -> torch.Tensor:
@@ -230,12 +214,12 @@ def padded_product(
 def lanczos_top(
     matvec: Callable[..., torch.Tensor],
     start: torch.Tensor,
-    tol: float = DEFAULT_TOL,
-    max_iter: int = DEFAULT_MAX_ITER,
+    tol: float = LANCZOS_TOL,
+    max_iter: int = LANCZOS_MAX_ITER,
     check_every: int = 1,
     by_member: bool = False,
     stop_above: torch.Tensor | float | None = None,
-) -> LanczosResult:
+) -> TopEigenpair[torch.Tensor]:
     """Top algebraic eigenpair of the symmetric operator ``matvec`` from ``start`` (..., n).
 
     Stops when every member has relative residual beta_j |s_j| / |theta| <= tol (tested on the
@@ -306,7 +290,7 @@ def lanczos_top(
     if len(active):
         vectors[active] = _ritz_vectors(basis, list(range(len(active))), tracker.coefficients[active_host], j + 1)
     vectors = vectors / torch.linalg.vector_norm(vectors, dim=-1, keepdim=True)
-    return LanczosResult(
+    return TopEigenpair(
         value=tracker.value.reshape(batch).to(device),
         vector=vectors.reshape(start.shape),
         residual=tracker.residual.reshape(batch).to(device),

@@ -82,14 +82,9 @@ def shade_regimes(ax: Axes, regimes: Regimes, labels: bool = True) -> Axes:
 def regimes_figure(run: pd.DataFrame, eos_fraction: float = DEFAULT_EOS_FRACTION, run_label: str = "") -> Figure:
     """The regimes of one long ``run`` (a trajectory table of one run): lambda_t with 2/eta (left)
     and the loss L_t (right, log scales), both shaded by ``detect_regimes``'s step ranges."""
-    depth, width, c, eta = _single_run(run)
-    run = run.sort_values("step")
-    step, sharpness = run["step"].to_numpy(float), run["sharpness"].to_numpy(float)
-    regimes = detect_regimes(step, sharpness, eta, eos_fraction=eos_fraction)
     fig, axes = new_figure(columns=2, width=6.4, height=4.6)
-    plot_regimes(axes[0], step, sharpness, eta, regimes)
-    axes[0].set_title(f"Sharpness: d = {depth}, w = {width}, c = {c:.3g} {run_label}".strip())
-    loss = run["loss"].to_numpy(float)
+    run, regimes = _regimes_panel(axes[0], run, eos_fraction, "Sharpness", run_label)
+    step, loss = run["step"].to_numpy(float), run["loss"].to_numpy(float)
     shown = (step >= 1) & np.isfinite(loss)
     axes[1].plot(step[shown], loss[shown], color="k", linewidth=1.0)
     shade_regimes(axes[1], regimes, labels=False)
@@ -101,6 +96,19 @@ def regimes_figure(run: pd.DataFrame, eos_fraction: float = DEFAULT_EOS_FRACTION
     fig.suptitle("Four regimes of a long run: " + regimes.describe(), fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def _regimes_panel(
+    ax: Axes, run: pd.DataFrame, eos_fraction: float, title: str, run_label: str
+) -> tuple[pd.DataFrame, Regimes]:
+    """``plot_regimes`` of one long run on ``ax``, titled; (the run sorted by step, its regimes)."""
+    depth, width, c, eta = _single_run(run)
+    run = run.sort_values("step")
+    step, sharpness = run["step"].to_numpy(float), run["sharpness"].to_numpy(float)
+    regimes = detect_regimes(step, sharpness, eta, eos_fraction=eos_fraction)
+    plot_regimes(ax, step, sharpness, eta, regimes)
+    ax.set_title(f"{title}: d = {depth}, w = {width}, c = {c:.3g} {run_label}".strip())
+    return run, regimes
 
 
 def _single_run(run: pd.DataFrame) -> tuple[int, int, float, float]:
@@ -123,13 +131,8 @@ def long_run_figure(
     """Figure 3: the regimes of one long ``run`` (a trajectory table of one run) and, from
     ``saturation_runs`` (many c and d/w), lambda_tau / lambda_0 at tau = K / c against c.
     The labels (e.g. the activation and optimiser) are appended to the panel titles."""
-    depth, width, c, eta = _single_run(run)
-    run = run.sort_values("step")
-    step, sharpness = run["step"].to_numpy(float), run["sharpness"].to_numpy(float)
-    regimes = detect_regimes(step, sharpness, eta, eos_fraction=eos_fraction)
     fig, axes = new_figure(columns=2, width=6.4, height=4.6)
-    plot_regimes(axes[0], step, sharpness, eta, regimes)
-    axes[0].set_title(f"Sharpness regimes: d = {depth}, w = {width}, c = {c:.3g} {run_label}".strip())
+    _regimes_panel(axes[0], run, eos_fraction, "Sharpness regimes", run_label)
     plot_saturation(axes[1], sharpness_at_tau(saturation_runs, k), k)
     axes[1].set_title(f"{axes[1].get_title()} {saturation_label}".strip())
     fig.suptitle("Long-run sharpness: early transient, saturation, progressive sharpening, edge of stability")

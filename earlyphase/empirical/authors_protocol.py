@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from earlyphase.core.conventions import describe_loss, is_diverged
+from earlyphase.core.conventions import is_diverged
 from earlyphase.core.critical import interpolation_grid
 from earlyphase.core.eigen import TopEigenpair
 from earlyphase.core.trajectory import Trajectory
@@ -41,7 +41,7 @@ from earlyphase.empirical.barrier import path_losses
 from earlyphase.empirical.config import TrainConfig
 from earlyphase.empirical.curvature.operators import Operator
 from earlyphase.empirical.functional import flatten_module
-from earlyphase.empirical.loop import COLUMNS, StackedSGD, random_start, sgd_batches
+from earlyphase.empirical.loop import COLUMNS, StackedSGD, random_start, sgd_batches, trajectory_record
 from earlyphase.empirical.objective import Batch, evaluate_tensors, hessian_operator
 from earlyphase.empirical.training import (
     TORCH_DTYPES,
@@ -151,16 +151,8 @@ def run_at_c(experiment: Experiment, c: float) -> Trajectory:
         loss_at = lambda point: evaluate_tensors(probe.model, probe.loss_fn, point, probe.measure_batch)[0]  # noqa: E731
         path = path_losses(loss_at, experiment.theta0, sgd.theta[0], interpolation_grid())
         barrier_loss, barrier_loss0 = float(path.max()), float(path[0])
-    return Trajectory.from_arrays(
-        c=c,
-        eta=eta,
-        loss_convention=describe_loss(config.protocol.loss),
-        loss_max=config.protocol.loss_max,
-        barrier_loss=barrier_loss,
-        barrier_loss0=barrier_loss0,
-        config={**experiment.record_config(), "protocol": PROTOCOL, "power_steps": POWER_STEPS},
-        seeds={"init": config.seeds.init, "sgd": config.seeds.sgd, "measure": config.seeds.measure},
-        **columns,
+    return trajectory_record(
+        experiment, c, eta, columns, barrier_loss, barrier_loss0, {"protocol": PROTOCOL, "power_steps": POWER_STEPS}
     )
 
 

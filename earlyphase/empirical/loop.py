@@ -29,7 +29,7 @@ steps and batches to code that drives its own loop (the step of every caller is 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -233,7 +233,7 @@ def train_runs(
                 decided[run] = bool(sharpness_catapult_flag(columns[run]["sharpness"][[0, t]], config.protocol.epsilon))
     barrier = _barrier_losses(stack, experiments) if config.measurement.barrier else {}
     return [
-        _record(experiment, c, eta, column, *barrier.get(run, (math.nan, math.nan)))
+        trajectory_record(experiment, c, eta, column, *barrier.get(run, (math.nan, math.nan)))
         for run, (experiment, c, eta, column) in enumerate(zip(experiments, cs, etas, columns))
     ]
 
@@ -353,15 +353,17 @@ def _store(
         columns["ntk_top"][t] = float(ntk.value) / ntk_normalisation
 
 
-def _record(
+def trajectory_record(
     experiment: Experiment,
     c: float,
     eta: float,
     columns: dict[str, np.ndarray],
     barrier_loss: float,
     barrier_loss0: float,
+    protocol: Mapping[str, object] | None = None,
 ) -> Trajectory:
-    """The ``Trajectory`` of one run of ``experiment`` at c (eta = c / lambda_H0) from its step columns."""
+    """The ``Trajectory`` of one run of ``experiment`` at c (eta = c / lambda_H0) from its step columns;
+    ``protocol``: keys added to the record's config by a runner measuring otherwise (its name, ...)."""
     config = experiment.config
     return Trajectory.from_arrays(
         c=c,
@@ -370,7 +372,7 @@ def _record(
         loss_max=config.protocol.loss_max,
         barrier_loss=barrier_loss,
         barrier_loss0=barrier_loss0,
-        config=experiment.record_config(),
+        config={**experiment.record_config(), **(protocol or {})},
         seeds={"init": config.seeds.init, "sgd": config.seeds.sgd, "measure": config.seeds.measure},
         **columns,
     )

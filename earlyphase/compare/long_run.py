@@ -9,7 +9,6 @@ long run alone, lambda_t and the loss L_t side by side.
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -17,7 +16,7 @@ from matplotlib.figure import Figure
 
 from earlyphase.compare.regimes import DEFAULT_EOS_FRACTION, REGIME_LABELS, Regimes, detect_regimes
 from earlyphase.compare.style import C_AXIS_LABEL, log2_c_axis, new_figure
-from earlyphase.compare.trajectories import with_ratios
+from earlyphase.compare.trajectories import plot_ratio_per_network, with_ratios
 
 REGIME_COLORS = {
     "early_transient": "#cfe2f3",
@@ -142,20 +141,7 @@ def long_run_figure(
 
 def plot_saturation(ax: Axes, at_tau: pd.DataFrame, k: float, cmap: str = "plasma") -> Axes:
     """lambda_tau / lambda_0 against c, one line per (d, w), and the curve 2/c (lambda = 2/eta)."""
-    keys = at_tau[["depth", "width", "d_over_w"]].drop_duplicates().sort_values("d_over_w")
-    colormap = plt.get_cmap(cmap)
-    for index, (depth, width, d_over_w) in enumerate(keys.itertuples(index=False)):
-        rows = at_tau[(at_tau["depth"] == depth) & (at_tau["width"] == width)].sort_values("c")
-        ax.errorbar(
-            rows["c"],
-            rows["ratio"],
-            yerr=rows["std"].fillna(0.0),
-            marker="o",
-            markersize=3,
-            capsize=2,
-            color=colormap(index / max(len(keys) - 1, 1) * 0.85),
-            label=f"d/w = {d_over_w:.3g} (d = {depth}, w = {width})",
-        )
+    plot_ratio_per_network(ax, at_tau, cmap)
     if at_tau.empty:
         ax.text(0.5, 0.5, f"no run reaches tau = K/c = {k:g}/c", transform=ax.transAxes, ha="center")
     else:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
@@ -108,14 +109,10 @@ def early_trajectories_figure(table: pd.DataFrame, panels: Sequence[tuple[int, i
     return fig
 
 
-def sharpness_ratio_figure(table: pd.DataFrame, cmap: str = "plasma") -> Figure:
-    """Figure 4: lambda_T / lambda_0 against c, one line per (d, w) coloured by d/w (seed mean +- std)."""
-    ratios = final_sharpness_ratio(table)
-    final = int(table["step"].max())
+def plot_ratio_per_network(ax: Axes, ratios: pd.DataFrame, cmap: str = "plasma") -> Axes:
+    """``ratio`` (+- ``std``) against c, one line per (d, w), coloured by d/w in ascending order."""
     keys = ratios[["depth", "width", "d_over_w"]].drop_duplicates().sort_values("d_over_w")
     colormap = plt.get_cmap(cmap)
-    fig, axes = new_figure(width=7.0, height=4.8)
-    ax = axes[0]
     for index, (depth, width, d_over_w) in enumerate(keys.itertuples(index=False)):
         rows = ratios[(ratios["depth"] == depth) & (ratios["width"] == width)].sort_values("c")
         ax.errorbar(
@@ -128,6 +125,16 @@ def sharpness_ratio_figure(table: pd.DataFrame, cmap: str = "plasma") -> Figure:
             color=colormap(index / max(len(keys) - 1, 1) * 0.85),
             label=f"d/w = {d_over_w:.3g} (d = {depth}, w = {width})",
         )
+    return ax
+
+
+def sharpness_ratio_figure(table: pd.DataFrame, cmap: str = "plasma") -> Figure:
+    """Figure 4: lambda_T / lambda_0 against c, one line per (d, w) coloured by d/w (seed mean +- std)."""
+    ratios = final_sharpness_ratio(table)
+    final = int(table["step"].max())
+    fig, axes = new_figure(width=7.0, height=4.8)
+    ax = axes[0]
+    plot_ratio_per_network(ax, ratios, cmap)
     ax.axhline(1.0, color="0.3", linestyle="--", linewidth=0.8, label="$\\lambda^H_T = \\lambda^H_0$")
     for value in (2.0, 4.0):
         ax.axvline(value, color="0.5", linestyle=":", linewidth=0.8)

@@ -12,9 +12,12 @@ from PIL import Image
 from test_sweep_toy import expected_grid_thresholds
 
 from earlyphase.cli import main as cli_main
+from earlyphase.compare.controls import control_label, spec_difference
 from earlyphase.compare.demo import DemoSettings, run_demo
 from earlyphase.compare.figures import FigureSettings, draw_figures, recompute_data
+from earlyphase.compare.phase_diagram import phase_diagram_figure
 from earlyphase.compare.pipeline import compare_results, select_arch, width_panel_depth
+from earlyphase.compare.style import BOUNDARY_LABELS
 from earlyphase.compare.tables import read_critical_values
 from earlyphase.compare.theory_overlay import model_pairs, predict_at
 from earlyphase.core import CRITICAL_NAMES
@@ -184,3 +187,57 @@ def test_recompute_only_the_theory_tables(tmp_path):
     assert not (tmp_path / "work" / "sweep").exists()
     with pytest.raises(ValueError, match="groups must be among"):
         recompute_data(tmp_path / "figs", tmp_path / "work", settings, groups=("theroy",))
+
+
+def test_spec_difference_names_what_a_control_changes():
+    main = spec_from_mapping(TOY)
+    control = spec_from_mapping(
+        {
+            **TOY,
+            "model": {"depths": [2], "widths": [16], "readout": "zero"},
+            "protocol": {"steps": 4, "epsilon": 0.05},
+            "search": {"x_min": 0.0, "x_max": 3.0},  # how it searched: not a control
+            "execution": {"device": "cpu"},
+        }
+    )
+    assert spec_difference(main, control) == {"model.readout": "zero", "protocol.epsilon": 0.05}
+    assert control_label(main, control, "fallback") == "readout = zero, epsilon = 0.05"
+    assert control_label(main, main, "fallback") == "fallback"
+    assert control_label(None, control, "fallback") == "fallback"
+    authors = spec_from_mapping({**TOY, "runner": "earlyphase.empirical.authors_protocol"})
+    assert control_label(main, authors, "x") == "runner = authors_protocol"
+
+
+def test_compare_draws_a_control_sweep_over_the_diagram(toy_results, tmp_path, capsys):
+    root, _ = toy_results
+    control_spec = spec_from_mapping({**TOY, "model": {"depths": [2, 4], "widths": [64], "readout": "zero"}})
+    control_root = tmp_path / "zero"
+    run_sweep(control_spec, control_root, progress=False)
+    result = compare_results(root, tmp_path / "diagram.png", theory=None, progress=False, controls=[control_root])
+    (control,) = result.controls
+    assert control.label == "readout = zero"
+    assert set(zip(control.measured["depth"], control.measured["width"])) == {(2, 64), (4, 64)}
+    assert "Control sweep (readout = zero): measured critical values:" in result.report
+    # the figure: one dotted line per control boundary found, at the control's censored medians
+    figure = phase_diagram_figure(result.measured, (), 2, controls=result.controls)
+    d_over_w_ax = figure.axes[0]
+    lines = {line.get_label(): line for line in d_over_w_ax.lines if line.get_label().startswith("readout = zero")}
+    c_loss_line = lines["readout = zero: " + BOUNDARY_LABELS["c_loss"]]
+    rows = control.measured[control.measured["boundary"] == "c_loss"].sort_values("d_over_w")
+    assert c_loss_line.get_linestyle() == ":" and c_loss_line.get_markerfacecolor() == "white"
+    assert np.allclose(c_loss_line.get_xdata(), rows["d_over_w"]) and np.allclose(
+        c_loss_line.get_ydata(), rows["median"]
+    )
+    # the 1/w panel at depth 2 shows the control's depth-2 point only
+    width_lines = [line for line in figure.axes[1].lines if line.get_label() == c_loss_line.get_label()]
+    assert np.allclose(width_lines[0].get_xdata(), [1 / 64])
+    # the command line: repeatable --control, refused with --predicted
+    out = tmp_path / "cli.png"
+    args = ["compare", str(root), "--theory", "none", "--control", str(control_root), "--out", str(out)]
+    assert cli_main([*args, "--no-progress"]) == 0
+    assert "Control sweep (readout = zero)" in capsys.readouterr().out and out.is_file()
+    with pytest.raises(SystemExit):
+        cli_main(["compare", str(root), "--predicted", "--control", str(control_root)])
+    assert "--control" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli_main(["compare", str(root), "--theory", "none", "--control", str(tmp_path / "missing")])

@@ -18,6 +18,11 @@ collapse of c_loss and the seed spread of c_loss against the initial loss L0.
 Theories: uv (the uv model at width w; it has no depth) or linear (deep linear networks of
 the same depth and width, on one example). `--theory none` draws the measurement alone.
 
+--control DIR (repeatable): draw a second sweep of the same architecture over the diagram, e.g.
+the same (d, w) and seeds with the zero readout (`earlyphase sweep SPEC --readout zero`): its
+boundaries as hollow markers on dotted lines, named in the legend by the settings its spec
+changes ("readout = zero"), and its critical values in the report.
+
 --predicted: instead, draw the per-seed predictions from the initialisation
 (RESULTS_DIR/predicted_vs_measured.csv, written by `earlyphase predict --model init
 --from-sweep RESULTS_DIR`) against the measured values: log2 axes, the diagonal with bands of
@@ -49,6 +54,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--theory-seeds", type=int, default=16, metavar="N", help="initialisations in the theory ensemble (default: 16)"
     )
+    parser.add_argument(
+        "--control",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a control sweep's results directory to draw over the diagram (repeatable; see above)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--predicted",
@@ -61,9 +73,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     from earlyphase.compare.pipeline import compare_results
     from earlyphase.core.paths import check_output_file
-    from earlyphase.core.validate import require_int
+    from earlyphase.core.validate import ConfigError, require_int
 
     if args.predicted:
+        if args.control:
+            raise ConfigError(
+                "--control draws over the phase diagram; it cannot be combined with --predicted", "control"
+            )
         return _predicted(args)
     out = check_output_file(Path(args.out) if args.out else Path(args.results_dir) / "phase_diagram.png", "--out")
     result = compare_results(
@@ -73,6 +89,7 @@ def main(args: argparse.Namespace) -> int:
         arch=args.arch,
         theory_seeds=require_int("--theory-seeds", args.theory_seeds, minimum=1),
         progress=not args.no_progress,
+        controls=args.control,
     )
     for warning in result.warnings():
         print(warning, file=sys.stderr)

@@ -16,7 +16,10 @@ range, and a black ring a point with fewer seeds than its sweep's spec (column
 (a boundary not found in the scanned range is clipped to c_max for the shading). Theory
 predictions (boundary tables of the uv model or deep linear nets at the same d and w) are
 curves in the colour of their boundary (pairs at equal x averaged); dashed lines mark c = 2 (the NTK-scale prediction:
-lazy below, divergent above) and c = 4 (the uv model's c_max as w -> infinity).
+lazy below, divergent above) and c = 4 (the uv model's c_max as w -> infinity). Control sweeps
+(``earlyphase.compare.controls``, e.g. the zero readout) are drawn unshaded over the main
+measurement: hollow markers at their censored seed medians joined by dotted lines, labelled with
+the settings they change.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from earlyphase.compare.controls import Control
 from earlyphase.compare.style import (
     BOUNDARY_COLORS,
     BOUNDARY_LABELS,
@@ -48,6 +52,8 @@ PHASES = (
     ("loss and sharpness catapult", "#cfe2f3"),
     ("divergent", "#f4cccc"),
 )
+CONTROL_STYLES = (":", (0, (5, 2, 1, 2)), (0, (1, 3)))
+"""Line styles of the first, second, third control sweep (then repeated)."""
 X_AXES = {"d_over_w": "depth / width  $d/w$  (log scale)", "inverse_width": "1 / width  $1/w$  (log scale)"}
 
 
@@ -97,16 +103,28 @@ def plot_phase_diagram(
     x: str = "d_over_w",
     depth: int | None = None,
     boundaries: Sequence[str] = CRITICAL_NAMES,
+    controls: Sequence[Control] = (),
 ) -> Axes:
     """Draw one phase-diagram panel on ``ax`` (module docstring); ``depth`` filters all tables."""
     if depth is not None:
         measured = measured[measured["depth"] == depth]
         theories = [t[t["depth"] == depth] for t in theories]
+        controls = [Control(c.label, c.measured[c.measured["depth"] == depth]) for c in controls]
     if measured.empty:
         raise ConfigError(
             "no measured critical values to draw" + ("" if depth is None else f" at depth {depth}"), "results_dir"
         )
-    values = pd.concat([centre(measured), *(t["mean"] for t in theories)]).replace([np.inf, -np.inf], np.nan).dropna()
+    values = (
+        pd.concat(
+            [
+                centre(measured),
+                *(t["mean"] for t in theories),
+                *(centre(c.measured) for c in controls if not c.measured.empty),
+            ]
+        )
+        .replace([np.inf, -np.inf], np.nan)
+        .dropna()
+    )
     if values.empty:
         values = pd.Series([1.0, 8.0])
     c_bottom = min(1.0, float(values.min()) / 1.2)
@@ -161,6 +179,8 @@ def plot_phase_diagram(
                     label="fewer seeds than the sweep's spec",
                     zorder=5,
                 )
+    for control, style in zip(controls, CONTROL_STYLES * len(controls)):
+        plot_control(ax, control, x, boundaries, style)
     for theory in theories:
         for source, rows_of_source in theory.groupby("source", sort=False):
             for name in boundaries:
@@ -187,19 +207,45 @@ def plot_phase_diagram(
     return ax
 
 
+def plot_control(ax: Axes, control: Control, x: str, boundaries: Sequence[str], linestyle: object) -> None:
+    """A control sweep's found boundaries: hollow markers at their censored seed medians, joined
+    in x order by ``linestyle`` (pairs sharing x averaged), no error bars, no shading."""
+    curves = boundary_curves(control.measured, x) if not control.measured.empty else pd.DataFrame()
+    for name in boundaries:
+        if name not in curves.columns:
+            continue
+        found = curves[name][np.isfinite(curves[name].to_numpy(float))]
+        if found.empty:
+            continue
+        ax.plot(
+            found.index,
+            found.to_numpy(float),
+            color=BOUNDARY_COLORS[name],
+            marker=BOUNDARY_MARKERS[name],
+            markersize=7,
+            markerfacecolor="white",
+            linestyle=linestyle,
+            linewidth=1.4,
+            label=f"{control.label}: {BOUNDARY_LABELS[name]}",
+            zorder=4,
+        )
+
+
 def phase_diagram_figure(
     measured: pd.DataFrame,
     theories: Sequence[pd.DataFrame] = (),
     width_panel_depth: int | None = None,
     title: str = "Early-training phase diagram",
+    controls: Sequence[Control] = (),
 ) -> Figure:
-    """Figure 1: c against d/w, and (when ``width_panel_depth`` is given) c against 1/w at that depth."""
+    """Figure 1: c against d/w, and (when ``width_panel_depth`` is given) c against 1/w at that
+    depth; ``controls`` drawn over both panels."""
     panels = 1 if width_panel_depth is None else 2
     fig, axes = new_figure(columns=panels, width=7.6, height=5.0)
-    plot_phase_diagram(axes[0], measured, theories, x="d_over_w")
+    plot_phase_diagram(axes[0], measured, theories, x="d_over_w", controls=controls)
     axes[0].set_title("c against d/w (all depths)")
     if width_panel_depth is not None:
-        plot_phase_diagram(axes[1], measured, theories, x="inverse_width", depth=width_panel_depth)
+        plot_phase_diagram(axes[1], measured, theories, x="inverse_width", depth=width_panel_depth, controls=controls)
         axes[1].set_title(f"c against 1/w at depth d = {width_panel_depth}")
     handles: dict = {}
     for ax in axes:
@@ -210,6 +256,8 @@ def phase_diagram_figure(
     )
     theory_names = ", ".join(THEORY_LABELS.get(s, s) for t in theories for s in t["source"].unique())
     overlay = f" — lines: {theory_names} at the same (d, w)" if theory_names else ""
+    if controls:
+        overlay += "; hollow markers, dotted: control sweeps (" + "; ".join(c.label for c in controls) + ")"
     fig.suptitle(f"{title}: markers = measured seed median (censored) ± std{overlay}", fontsize=11)
     fig.tight_layout()
     return fig

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from earlyphase.compare.controls import Control, load_control
 from earlyphase.compare.phase_diagram import phase_diagram_figure
 from earlyphase.compare.report import comparison_report
 from earlyphase.compare.style import figure_path, save_figure
@@ -27,6 +29,7 @@ class Comparison:
     report: str
     figure: Path
     incomplete: tuple[tuple[int, int, int, int], ...] = ()
+    controls: tuple[Control, ...] = ()
     """(depth, width, seeds found, seeds in the spec) of every point with fewer seeds than its sweep's spec."""
 
     def warnings(self) -> list[str]:
@@ -92,20 +95,27 @@ def compare_results(
     arch: str | None = None,
     theory_seeds: int = 16,
     progress: bool = True,
+    controls: Sequence[str | Path] = (),
 ) -> Comparison:
-    """Seed-average the sweep in ``results_dir``, predict with ``theory`` at the same (d, w), draw, report."""
+    """Seed-average the sweep in ``results_dir``, predict with ``theory`` at the same (d, w), draw
+    (with the control sweeps in ``controls`` over it), report."""
     out = figure_path(out)
     per_seed = select_arch(read_critical_values(results_dir), arch)
     spec = stored_sweep(results_dir)
     measured = expected_seeds(spec, seed_average(per_seed))
+    drawn_controls = tuple(load_control(control, spec, str(per_seed["arch"].iloc[0])) for control in controls)
     predicted = None
     if theory is not None:
         pairs = sorted({(int(d), int(w)) for d, w in zip(measured["depth"], measured["width"])})
         predicted = predict_at(theory, pairs, seeds=theory_seeds, progress=progress)
     theories = [] if predicted is None else [predicted.boundaries]
     figure = phase_diagram_figure(
-        measured, theories, width_panel_depth(measured), title=f"Phase diagram of {per_seed['arch'].iloc[0]}"
+        measured,
+        theories,
+        width_panel_depth(measured),
+        title=f"Phase diagram of {per_seed['arch'].iloc[0]}",
+        controls=drawn_controls,
     )
     path = save_figure(figure, out)
-    report = comparison_report(measured, per_seed, [] if predicted is None else [predicted])
-    return Comparison(per_seed, measured, predicted, report, path, incomplete_points(spec, measured))
+    report = comparison_report(measured, per_seed, [] if predicted is None else [predicted], drawn_controls)
+    return Comparison(per_seed, measured, predicted, report, path, incomplete_points(spec, measured), drawn_controls)

@@ -9,6 +9,7 @@ import pandas as pd
 
 from earlyphase.compare.agreement import agreement_summary, agreement_table, format_agreement
 from earlyphase.compare.collapse import collapse_ratio
+from earlyphase.compare.controls import Control
 from earlyphase.compare.seed_spread import format_seed_spread, seed_spread
 from earlyphase.compare.theory_overlay import THEORY_NAMES, TheoryTables
 from earlyphase.core import CRITICAL_NAMES
@@ -45,10 +46,14 @@ def _median_text(median: float, bound: float | None) -> str:
 
 
 def comparison_report(
-    measured: pd.DataFrame, per_seed: pd.DataFrame | None = None, theories: Sequence[TheoryTables] = ()
+    measured: pd.DataFrame,
+    per_seed: pd.DataFrame | None = None,
+    theories: Sequence[TheoryTables] = (),
+    controls: Sequence[Control] = (),
 ) -> str:
     """Measured critical values; per theory its predictions, the agreement table and the seed
-    spread in its own ensemble; the d/w collapse of c_loss; the measured seed spread."""
+    spread in its own ensemble; per control sweep its critical values and d/w collapse; the d/w
+    collapse of c_loss; the measured seed spread."""
     sections = [
         "Measured critical values (mean ± std over the seeds where found (found/seeds), censored median over all seeds; grid step 7.2 % in c):",
         format_critical_values(measured),
@@ -70,6 +75,11 @@ def comparison_report(
                 f"Seed spread of c_loss against L0 in the {name} ensemble (its own output scale, per model size):",
                 format_seed_spread(seed_spread(theory.per_seed, "c_loss")),
             ]
+    for control in controls:
+        sections += ["", f"Control sweep ({control.label}): measured critical values:"]
+        sections += [format_critical_values(control.measured)]
+        if control.measured["d_over_w"].nunique() >= 2:
+            sections += [f"Control ({control.label}): " + collapse_ratio(control.measured, "c_loss").describe()]
     if measured["d_over_w"].nunique() >= 2:
         sections += ["", collapse_ratio(measured, "c_loss").describe()]
     if per_seed is not None and "loss0" in per_seed.columns:

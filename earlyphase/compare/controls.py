@@ -1,0 +1,72 @@
+"""Control sweeps drawn over a main sweep's phase diagram (docs/PROTOCOL.md section 4).
+
+A control is a second sweep of the same architecture that changes one setting of the main one
+(the zero or muP readout, the cross-entropy loss, the authors' protocol). Its seed-averaged
+boundaries are drawn over the main diagram, unshaded, and named by the settings in which its
+spec differs from the main spec (e.g. "readout = zero"), so a figure says what was changed
+without a caption.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from earlyphase.compare.tables import read_critical_values, seed_average
+from earlyphase.core.validate import ConfigError
+from earlyphase.empirical.sweep.spec import RESULT_NEUTRAL_FIELDS, SweepSpec, spec_settings
+from earlyphase.empirical.sweep.store import stored_spec
+
+NOT_A_CONTROL = RESULT_NEUTRAL_FIELDS + ("data_path", "device")
+"""Settings that never name a control: where the data lie, which device ran, how records are kept."""
+
+
+@dataclass(frozen=True)
+class Control:
+    """A control sweep's seed-averaged boundaries (``seed_average`` rows) and its legend label."""
+
+    label: str
+    measured: pd.DataFrame
+
+
+def spec_difference(main: SweepSpec, control: SweepSpec) -> dict[str, Any]:
+    """{"section.key": control value} for every trained setting (a TrainConfig setting, not the
+    swept lists, the search or ``NOT_A_CONTROL``) whose value in ``control`` differs from ``main``'s,
+    plus "runner" (its last dotted name) when the runners differ."""
+    difference: dict[str, Any] = {}
+    if main.runner != control.runner:
+        difference["runner"] = control.runner.rsplit(".", 1)[-1]
+    for key in spec_settings():
+        if key.holder != "base" or key.setting.name in NOT_A_CONTROL:
+            continue
+        value = key.value_in(control)
+        if value != key.value_in(main):
+            difference[f"{key.setting.section}.{key.setting.key}"] = value
+    return difference
+
+
+def control_label(main: SweepSpec | None, control: SweepSpec | None, fallback: str) -> str:
+    """ "key = value, ..." of ``spec_difference`` (keys without their section); ``fallback`` when
+    either spec is unknown or the two train the same thing."""
+    if main is None or control is None:
+        return fallback
+    difference = spec_difference(main, control)
+    if not difference:
+        return fallback
+    return ", ".join(f"{name.rsplit('.', 1)[-1]} = {value}" for name, value in difference.items())
+
+
+def load_control(results_dir: str | Path, main: SweepSpec | None, arch: str) -> Control:
+    """The control sweep in ``results_dir``: its rows of architecture ``arch``, seed-averaged, labelled."""
+    per_seed = read_critical_values(results_dir)
+    per_seed = per_seed[per_seed["arch"] == arch]
+    if per_seed.empty:
+        raise ConfigError(f"the control sweep {results_dir} holds no results of architecture {arch!r}", "control")
+    try:
+        spec = stored_spec(results_dir)
+    except ValueError:
+        spec = None
+    return Control(control_label(main, spec, Path(results_dir).name), seed_average(per_seed))

@@ -76,6 +76,18 @@ def test_collapse_ratio_known_variances():
     assert result.between == pytest.approx(0.81)
     assert result.ratio == pytest.approx((0.1 / 3) / 0.81)
     assert (result.groups, result.pairs, result.repeated_groups) == (3, 6, 2)
+    assert result.partial == 0 and "caution" not in result.describe()
+
+
+def test_collapse_names_pairs_whose_mean_leaves_out_seeds():
+    values = {(2, 64): 4.0, (4, 128): 4.2, (2, 16): 9.0}
+    summaries = {
+        pair: {"c_loss": SeedSummary(value, 0.0, value, value, 1 if pair == (4, 128) else 3, 3)}
+        for pair, value in values.items()
+    }
+    result = collapse_ratio(summaries_to_table(summaries, source="measured", arch="fcn"))
+    assert result.partial == 1
+    assert "caution: at 1 of the 3 pairs some seeds have no c_loss" in result.describe()
 
 
 def test_collapse_is_perfect_for_a_function_of_d_over_w():

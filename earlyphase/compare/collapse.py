@@ -9,7 +9,9 @@ wherever the gap to the previous pair exceeds ``tolerance_log2``. With y = log2 
     ratio    = within / between
 
 ratio ~ 0: c_b is a function of d/w (perfect collapse); ratio ~ 1 or more: pairs with the
-same d/w differ as much as pairs with different d/w (no collapse).
+same d/w differ as much as pairs with different d/w (no collapse). A pair where some seeds never
+reach the boundary in the scanned range enters with the mean over the seeds that do, which can
+hide a difference; ``Collapse.partial`` counts such pairs and ``describe`` says so.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class Collapse:
     pairs: int
     repeated_groups: int
     """groups holding at least two (d, w) pairs: the ones that test the collapse."""
+    partial: int = 0
+    """pairs whose seed mean leaves out seeds where the boundary was not found in the scanned range."""
 
     def describe(self) -> str:
         if self.repeated_groups == 0 or not self.between > 0:
@@ -45,7 +49,15 @@ class Collapse:
             f"{self.boundary} d/w collapse: variance of log2 {self.boundary} within groups of nearly equal d/w"
             f" {self.within:.4f} vs across d/w {self.between:.4f}: ratio {self.ratio:.3f}"
             f" ({self.pairs} (d, w) pairs in {self.groups} d/w groups, {self.repeated_groups} with >= 2 pairs;"
-            " ratio << 1 means c depends on d and w through d/w)"
+            " ratio << 1 means c depends on d and w through d/w)" + self._partial_text()
+        )
+
+    def _partial_text(self) -> str:
+        if not self.partial:
+            return ""
+        return (
+            f"; caution: at {self.partial} of the {self.pairs} pairs some seeds have no {self.boundary} in the"
+            " scanned range and the mean is over the others"
         )
 
 
@@ -73,4 +85,5 @@ def collapse_ratio(table: pd.DataFrame, boundary: str = "c_loss", tolerance_log2
     within = float(residual @ residual / dof_within) if dof_within else float("nan")
     between = float(np.var(means, ddof=1)) if means.size > 1 else float("nan")
     ratio = within / between if between > 0 else float("nan")
-    return Collapse(boundary, within, between, ratio, int(means.size), int(y.size), int((sizes >= 2).sum()))
+    partial = int((rows["found"] < rows["seeds"]).sum()) if {"found", "seeds"} <= set(rows.columns) else 0
+    return Collapse(boundary, within, between, ratio, int(means.size), int(y.size), int((sizes >= 2).sum()), partial)

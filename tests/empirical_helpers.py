@@ -15,3 +15,5 @@ def single_thread():
 
 TINY_TRAIN = ["train", "--depth", "2", "--width", "4", "--n-train", "32", "--measure-size", "8"]
 """The start of an ``earlyphase train`` command line for a tiny digits FCN (2 layers of width 4, 32 examples)."""
+ONE_STEP_TRAIN = [*TINY_TRAIN, "--steps", "1", "--c", "1", "--no-barrier", "--threads", "1"]
+"""``TINY_TRAIN`` for one step at c = 1 on one thread, without the barrier: the cheapest record."""

@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from earlyphase.cli import main
-from empirical_helpers import TINY_TRAIN
+from empirical_helpers import ONE_STEP_TRAIN
 
 
 def _refused(capsys, argv):
@@ -55,20 +55,7 @@ def test_a_non_utf8_spec_names_the_file(tmp_path, capsys):
 def test_batch_size_above_the_dataset_is_recorded_as_used(tmp_path, capsys):
     import json
 
-    argv = [
-        *TINY_TRAIN,
-        "--batch-size",
-        "512",
-        "--steps",
-        "1",
-        "--c",
-        "1",
-        "--no-barrier",
-        "--threads",
-        "1",
-        "--out",
-        str(tmp_path),
-    ]
+    argv = [*ONE_STEP_TRAIN, "--batch-size", "512", "--out", str(tmp_path)]
     assert main([*argv, "--json"]) == 0
     record = json.loads(capsys.readouterr().out)["record"]
     config = json.loads(open(record).read())["config"]

@@ -6,23 +6,11 @@ import pytest
 
 from earlyphase.cli import main
 from empirical_helpers import (
-    TINY_TRAIN,
+    ONE_STEP_TRAIN,
     single_thread,  # noqa: F401 (autouse fixture)
 )
 
-ARGS = [
-    *TINY_TRAIN,
-    "--batch-size",
-    "8",
-    "--steps",
-    "1",
-    "--c",
-    "1",
-    "--no-barrier",
-    "--threads",
-    "1",
-    "--json",
-]
+ARGS = [*ONE_STEP_TRAIN, "--batch-size", "8", "--json"]
 
 
 def _record(capsys):

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from earlyphase.core.trajectory import RecordMismatchError, Trajectory, is_complete_record
-from empirical_helpers import TINY_TRAIN
+from empirical_helpers import ONE_STEP_TRAIN
 
 
 def _record(c: float, loss0: float = 1.0) -> Trajectory:
@@ -80,20 +80,7 @@ def test_train_reports_a_full_disk_in_one_line(tmp_path, monkeypatch, capsys):
     from earlyphase.cli import main
 
     monkeypatch.setattr(pd.DataFrame, "to_parquet", _disk_full)
-    argv = [
-        *TINY_TRAIN,
-        "--steps",
-        "1",
-        "--c",
-        "1",
-        "--no-barrier",
-        "--threads",
-        "1",
-        "--out",
-        str(tmp_path),
-        "--name",
-        "full",
-    ]
+    argv = [*ONE_STEP_TRAIN, "--out", str(tmp_path), "--name", "full"]
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     err = capsys.readouterr().err

@@ -265,12 +265,25 @@ def test_sharpness_ratio_is_the_recorded_one(tiny):
         ({"model": "resnet"}, "model"),
         ({"examples": 0}, "examples"),
         ({"parameterization": "mup"}, "parameterization"),
+        ({"x_min": 5.0, "x_max": 4.0}, "x_min"),
+        ({"x_min": float("nan")}, "x_min"),
     ],
 )
 def test_bad_input_names_the_parameter(options, message):
     arguments = {"model": "linear", "depth": 3, "width": 8, "seeds": 2, **options}
     with pytest.raises(ValueError, match=message):
         predict_critical_values(**arguments)
+
+
+def test_a_shifted_grid_scans_its_own_lattice_and_brackets_the_same_thresholds(tiny):
+    # x_min = 0.05 puts every grid point halfway between two of the reference grid's (x_step 0.1)
+    shifted = predict_critical_values("linear", 3, 5, **{**TINY, "x_min": 0.05})
+    np.testing.assert_allclose(np.log2(shifted.sweep.c), 0.05 + 0.1 * np.arange(shifted.sweep.c.size), atol=1e-9)
+    for reference, moved in zip(tiny.critical, shifted.critical):
+        for name in ("c_loss", "c_max"):
+            a, b = getattr(reference, name), getattr(moved, name)
+            assert a.found and b.found
+            assert abs(np.log2(b.estimate) - np.log2(a.estimate)) == pytest.approx(0.05, abs=1e-9)
 
 
 def test_bad_c_for_the_sharpness_ratio():

@@ -126,6 +126,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--loss-max", type=float, default=None, help=f"divergence bound L_max (default {PredictConfig.loss_max:g})"
     )
     protocol.add_argument(
+        "--x-min", type=float, default=PredictConfig.x_min, help="smallest log2 c scanned (default %(default)s)"
+    )
+    protocol.add_argument(
         "--x-max", type=float, default=PredictConfig.x_max, help="largest log2 c scanned (default %(default)s)"
     )
     protocol.add_argument(
@@ -228,6 +231,7 @@ def _options(args: argparse.Namespace) -> dict:
         "examples": args.examples,
         "outputs": args.outputs,
         "target": args.target,
+        "x_min": args.x_min,
         "x_max": args.x_max,
     }
     for name in ("steps", "sigma_w2", "epsilon", "loss_max", "parameterization"):

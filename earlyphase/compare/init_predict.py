@@ -185,7 +185,14 @@ def _theory(model: str) -> Predictor:
         started = time.perf_counter()
         depth = 2 if model == "uv" else max(2, config.model.depth)
         prediction = predict_critical_values(
-            model, depth=depth, width=config.model.width, seeds=seeds, steps=steps, x_max=grid.x_max, x_step=grid.x_step
+            model,
+            depth=depth,
+            width=config.model.width,
+            seeds=seeds,
+            steps=steps,
+            x_min=grid.x_min,
+            x_max=grid.x_max,
+            x_step=grid.x_step,
         )
         thresholds = {name: _seed_mean(name, prediction.summaries[name]) for name in CRITICAL_NAMES}
         return PredictorResult(CriticalValues(**thresholds), Cost(seconds=time.perf_counter() - started), {})

@@ -75,6 +75,7 @@ class PredictConfig:
     loss_max: float = DEFAULT_LOSS_MAX
     x_max: float = DEFAULT_X_MAX
     x_step: float = DEFAULT_X_STEP
+    x_min: float = 0.0
     lanczos: LanczosSettings = field(default_factory=LanczosSettings)
 
     def __post_init__(self) -> None:
@@ -86,9 +87,14 @@ class PredictConfig:
         require_int("steps", self.steps, 1)
         require_positive("epsilon", self.epsilon, allow_zero=True)
         require_positive("loss_max", self.loss_max)
-        if not 0.0 <= self.x_max <= X_LIMIT:  # the scan is c = 1 .. 2^x_max (also refuses NaN)
+        if not 0.0 <= self.x_max <= X_LIMIT:  # the scan is c = 2^x_min .. 2^x_max (also refuses NaN)
             raise ConfigError(
-                f"x_max must be a finite number in [0, {X_LIMIT:g}] (c = 1 .. 2^x_max), got {self.x_max!r}", "x_max"
+                f"x_max must be a finite number in [0, {X_LIMIT:g}] (c = 2^x_min .. 2^x_max), got {self.x_max!r}",
+                "x_max",
+            )
+        if not -X_LIMIT <= self.x_min <= self.x_max:
+            raise ConfigError(
+                f"x_min must be a finite number in [{-X_LIMIT:g}, x_max = {self.x_max:g}], got {self.x_min!r}", "x_min"
             )
         _ = self.grid  # CGrid validates x_step and the number of grid points
         if self.model == "uv" and (self.depth, self.examples, self.outputs, self.parameterization, self.sigma_w2) != (
@@ -131,8 +137,8 @@ class PredictConfig:
 
     @property
     def grid(self) -> CGrid:
-        """The grid scanned: c = 2**x, x = 0, x_step, ..., <= x_max."""
-        return CGrid(0.0, self.x_max, self.x_step)
+        """The grid scanned: c = 2**x, x = x_min, x_min + x_step, ..., <= x_max."""
+        return CGrid(self.x_min, self.x_max, self.x_step)
 
 
 @dataclass(frozen=True, eq=False)
@@ -293,7 +299,7 @@ def predict_critical_values(
     """c_loss, c_sharp, c_max, c_barrier of ``model`` at (depth, width) over ``seeds`` initialisations.
 
     ``options``: any field of ``PredictConfig`` (first_seed, examples, outputs, steps,
-    parameterization, sigma_w2, target, epsilon, loss_max, x_max, x_step, lanczos).
+    parameterization, sigma_w2, target, epsilon, loss_max, x_max, x_step, x_min, lanczos).
     """
     config = PredictConfig.for_model(model, depth=depth, width=width, seeds=seeds, **options)
     with tqdm(

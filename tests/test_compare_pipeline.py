@@ -12,7 +12,7 @@ from PIL import Image
 from test_sweep_toy import expected_grid_thresholds
 
 from earlyphase.cli import main as cli_main
-from earlyphase.compare.controls import control_label, spec_difference
+from earlyphase.compare.controls import control_label, main_label, spec_difference
 from earlyphase.compare.demo import DemoSettings, run_demo
 from earlyphase.compare.figures import FigureSettings, draw_figures, recompute_data
 from earlyphase.compare.phase_diagram import phase_diagram_figure
@@ -213,9 +213,17 @@ def test_compare_draws_a_control_sweep_over_the_diagram(toy_results, tmp_path, c
     control_spec = spec_from_mapping({**TOY, "model": {"depths": [2, 4], "widths": [64], "readout": "zero"}})
     control_root = tmp_path / "zero"
     run_sweep(control_spec, control_root, progress=False)
-    result = compare_results(root, tmp_path / "diagram.png", theory=None, progress=False, controls=[control_root])
+    result = compare_results(
+        root,
+        tmp_path / "diagram.png",
+        theory=None,
+        progress=False,
+        controls=[control_root],
+        collapse_out=tmp_path / "collapse.png",
+    )
     (control,) = result.controls
-    assert control.label == "readout = zero"
+    assert control.label == "readout = zero" and main_label(result.controls) == "readout = standard"
+    assert result.collapse_figure == tmp_path / "collapse.png" and result.collapse_figure.stat().st_size > 10_000
     assert set(zip(control.measured["depth"], control.measured["width"])) == {(2, 64), (4, 64)}
     assert "Control sweep (readout = zero): measured critical values:" in result.report
     # the figure: one dotted line per control boundary found, at the control's censored medians
@@ -236,8 +244,13 @@ def test_compare_draws_a_control_sweep_over_the_diagram(toy_results, tmp_path, c
     args = ["compare", str(root), "--theory", "none", "--control", str(control_root), "--out", str(out)]
     assert cli_main([*args, "--no-progress"]) == 0
     assert "Control sweep (readout = zero)" in capsys.readouterr().out and out.is_file()
-    with pytest.raises(SystemExit):
-        cli_main(["compare", str(root), "--predicted", "--control", str(control_root)])
-    assert "--control" in capsys.readouterr().err
+    for extra in (["--control", str(control_root)], ["--collapse", str(tmp_path / "c.png")]):
+        with pytest.raises(SystemExit):
+            cli_main(["compare", str(root), "--predicted", *extra])
+        assert "--control and --collapse" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli_main(["compare", str(root), "--theory", "none", "--control", str(tmp_path / "missing")])
+
+
+def test_main_label_without_known_controls_says_main_sweep():
+    assert main_label([]) == "main sweep"

@@ -23,6 +23,9 @@ the same (d, w) and seeds with the zero readout (`earlyphase sweep SPEC --readou
 boundaries as hollow markers on dotted lines, named in the legend by the settings its spec
 changes ("readout = zero"), and its critical values in the report.
 
+--collapse FILE: also draw c_loss against d/w, one marker per depth, the sweep and each control
+in its own colour: if c_loss depends on d and w only through d/w, the depths fall on one curve.
+
 --predicted: instead, draw the per-seed predictions from the initialisation
 (RESULTS_DIR/predicted_vs_measured.csv, written by `earlyphase predict --model init
 --from-sweep RESULTS_DIR`) against the measured values: log2 axes, the diagonal with bands of
@@ -61,6 +64,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="a control sweep's results directory to draw over the diagram (repeatable; see above)",
     )
+    parser.add_argument(
+        "--collapse", metavar="FILE", help="also draw c_loss against d/w, one marker per depth (see above)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--predicted",
@@ -76,9 +82,10 @@ def main(args: argparse.Namespace) -> int:
     from earlyphase.core.validate import ConfigError, require_int
 
     if args.predicted:
-        if args.control:
+        if args.control or args.collapse:
             raise ConfigError(
-                "--control draws over the phase diagram; it cannot be combined with --predicted", "control"
+                "--control and --collapse draw the phase diagram's sweep; they cannot be combined with --predicted",
+                "control",
             )
         return _predicted(args)
     out = check_output_file(Path(args.out) if args.out else Path(args.results_dir) / "phase_diagram.png", "--out")
@@ -90,11 +97,14 @@ def main(args: argparse.Namespace) -> int:
         theory_seeds=require_int("--theory-seeds", args.theory_seeds, minimum=1),
         progress=not args.no_progress,
         controls=args.control,
+        collapse_out=None if args.collapse is None else check_output_file(Path(args.collapse), "--collapse"),
     )
     for warning in result.warnings():
         print(warning, file=sys.stderr)
     print(result.report)
     print(f"\nphase diagram written to {result.figure}")
+    if result.collapse_figure is not None:
+        print(f"d/w collapse figure written to {result.collapse_figure}")
     return 0
 
 

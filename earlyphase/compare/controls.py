@@ -9,6 +9,7 @@ without a caption.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,12 @@ NOT_A_CONTROL = RESULT_NEUTRAL_FIELDS + ("data_path", "device")
 
 @dataclass(frozen=True)
 class Control:
-    """A control sweep's seed-averaged boundaries (``seed_average`` rows) and its legend label."""
+    """A control sweep's seed-averaged boundaries (``seed_average`` rows) and its legend label;
+    ``main_values``: the main sweep's values of the settings the control changes (``main_label``)."""
 
     label: str
     measured: pd.DataFrame
+    main_values: tuple[tuple[str, Any], ...] = ()
 
 
 def spec_difference(main: SweepSpec, control: SweepSpec) -> dict[str, Any]:
@@ -49,14 +52,22 @@ def spec_difference(main: SweepSpec, control: SweepSpec) -> dict[str, Any]:
 
 
 def control_label(main: SweepSpec | None, control: SweepSpec | None, fallback: str) -> str:
-    """ "key = value, ..." of ``spec_difference`` (keys without their section); ``fallback`` when
-    either spec is unknown or the two train the same thing."""
+    """Its "key = value, ..." of ``spec_difference`` (keys without their section); ``fallback``
+    when either spec is unknown or the two train the same thing."""
     if main is None or control is None:
         return fallback
-    difference = spec_difference(main, control)
-    if not difference:
-        return fallback
-    return ", ".join(f"{name.rsplit('.', 1)[-1]} = {value}" for name, value in difference.items())
+    return _label(spec_difference(main, control).items()) or fallback
+
+
+def main_label(controls: Sequence[Control], fallback: str = "main sweep") -> str:
+    """The main sweep's label next to its controls: its own values of every setting they change
+    (e.g. "readout = standard"), ``fallback`` when none is known."""
+    values = dict(value for control in controls for value in control.main_values)
+    return _label(values.items()) or fallback
+
+
+def _label(settings: Iterable[tuple[str, Any]]) -> str:
+    return ", ".join(f"{name.rsplit('.', 1)[-1]} = {value}" for name, value in settings)
 
 
 def load_control(results_dir: str | Path, main: SweepSpec | None, arch: str) -> Control:
@@ -69,4 +80,5 @@ def load_control(results_dir: str | Path, main: SweepSpec | None, arch: str) -> 
         spec = stored_spec(results_dir)
     except ValueError:
         spec = None
-    return Control(control_label(main, spec, Path(results_dir).name), seed_average(per_seed))
+    main_values = () if main is None or spec is None else tuple(spec_difference(spec, main).items())
+    return Control(control_label(main, spec, Path(results_dir).name), seed_average(per_seed), main_values)

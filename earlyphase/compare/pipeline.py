@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from earlyphase.compare.controls import Control, load_control
+from earlyphase.compare.collapse_figure import collapse_figure
+from earlyphase.compare.controls import Control, load_control, main_label
 from earlyphase.compare.phase_diagram import phase_diagram_figure
 from earlyphase.compare.report import comparison_report
 from earlyphase.compare.style import figure_path, save_figure
@@ -30,6 +31,7 @@ class Comparison:
     figure: Path
     incomplete: tuple[tuple[int, int, int, int], ...] = ()
     controls: tuple[Control, ...] = ()
+    collapse_figure: Path | None = None
     """(depth, width, seeds found, seeds in the spec) of every point with fewer seeds than its sweep's spec."""
 
     def warnings(self) -> list[str]:
@@ -96,10 +98,13 @@ def compare_results(
     theory_seeds: int = 16,
     progress: bool = True,
     controls: Sequence[str | Path] = (),
+    collapse_out: str | Path | None = None,
 ) -> Comparison:
     """Seed-average the sweep in ``results_dir``, predict with ``theory`` at the same (d, w), draw
-    (with the control sweeps in ``controls`` over it), report."""
+    (with the control sweeps in ``controls`` over it), report; with ``collapse_out``, also draw
+    c_loss against d/w, one marker per depth, the sweep and each control in its own colour."""
     out = figure_path(out)
+    collapse_out = None if collapse_out is None else figure_path(collapse_out)
     per_seed = select_arch(read_critical_values(results_dir), arch)
     spec = stored_sweep(results_dir)
     measured = expected_seeds(spec, seed_average(per_seed))
@@ -117,5 +122,11 @@ def compare_results(
         controls=drawn_controls,
     )
     path = save_figure(figure, out)
+    collapse_path = None
+    if collapse_out is not None:
+        series = {main_label(drawn_controls): measured, **{c.label: c.measured for c in drawn_controls}}
+        collapse_path = collapse_figure(series, collapse_out)
     report = comparison_report(measured, per_seed, [] if predicted is None else [predicted], drawn_controls)
-    return Comparison(per_seed, measured, predicted, report, path, incomplete_points(spec, measured), drawn_controls)
+    return Comparison(
+        per_seed, measured, predicted, report, path, incomplete_points(spec, measured), drawn_controls, collapse_path
+    )

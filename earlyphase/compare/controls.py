@@ -11,15 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from earlyphase.compare.tables import read_critical_values, seed_average
-from earlyphase.core.validate import ConfigError
 from earlyphase.empirical.sweep.spec import RESULT_NEUTRAL_FIELDS, SweepSpec, spec_settings
-from earlyphase.empirical.sweep.store import stored_spec
 
 NOT_A_CONTROL = RESULT_NEUTRAL_FIELDS + ("data_path", "device")
 """Settings that never name a control: where the data lie, which device ran, how records are kept."""
@@ -68,17 +64,3 @@ def main_label(controls: Sequence[Control], fallback: str = "main sweep") -> str
 
 def _label(settings: Iterable[tuple[str, Any]]) -> str:
     return ", ".join(f"{name.rsplit('.', 1)[-1]} = {value}" for name, value in settings)
-
-
-def load_control(results_dir: str | Path, main: SweepSpec | None, arch: str) -> Control:
-    """The control sweep in ``results_dir``: its rows of architecture ``arch``, seed-averaged, labelled."""
-    per_seed = read_critical_values(results_dir)
-    per_seed = per_seed[per_seed["arch"] == arch]
-    if per_seed.empty:
-        raise ConfigError(f"the control sweep {results_dir} holds no results of architecture {arch!r}", "control")
-    try:
-        spec = stored_spec(results_dir)
-    except ValueError:
-        spec = None
-    main_values = () if main is None or spec is None else tuple(spec_difference(spec, main).items())
-    return Control(control_label(main, spec, Path(results_dir).name), seed_average(per_seed), main_values)

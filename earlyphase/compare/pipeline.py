@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from earlyphase.compare.collapse_figure import collapse_figure
-from earlyphase.compare.controls import Control, load_control, main_label
+from earlyphase.compare.controls import Control, control_label, main_label, spec_difference
 from earlyphase.compare.phase_diagram import phase_diagram_figure
 from earlyphase.compare.report import comparison_report
 from earlyphase.compare.style import figure_path, save_figure
@@ -30,9 +30,9 @@ class Comparison:
     report: str
     figure: Path
     incomplete: tuple[tuple[int, int, int, int], ...] = ()
+    """(depth, width, seeds found, seeds in the spec) of every point with fewer seeds than its sweep's spec."""
     controls: tuple[Control, ...] = ()
     collapse_figure: Path | None = None
-    """(depth, width, seeds found, seeds in the spec) of every point with fewer seeds than its sweep's spec."""
 
     def warnings(self) -> list[str]:
         """One line per incomplete point, naming it and its seed count."""
@@ -61,6 +61,18 @@ def stored_sweep(results_dir: str | Path) -> SweepSpec | None:
         return stored_spec(results_dir)
     except ValueError:
         return None
+
+
+def load_control(results_dir: str | Path, main: SweepSpec | None, arch: str) -> Control:
+    """The control sweep in ``results_dir``: its rows of architecture ``arch``, seed-averaged, labelled
+    against the main sweep's spec ``main`` (``earlyphase.compare.controls``)."""
+    per_seed = read_critical_values(results_dir)
+    per_seed = per_seed[per_seed["arch"] == arch]
+    if per_seed.empty:
+        raise ConfigError(f"the control sweep {results_dir} holds no results of architecture {arch!r}", "control")
+    spec = stored_sweep(results_dir)
+    main_values = () if main is None or spec is None else tuple(spec_difference(spec, main).items())
+    return Control(control_label(main, spec, Path(results_dir).name), seed_average(per_seed), main_values)
 
 
 def expected_seeds(spec: SweepSpec | None, measured: pd.DataFrame) -> pd.DataFrame:
